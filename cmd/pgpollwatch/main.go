@@ -1,0 +1,27 @@
+// Command pgpollwatch is a diagnostic PostgreSQL proxy: point an application's DSN at it and it
+// forwards every connection to the real server while watching what is polled, how often, and
+// whether the polls ever return anything new.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+// run dispatches subcommands; with none, it runs the proxy.
+func run(args []string) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "version", "--version":
+			fmt.Println("pgpollwatch", version())
+			return 0
+		case "help":
+			return runProxy([]string{"--help"})
+		}
+	}
+	return runProxy(args)
+}

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/pgpollwatch/pgpollwatch/proxy"
+)
+
+// proxyOptions are the flags of the proxy itself.
+type proxyOptions struct {
+	listen         string
+	upstream       string
+	noTUI          bool
+	shutdownGrace  time.Duration
+	tlsCert        string
+	tlsKey         string
+	maxConnections int
+	maxMessageSize byteSize
+	startupTimeout time.Duration
+	connectTimeout time.Duration
+	logLevel       string
+	logFormat      string
+}
+
+func proxyFlags(o *proxyOptions) *flag.FlagSet {
+	fs := flag.NewFlagSet("pgpollwatch", flag.ContinueOnError)
+	fs.StringVar(&o.listen, "listen", "127.0.0.1:6543", "`address` to accept PostgreSQL clients on (loopback by default; give TLS settings before exposing it)")
+	fs.StringVar(&o.upstream, "upstream", "", "the real server as a libpq `DSN` (postgres://host:5432/db?sslmode=prefer or 'host=... port=...');\nempty means the PG* environment variables and libpq defaults. Its host, port and sslmode are used;\nuser, password and database come from each client, which authenticates itself")
+	fs.BoolVar(&o.noTUI, "no-tui", false, "run headless, logging to stderr (currently the only mode)")
+	fs.DurationVar(&o.shutdownGrace, "shutdown-grace", 10*time.Second, "on SIGINT/SIGTERM, how long open sessions may finish before they are closed")
+	fs.StringVar(&o.tlsCert, "tls-cert", "", "PEM `file` with the certificate to offer clients that ask for TLS (with --tls-key)")
+	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM `file` with the private key for --tls-cert")
+	fs.IntVar(&o.maxConnections, "max-connections", 5000, "concurrent client connections; beyond it clients get SQLSTATE 53300 (0: no limit)")
+	o.maxMessageSize = 1<<30 - 1
+	fs.Var(&o.maxMessageSize, "max-message-size", "largest message a client may send, e.g. 64MB (default PostgreSQL's own limit, 1GB)")
+	fs.DurationVar(&o.startupTimeout, "startup-timeout", 10*time.Second, "how long a client may take to send its startup packet")
+	fs.DurationVar(&o.connectTimeout, "connect-timeout", 10*time.Second, "how long to try reaching the upstream before the client gets SQLSTATE 08006")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
+	fs.Usage = func() {
+		out := fs.Output()
+		fmt.Fprint(out, `pgpollwatch: a diagnostic PostgreSQL proxy that finds polling storms.
+
+Point your application's DSN at the proxy instead of at PostgreSQL; every connection is forwarded
+1:1 to the upstream server, and every statement is watched.
+
+Usage:
+  pgpollwatch [flags]          run the proxy
+  pgpollwatch version          print the version
+
+Example:
+  pgpollwatch --listen 127.0.0.1:6543 --upstream 'postgres://db.internal:5432/app?sslmode=require'
+  psql 'postgres://app@127.0.0.1:6543/app'
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func runProxy(args []string) int {
+	var o proxyOptions
+	fs := proxyFlags(&o)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "pgpollwatch: unexpected argument %q (see --help)\n", fs.Arg(0))
+		return 2
+	}
+	log, err := newLogger(os.Stderr, o.logLevel, o.logFormat)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pgpollwatch:", err)
+		return 2
+	}
+	if err := serveProxy(o, log); err != nil {
+		log.Error(err.Error())
+		return 1
+	}
+	return 0
+}
+
+func serveProxy(o proxyOptions, log *slog.Logger) error {
+	up, err := proxy.ParseUpstream(o.upstream)
+	if err != nil {
+		return err
+	}
+	tlsConf, err := loadTLS(o.tlsCert, o.tlsKey)
+	if err != nil {
+		return err
+	}
+	srv, err := proxy.NewServer(proxy.Config{
+		Upstream:       up,
+		TLS:            tlsConf,
+		Logger:         log,
+		MaxConnections: o.maxConnections,
+		MaxMessageSize: int(o.maxMessageSize),
+		StartupTimeout: o.startupTimeout,
+		ConnectTimeout: o.connectTimeout,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return fmt.Errorf("cannot listen: %w", err)
+	}
+	if tlsConf == nil && !isLoopback(ln.Addr()) {
+		log.Warn("listening on a non-loopback address without TLS: clients' passwords and data cross the network in clear; give --tls-cert and --tls-key")
+	}
+	log.Info("pgpollwatch listening", "listen", ln.Addr().String(), "upstream", up.String(), "version", version())
+
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	select {
+	case err := <-served:
+		srv.Close()
+		return err
+	case sig := <-sigs:
+		log.Info("shutting down: no new connections; open sessions may finish", "signal", sig.String(), "grace", o.shutdownGrace, "open", srv.ActiveConnections())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), o.shutdownGrace)
+	defer cancel()
+	go func() { // a second signal skips the grace period
+		select {
+		case <-sigs:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	if err := srv.Shutdown(ctx); err != nil {
+		log.Info("grace period over: remaining sessions closed")
+	}
+	<-served
+	log.Info("stopped")
+	return nil
+}
+
+func loadTLS(certFile, keyFile string) (*tls.Config, error) {
+	if certFile == "" && keyFile == "" {
+		return nil, nil
+	}
+	if certFile == "" || keyFile == "" {
+		return nil, errors.New("--tls-cert and --tls-key go together")
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("loading TLS certificate: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+func isLoopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format: %q is not text or json", format)
+}

@@ -1,0 +1,264 @@
+package proxy
+
+import (
+	"hash/maphash"
+	"time"
+)
+
+// digestSeed is shared by every session of the process, so that the same rows returned to
+// different connections have the same digest (a poll is "unchanged" across connections too).
+var digestSeed = maphash.MakeSeed()
+
+// backend inspects what the server sends: it pairs each answer with the expected entry the
+// frontend queued, measures each statement (rows, digest of the rows, duration, tag, SQLSTATE)
+// and hands the completed statements to the observer after they have been forwarded. It runs on
+// the server-to-client goroutine only.
+type backend struct {
+	s    *Session
+	cons consumer
+
+	now    time.Time
+	hasNow bool
+
+	// The statement whose answer is streaming in.
+	rows     int64
+	digest   maphash.Hash
+	index    int       // statement position inside the current Query
+	prevDone time.Time // when the previous statement completed: the next one cannot start before
+
+	events []Event
+
+	authDone   bool
+	authNotify bool // tell the observer after the write
+	authOK     bool
+	authState  string
+	txStatus   byte
+	lastError  bool // the last message was an ErrorResponse (a FATAL explains a close)
+}
+
+func newBackend(s *Session, q *queue) *backend {
+	b := &backend{s: s, cons: consumer{q: q}}
+	b.digest.SetSeed(digestSeed)
+	return b
+}
+
+func (b *backend) timestamp() time.Time {
+	if !b.hasNow {
+		b.now, b.hasNow = time.Now(), true
+	}
+	return b.now
+}
+
+func (b *backend) header(byte, int) error { return nil }
+
+func (b *backend) wantsWhole(typ byte) bool { return typ != 'D' && typ != 'd' }
+
+// part sees DataRows (hashed as they stream) and COPY data (ignored).
+func (b *backend) part(typ byte, piece []byte, last bool) {
+	if typ != 'D' {
+		return
+	}
+	_, _ = b.digest.Write(piece)
+	if last {
+		b.rows++
+	}
+}
+
+func (b *backend) beforeWrite() {}
+
+func (b *backend) afterWrite() {
+	b.hasNow = false
+	if b.authNotify {
+		b.authNotify = false
+		b.s.authenticated(b.authOK, b.authState)
+	}
+	if len(b.events) > 0 {
+		b.s.observer.Statements(&b.s.info, b.events)
+		b.s.statements += int64(len(b.events))
+		clear(b.events) // drop references to the entries' buffers
+		b.events = b.events[:0]
+	}
+	b.cons.release()
+}
+
+func (b *backend) message(typ byte, body []byte, truncated bool) error {
+	b.lastError = typ == 'E'
+	switch typ {
+	case 'R': // Authentication*: only the outcome matters; SASL payloads are never looked at
+		if !b.authDone && len(body) >= 4 && be32(body) == 0 {
+			b.authDone, b.authOK, b.authNotify = true, true, true
+		}
+	case 'K':
+		b.s.backendKey(body)
+	case 'Z':
+		if len(body) >= 1 {
+			b.txStatus = body[0]
+			b.s.txStatus.Store(uint32(body[0]))
+		}
+		b.readyForQuery()
+	case 'E':
+		b.errorResponse(body)
+	case 'T':
+		if p := b.cons.peek(); p != nil && p.kind == expDescribe {
+			b.cons.pop()
+		} else {
+			b.startStatement()
+		}
+	case 'n': // NoData answers a Describe
+		if p := b.cons.peek(); p != nil && p.kind == expDescribe {
+			b.cons.pop()
+		}
+	case '1':
+		b.popIf(expParse)
+	case '2':
+		b.popIf(expBind)
+	case '3':
+		b.popIf(expClose)
+	case 'C':
+		tag, _, _ := cstring(body)
+		b.complete(tag, false, false)
+	case 'I':
+		b.complete(nil, false, true)
+	case 's':
+		b.complete(nil, true, false)
+	case 'V':
+		if p := b.cons.peek(); p != nil && p.kind == expFunctionCall {
+			b.event(p)
+			b.startStatement()
+		}
+	}
+	// 't' ParameterDescription, 'S' ParameterStatus, 'N' notices, 'A' notifications, 'G'/'H'/'W'
+	// COPY responses, 'c' CopyDone and 'v' NegotiateProtocolVersion pass
+	// through: the statement they belong to completes with a later message.
+	return nil
+}
+
+func (b *backend) popIf(kind expect) {
+	if p := b.cons.peek(); p != nil && p.kind == kind {
+		b.cons.pop()
+	}
+}
+
+// startStatement resets the per-statement measures (a new result set begins).
+func (b *backend) startStatement() {
+	b.rows = 0
+	b.digest.Reset()
+}
+
+// complete finishes the statement at the head of the queue.
+func (b *backend) complete(tag []byte, suspended, empty bool) {
+	p := b.cons.peek()
+	if p == nil || (p.kind != expQuery && p.kind != expExecute) {
+		b.startStatement()
+		return
+	}
+	ev := b.event(p)
+	ev.Tag = tag
+	ev.Suspended = suspended
+	ev.Empty = empty
+	if p.kind == expExecute {
+		b.cons.pop()
+	} else {
+		b.index++
+	}
+	b.startStatement()
+}
+
+// event appends an event for the statement p is running, timed up to now.
+func (b *backend) event(p *pending) *Event {
+	now := b.timestamp()
+	start := p.received
+	if b.prevDone.After(start) {
+		start = b.prevDone // it waited in the pipeline behind the statement before it
+	}
+	b.prevDone = now
+	b.events = append(b.events, Event{
+		Text:     p.text,
+		Index:    b.index,
+		Start:    start,
+		Duration: now.Sub(start),
+		Rows:     b.rows,
+	})
+	ev := &b.events[len(b.events)-1]
+	switch p.kind {
+	case expQuery:
+		ev.Protocol = Simple
+	case expFunctionCall:
+		ev.Protocol = FunctionCall
+	default:
+		ev.Protocol = Extended
+		ev.StatementName = p.name
+		ev.Bind = BindMessage(p.bind)
+	}
+	if b.rows > 0 {
+		ev.Digest = b.digest.Sum64()
+		if ev.Digest == 0 {
+			ev.Digest = 1
+		}
+	}
+	return ev
+}
+
+// errorResponse ends the statement at the head of the queue with the server's SQLSTATE. In the
+// extended protocol the server then ignores everything up to the next Sync; those entries are
+// dropped when its ReadyForQuery arrives.
+func (b *backend) errorResponse(body []byte) {
+	code := errorCode(body)
+	if !b.authDone {
+		b.authDone, b.authOK, b.authNotify, b.authState = true, false, true, string(code[:])
+		return
+	}
+	p := b.cons.peek()
+	if p == nil {
+		return // an error outside any statement, e.g. the server shutting the session down
+	}
+	switch p.kind {
+	case expQuery, expFunctionCall:
+		ev := b.event(p)
+		ev.Failed, ev.SQLState = true, code
+		b.index++
+	case expSync:
+		// An error right before Sync (e.g. a failed COMMIT inside it): nothing to pair with.
+	default:
+		if p.kind == expExecute || p.kind == expParse || p.kind == expBind {
+			ev := b.event(p)
+			ev.Failed, ev.SQLState = true, code
+		}
+		b.cons.pop()
+	}
+	b.startStatement()
+}
+
+// readyForQuery ends a Query or FunctionCall, or an extended batch up to and including its Sync.
+func (b *backend) readyForQuery() {
+	b.index = 0
+	b.startStatement()
+	for {
+		p := b.cons.peek()
+		if p == nil {
+			return
+		}
+		kind := p.kind
+		b.cons.pop()
+		if kind == expSync || kind == expQuery || kind == expFunctionCall {
+			return
+		}
+	}
+}
+
+// errorCode returns the SQLSTATE field of an ErrorResponse body.
+func errorCode(body []byte) (code [5]byte) {
+	for len(body) > 1 && body[0] != 0 {
+		field := body[0]
+		val, rest, ok := cstring(body[1:])
+		if !ok {
+			break
+		}
+		if field == 'C' {
+			copy(code[:], val)
+			return code
+		}
+		body = rest
+	}
+	return code
+}

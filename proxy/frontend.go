@@ -1,0 +1,207 @@
+package proxy
+
+import (
+	"encoding/binary"
+	"strconv"
+	"time"
+)
+
+// frontend inspects what the client sends: it learns prepared statements and portals and
+// queues, in order, the answers the server will give, so the backend side can pair each answer
+// with its statement. It runs on the client-to-server goroutine only.
+type frontend struct {
+	prod       producer
+	maxMessage int
+
+	now    time.Time // read once per run of messages, when first needed
+	hasNow bool
+
+	unnamedStmt   preparedStmt
+	stmts         map[string]*preparedStmt
+	unnamedPortal portal
+	portals       map[string]*portal
+}
+
+type preparedStmt struct{ text []byte }
+
+type portal struct {
+	text     []byte // the statement's text when the portal was bound
+	stmtName []byte
+	bind     []byte // the Bind body
+}
+
+func newFrontend(q *queue, maxMessage int) *frontend {
+	return &frontend{prod: producer{q: q}, maxMessage: maxMessage}
+}
+
+func (f *frontend) timestamp() time.Time {
+	if !f.hasNow {
+		f.now, f.hasNow = time.Now(), true
+	}
+	return f.now
+}
+
+func (f *frontend) header(typ byte, length int) error {
+	switch typ {
+	case 'Q', 'P', 'B', 'E', 'D', 'C', 'S', 'H', 'F', 'X', 'd', 'c', 'f', 'p':
+	default:
+		return malformedf("invalid frontend message type %q", typ)
+	}
+	if f.maxMessage > 0 && length-4 > f.maxMessage {
+		return &errTooLarge{typ: typ, size: length - 4, max: f.maxMessage}
+	}
+	return nil
+}
+
+func (f *frontend) wantsWhole(typ byte) bool {
+	switch typ {
+	case 'd', 'c', 'f', 'p': // COPY data and authentication: never looked at
+		return false
+	}
+	return true
+}
+
+func (f *frontend) part(byte, []byte, bool) {}
+
+func (f *frontend) beforeWrite() { f.prod.publish() }
+
+func (f *frontend) afterWrite() { f.hasNow = false }
+
+func (f *frontend) message(typ byte, body []byte, truncated bool) error {
+	switch typ {
+	case 'Q':
+		text, _, ok := cstring(body)
+		if !ok {
+			if !truncated {
+				return malformedf("Query message without terminator")
+			}
+			text = body
+		}
+		f.prod.add().set(expQuery, f.timestamp(), text, nil, nil)
+	case 'P':
+		name, rest, ok := cstring(body)
+		query, _, ok2 := cstring(rest)
+		if !ok || !ok2 {
+			if !truncated || !ok {
+				return malformedf("malformed Parse message")
+			}
+			query = rest
+		}
+		f.parse(name, query)
+		f.prod.add().set(expParse, f.timestamp(), query, name, nil)
+	case 'B':
+		portalName, rest, ok := cstring(body)
+		stmtName, _, ok2 := cstring(rest)
+		if !ok || !ok2 {
+			return malformedf("malformed Bind message")
+		}
+		p := f.bindPortal(portalName, stmtName, body)
+		f.prod.add().set(expBind, f.timestamp(), p.text, stmtName, nil)
+	case 'E':
+		portalName, rest, ok := cstring(body)
+		if !ok || len(rest) < 4 {
+			return malformedf("malformed Execute message")
+		}
+		e := f.prod.add()
+		if p := f.portal(portalName); p != nil {
+			e.set(expExecute, f.timestamp(), p.text, p.stmtName, p.bind)
+		} else {
+			e.set(expExecute, f.timestamp(), nil, nil, nil)
+		}
+		e.limited = binary.BigEndian.Uint32(rest) != 0
+	case 'D':
+		if len(body) < 2 || (body[0] != 'S' && body[0] != 'P') {
+			return malformedf("malformed Describe message")
+		}
+		f.prod.add().set(expDescribe, f.timestamp(), nil, nil, nil)
+	case 'C':
+		if len(body) < 2 || (body[0] != 'S' && body[0] != 'P') {
+			return malformedf("malformed Close message")
+		}
+		name, _, ok := cstring(body[1:])
+		if !ok {
+			return malformedf("malformed Close message")
+		}
+		f.close(body[0], name)
+		f.prod.add().set(expClose, f.timestamp(), nil, nil, nil)
+	case 'S':
+		f.prod.add().set(expSync, f.timestamp(), nil, nil, nil)
+	case 'F':
+		f.prod.add().set(expFunctionCall, f.timestamp(), nil, nil, nil)
+	}
+	// 'H' (Flush) and 'X' (Terminate) expect nothing back.
+	return nil
+}
+
+// parse records a prepared statement's text. A second Parse of an existing named statement
+// fails on the server (42P05), so the first text is kept.
+func (f *frontend) parse(name, query []byte) {
+	if len(name) == 0 {
+		f.unnamedStmt.text = append(f.unnamedStmt.text[:0], query...)
+		return
+	}
+	if f.stmts == nil {
+		f.stmts = make(map[string]*preparedStmt)
+	}
+	if _, exists := f.stmts[string(name)]; !exists {
+		f.stmts[string(name)] = &preparedStmt{text: append([]byte(nil), query...)}
+	}
+}
+
+func (f *frontend) stmt(name []byte) *preparedStmt {
+	if len(name) == 0 {
+		return &f.unnamedStmt
+	}
+	return f.stmts[string(name)] // nil when unknown: the server will refuse the Bind
+}
+
+func (f *frontend) portal(name []byte) *portal {
+	if len(name) == 0 {
+		return &f.unnamedPortal
+	}
+	return f.portals[string(name)]
+}
+
+// bindPortal creates (or, for the unnamed portal, replaces) a portal from a statement.
+func (f *frontend) bindPortal(portalName, stmtName, body []byte) *portal {
+	p := &f.unnamedPortal
+	if len(portalName) > 0 {
+		if f.portals == nil {
+			f.portals = make(map[string]*portal)
+		}
+		if p = f.portals[string(portalName)]; p == nil {
+			p = &portal{}
+			f.portals[string(portalName)] = p
+		}
+	}
+	p.text = p.text[:0]
+	if s := f.stmt(stmtName); s != nil {
+		p.text = append(p.text, s.text...)
+	}
+	p.stmtName = append(p.stmtName[:0], stmtName...)
+	p.bind = append(p.bind[:0], body...)
+	return p
+}
+
+func (f *frontend) close(kind byte, name []byte) {
+	switch {
+	case kind == 'S' && len(name) == 0:
+		f.unnamedStmt.text = f.unnamedStmt.text[:0]
+	case kind == 'S':
+		delete(f.stmts, string(name))
+	case len(name) == 0:
+		f.unnamedPortal.text = f.unnamedPortal.text[:0]
+	default:
+		delete(f.portals, string(name))
+	}
+}
+
+// errTooLarge is a client message over --max-message-size.
+type errTooLarge struct {
+	typ       byte
+	size, max int
+}
+
+func (e *errTooLarge) Error() string {
+	return "message of type '" + string(e.typ) + "' is " + strconv.Itoa(e.size) + " bytes, over the limit of " + strconv.Itoa(e.max)
+}

@@ -1,0 +1,208 @@
+package proxy
+
+import (
+	"encoding/binary"
+	"time"
+)
+
+// Observer hears what passes through the proxy. The proxy defines it; the analyzer implements it.
+//
+// Every method is called on a session's own goroutine, after the bytes it describes have been
+// forwarded, so an observer never delays traffic by more than its own running time. An
+// implementation must therefore be quick and must not block: when it cannot keep up it should
+// drop and count, never wait. Slices inside an Event alias the session's buffers and are valid
+// only during the call; copy what you keep.
+type Observer interface {
+	// ConnOpened is called once the client's startup message has been read.
+	ConnOpened(c *ConnInfo)
+	// ConnAuthenticated is called when the server accepts or refuses the client. On refusal
+	// sqlstate holds the server's code (e.g. 28P01); the connection closes right after.
+	ConnAuthenticated(c *ConnInfo, ok bool, sqlstate string)
+	// Statements is called with every statement the server completed in one read from it.
+	Statements(c *ConnInfo, batch []Event)
+	// ConnClosed is called once, when both sides of the session are closed.
+	ConnClosed(c *ConnInfo, st ConnStats)
+}
+
+// NopObserver ignores everything. Embed it to implement only part of Observer.
+type NopObserver struct{}
+
+func (NopObserver) ConnOpened(*ConnInfo)                      {}
+func (NopObserver) ConnAuthenticated(*ConnInfo, bool, string) {}
+func (NopObserver) Statements(*ConnInfo, []Event)             {}
+func (NopObserver) ConnClosed(*ConnInfo, ConnStats)           {}
+
+// ConnInfo identifies one client connection. It is immutable after ConnOpened, and stays valid
+// (and the same pointer) for the session's life, so an observer may use it as a map key.
+type ConnInfo struct {
+	ID              uint64
+	ClientAddr      string // the client's address as the proxy saw it (ip:port)
+	User            string
+	Database        string
+	ApplicationName string
+	// Params are the startup parameters exactly as the client sent them. The startup packet
+	// never carries a password; authentication messages are never decoded.
+	Params      map[string]string
+	Protocol    uint32 // 196608 for 3.0, 196610 for 3.2
+	TLS         bool   // the client connection is TLS-terminated by the proxy
+	Replication bool   // a replication connection: forwarded raw, no statement events
+	OpenedAt    time.Time
+}
+
+// ConnStats describes a finished connection.
+type ConnStats struct {
+	Duration        time.Duration
+	BytesFromClient int64
+	BytesFromServer int64
+	Statements      int64
+	// Err is why the session ended, nil for an orderly Terminate or close.
+	Err error
+}
+
+// Protocol says which flow a statement came through.
+type Protocol uint8
+
+const (
+	// Simple is a Query message: Text is the whole query string, Index the statement's place in it.
+	Simple Protocol = iota
+	// Extended is Parse/Bind/Execute: Text is the prepared statement's text, Bind its parameters.
+	Extended
+	// FunctionCall is the legacy FunctionCall message (fast-path); Text is empty.
+	FunctionCall
+)
+
+// Event is one statement the server completed (CommandComplete, EmptyQueryResponse,
+// PortalSuspended) or refused (ErrorResponse).
+type Event struct {
+	Protocol Protocol
+	// Text is the SQL: the Query string (which may hold several statements; Index says which one
+	// this is) or the prepared statement's text.
+	Text []byte
+	// Index is the 0-based position of this statement in a multi-statement Query string.
+	Index int
+	// StatementName is the prepared statement's name ("" for the unnamed statement).
+	StatementName []byte
+	// Bind is the raw body of the Bind message that created the executed portal (extended only);
+	// use Params and ResultFormats to read it.
+	Bind BindMessage
+
+	Start    time.Time
+	Duration time.Duration
+
+	Tag       []byte // command tag from CommandComplete, e.g. "SELECT 1"
+	Rows      int64  // DataRows returned
+	Digest    uint64 // hash of the DataRow bytes in order; 0 when no row came back
+	SQLState  [5]byte
+	Failed    bool // the server answered with an ErrorResponse; SQLState holds its code
+	Suspended bool // Execute stopped at its row limit (PortalSuspended); the portal may continue
+	Empty     bool // EmptyQueryResponse: the statement was empty
+	Cached    bool // answered by the coalescing cache, not by the server
+}
+
+// BindMessage is the body of a Bind message, decoded lazily and without allocating.
+type BindMessage []byte
+
+// Params calls fn for each bound parameter with its format code (0 text, 1 binary) and value;
+// value is nil for SQL NULL. It stops early when fn returns false, and returns false if the
+// message is malformed or truncated.
+func (b BindMessage) Params(fn func(i int, format int16, value []byte) bool) bool {
+	p := b
+	var ok bool
+	if p, ok = skipCString(p); !ok { // portal
+		return false
+	}
+	if p, ok = skipCString(p); !ok { // statement
+		return false
+	}
+	if len(p) < 2 {
+		return false
+	}
+	nfmt := int(binary.BigEndian.Uint16(p))
+	p = p[2:]
+	if len(p) < 2*nfmt+2 {
+		return false
+	}
+	formats := p[:2*nfmt]
+	p = p[2*nfmt:]
+	nparam := int(binary.BigEndian.Uint16(p))
+	p = p[2:]
+	for i := 0; i < nparam; i++ {
+		if len(p) < 4 {
+			return false
+		}
+		n := int32(binary.BigEndian.Uint32(p))
+		p = p[4:]
+		var v []byte
+		if n >= 0 {
+			if int(n) > len(p) {
+				return false
+			}
+			v, p = p[:n:n], p[n:]
+		}
+		if !fn(i, formatAt(formats, nfmt, i), v) {
+			return true
+		}
+	}
+	return true
+}
+
+// NumParams returns the number of bound parameters, or -1 if the message is malformed.
+func (b BindMessage) NumParams() int {
+	n := 0
+	if !b.Params(func(int, int16, []byte) bool { n++; return true }) {
+		return -1
+	}
+	return n
+}
+
+// ResultFormats returns the raw result-column format codes section (count-prefixed format codes
+// as the client sent them), or nil if the message is malformed or truncated.
+func (b BindMessage) ResultFormats() []byte {
+	p := b
+	var ok bool
+	if p, ok = skipCString(p); !ok {
+		return nil
+	}
+	if p, ok = skipCString(p); !ok {
+		return nil
+	}
+	if len(p) < 2 || len(p) < 2+2*int(binary.BigEndian.Uint16(p)) {
+		return nil
+	}
+	p = p[2+2*int(binary.BigEndian.Uint16(p)):]
+	if len(p) < 2 {
+		return nil
+	}
+	nparam := int(binary.BigEndian.Uint16(p))
+	p = p[2:]
+	for i := 0; i < nparam; i++ {
+		if len(p) < 4 {
+			return nil
+		}
+		n := int32(binary.BigEndian.Uint32(p))
+		p = p[4:]
+		if n > 0 {
+			if int(n) > len(p) {
+				return nil
+			}
+			p = p[n:]
+		}
+	}
+	if len(p) < 2 || len(p) < 2+2*int(binary.BigEndian.Uint16(p)) {
+		return nil
+	}
+	return p
+}
+
+// formatAt applies the Bind rule: no codes means text for all, one code applies to all.
+func formatAt(formats []byte, n, i int) int16 {
+	switch {
+	case n == 0:
+		return 0
+	case n == 1:
+		return int16(binary.BigEndian.Uint16(formats))
+	case i < n:
+		return int16(binary.BigEndian.Uint16(formats[2*i:]))
+	}
+	return 0
+}

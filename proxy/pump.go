@@ -1,0 +1,205 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+)
+
+// inspector is what a pump shows the messages it forwards to. There is one per direction.
+type inspector interface {
+	// header is called once per message before anything else about it, with its type and full
+	// length (including the 4 length bytes). Returning an error stops the pump without
+	// forwarding the message: that is how oversized or malformed input is refused.
+	header(typ byte, length int) error
+	// message is called for each message whose type wantsWhole reports, with its body. The body
+	// aliases the read buffer. truncated is true when the message was larger than the pump
+	// holds: body is then only the first part; the rest streams through unseen.
+	message(typ byte, body []byte, truncated bool) error
+	// part is called, in order, with the pieces of the body of each message that wantsWhole does
+	// not report; last marks the final piece. Small messages arrive as one piece.
+	part(typ byte, piece []byte, last bool)
+	// wantsWhole reports whether messages of this type must be seen whole (up to maxHold).
+	wantsWhole(typ byte) bool
+	// beforeWrite is called before each run of messages is written on: what the other
+	// direction must know before the peer can answer (expected responses) is published here.
+	beforeWrite()
+	// afterWrite is called after each run of messages has been written on, so work that must
+	// not delay forwarding (handing events to the observer) happens here.
+	afterWrite()
+}
+
+// errMalformed marks input that breaks the framing; the session answers it with 08P01.
+type errMalformed struct{ msg string }
+
+func (e *errMalformed) Error() string { return e.msg }
+
+func malformedf(format string, args ...any) error {
+	return &errMalformed{msg: fmt.Sprintf(format, args...)}
+}
+
+// pump moves protocol messages from src to dst. It reads as much as the socket has into one
+// buffer, walks the message headers in place, shows the inspector what it asks for and writes
+// each run of complete messages on with a single Write. Messages larger than the buffer stream
+// through piece by piece: a 64 MiB DataRow costs no more memory than a small one.
+type pump struct {
+	src net.Conn
+	dst net.Conn
+
+	buf     []byte
+	end     int // buf[:end] holds bytes read and not yet forwarded
+	minSize int // the buffer shrinks back to this after holding a large message
+	maxHold int // largest message shown whole; larger ones are shown truncated
+
+	// A message that is passing through in pieces.
+	streaming int  // bytes of it still to come
+	streamTyp byte // its type
+	streamWho bool // whether the inspector sees its pieces (false: truncated whole-type message)
+
+	bytes int64 // total bytes forwarded
+}
+
+func newPump(src, dst net.Conn, size, maxHold int) *pump {
+	return &pump{src: src, dst: dst, buf: make([]byte, size), minSize: size, maxHold: maxHold}
+}
+
+// run forwards until src or dst fails. It returns io.EOF when src closed cleanly.
+func (p *pump) run(ins inspector) error {
+	for {
+		n, err := p.src.Read(p.buf[p.end:])
+		if n > 0 {
+			p.end += n
+			if perr := p.process(ins); perr != nil {
+				return perr
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// process walks buf[:end], forwards every whole message (and any streamed pieces), and keeps
+// an incomplete trailing message that must be seen whole.
+func (p *pump) process(ins inspector) error {
+	buf := p.buf[:p.end]
+	pos := 0
+	if p.streaming > 0 {
+		k := min(p.streaming, len(buf))
+		p.streaming -= k
+		if p.streamWho {
+			ins.part(p.streamTyp, buf[:k], p.streaming == 0)
+		}
+		pos = k
+	}
+	var err error
+	for p.streaming == 0 && len(buf)-pos >= headerLen {
+		typ := buf[pos]
+		length := int(be32(buf[pos+1:]))
+		if length < 4 {
+			err = malformedf("invalid message length %d for message type %q", length, typ)
+			break
+		}
+		if err = ins.header(typ, length); err != nil {
+			break
+		}
+		size := 1 + length
+		whole := ins.wantsWhole(typ)
+		if pos+size <= len(buf) {
+			body := buf[pos+headerLen : pos+size]
+			if whole {
+				if err = ins.message(typ, body, false); err != nil {
+					break
+				}
+			} else {
+				ins.part(typ, body, true)
+			}
+			pos += size
+			continue
+		}
+		if whole && size <= p.maxHold {
+			break // wait for the rest of it
+		}
+		// Too big to hold (or not needed whole): stream what we have and the rest as it comes.
+		body := buf[pos+headerLen:]
+		p.streaming = size - (len(buf) - pos)
+		p.streamTyp = typ
+		p.streamWho = !whole
+		if whole {
+			err = ins.message(typ, body, true)
+		} else {
+			ins.part(typ, body, false)
+		}
+		pos = len(buf)
+		if err != nil {
+			break
+		}
+	}
+	if err != nil {
+		// Nothing from a bad message on is forwarded; what came before it is.
+		if pos > 0 {
+			ins.beforeWrite()
+			_ = p.write(buf[:pos])
+			ins.afterWrite()
+		}
+		return err
+	}
+	if pos > 0 {
+		ins.beforeWrite()
+		if werr := p.write(buf[:pos]); werr != nil {
+			return werr
+		}
+		ins.afterWrite()
+	}
+	p.keep(pos)
+	return nil
+}
+
+func (p *pump) write(b []byte) error {
+	n, err := p.dst.Write(b)
+	p.bytes += int64(n)
+	if err != nil {
+		return &errWrite{err}
+	}
+	return nil
+}
+
+// keep moves the unforwarded tail to the front of the buffer, growing the buffer when the tail
+// is a message that must be seen whole and is larger than it, and shrinking it back after.
+func (p *pump) keep(pos int) {
+	rest := p.end - pos
+	need := rest
+	if rest >= headerLen {
+		need = max(rest, 1+int(be32(p.buf[pos+1:])))
+	}
+	size := len(p.buf)
+	switch {
+	case need > size:
+		size = need
+	case size > p.minSize && need <= p.minSize:
+		size = p.minSize
+	}
+	if size != len(p.buf) {
+		nb := make([]byte, size)
+		copy(nb, p.buf[pos:p.end])
+		p.buf, p.end = nb, rest
+		return
+	}
+	if pos > 0 {
+		copy(p.buf, p.buf[pos:p.end])
+		p.end = rest
+	}
+}
+
+// errWrite marks a failure to write to the destination, so the session can tell which side
+// went away.
+type errWrite struct{ err error }
+
+func (e *errWrite) Error() string { return e.err.Error() }
+func (e *errWrite) Unwrap() error { return e.err }
+
+// isClosed reports whether err is the ordinary end of a connection rather than a fault.
+func isClosed(err error) bool {
+	return err == nil || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed)
+}

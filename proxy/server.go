@@ -1,0 +1,250 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Config shapes a Server. Zero values get the defaults documented on each field.
+type Config struct {
+	// Upstream is the PostgreSQL server every client connection is forwarded to.
+	Upstream *Upstream
+	// TLS, when set, terminates TLS for clients that ask for it (SSLRequest answered 'S');
+	// without it SSLRequest is answered 'N'.
+	TLS *tls.Config
+	// Observer hears about connections and statements. Default: NopObserver.
+	Observer Observer
+	// Logger receives connection-level diagnostics. Default: slog.Default().
+	Logger *slog.Logger
+	// MaxConnections bounds concurrent client connections; the next one is refused with
+	// SQLSTATE 53300. 0 means no limit.
+	MaxConnections int
+	// MaxMessageSize bounds the body of a client message; a larger one closes that connection
+	// with SQLSTATE 08P01. Default 1 GiB - 1, PostgreSQL's own limit.
+	MaxMessageSize int
+	// StartupTimeout bounds how long a client may take to send its startup packet (and finish
+	// TLS). Default 10s.
+	StartupTimeout time.Duration
+	// ConnectTimeout bounds connecting to the upstream. Default 10s.
+	ConnectTimeout time.Duration
+}
+
+// Buffer sizes: a client mostly sends short statements; the server sends result sets.
+const (
+	clientBufSize = 8 << 10
+	serverBufSize = 32 << 10
+	// maxHold is the largest message a pump holds whole to decode it; a larger statement text
+	// is observed truncated and streams through.
+	maxHold = 1 << 20
+
+	defaultMaxMessageSize = 1<<30 - 1
+)
+
+// ErrServerClosed is returned by Serve after Shutdown or Close.
+var ErrServerClosed = errors.New("proxy: server closed")
+
+// Server accepts client connections and runs a Session for each.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	sessions  map[*Session]struct{}
+	closing   bool
+	wg        sync.WaitGroup
+
+	active  atomic.Int64 // client connections being served, cancels included
+	nextID  atomic.Uint64
+	cancels cancelKeys
+}
+
+// NewServer checks cfg and fills in defaults.
+func NewServer(cfg Config) (*Server, error) {
+	if cfg.Upstream == nil {
+		return nil, errors.New("proxy: no upstream")
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = NopObserver{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxMessageSize <= 0 {
+		cfg.MaxMessageSize = defaultMaxMessageSize
+	}
+	if cfg.StartupTimeout <= 0 {
+		cfg.StartupTimeout = 10 * time.Second
+	}
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = 10 * time.Second
+	}
+	return &Server{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		listeners: make(map[net.Listener]struct{}),
+		sessions:  make(map[*Session]struct{}),
+	}, nil
+}
+
+// Serve accepts connections on ln until Shutdown or Close. It always returns a non-nil error.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+	}()
+
+	var backoff time.Duration
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if s.isClosing() {
+				return ErrServerClosed
+			}
+			if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ECONNABORTED) {
+				// Out of file descriptors and the like: wait a little, as net/http does.
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.log.Warn("accept failed; retrying", "err", err, "in", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.handle(conn)
+		}()
+	}
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// Shutdown stops accepting, lets open sessions finish until ctx is done, then closes the rest,
+// telling their clients (SQLSTATE 57P01) as PostgreSQL does on a fast shutdown.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	s.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	for sess := range s.sessions {
+		sess.kill()
+	}
+	s.mu.Unlock()
+	<-done
+	return ctx.Err()
+}
+
+// Close closes the listeners and every session at once.
+func (s *Server) Close() {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = s.Shutdown(ctx)
+}
+
+// ActiveConnections returns the number of client connections being served.
+func (s *Server) ActiveConnections() int { return int(s.active.Load()) }
+
+// handle runs one client connection from startup to close.
+func (s *Server) handle(conn net.Conn) {
+	defer conn.Close()
+	n := s.active.Add(1)
+	defer s.active.Add(-1)
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetNoDelay(true)
+	}
+
+	_ = conn.SetDeadline(time.Now().Add(s.cfg.StartupTimeout))
+	st, err := readStartup(conn, s.cfg.TLS)
+	if err != nil {
+		var se *errStartup
+		if errors.As(err, &se) {
+			sendError(conn, "FATAL", se.code, se.msg)
+		}
+		if !isClosed(err) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			s.log.Info("client startup failed", "client", conn.RemoteAddr().String(), "err", err)
+		}
+		return
+	}
+	defer st.conn.Close()
+	if st.cancel != nil {
+		s.forwardCancel(st.cancel)
+		return
+	}
+	if s.cfg.MaxConnections > 0 && n > int64(s.cfg.MaxConnections) {
+		sendError(st.conn, "FATAL", codeTooManyConnections, "sorry, too many clients already")
+		return
+	}
+	_ = st.conn.SetDeadline(noDeadline)
+
+	sess := newSession(s, st, conn.RemoteAddr().String())
+	if !s.track(sess) {
+		sendError(st.conn, "FATAL", codeAdminShutdown, "the proxy is shutting down")
+		return
+	}
+	defer s.untrack(sess)
+	sess.run()
+}
+
+func (s *Server) track(sess *Session) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.sessions[sess] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(sess *Session) {
+	s.mu.Lock()
+	delete(s.sessions, sess)
+	s.mu.Unlock()
+}
+
+// forwardCancel sends a client's CancelRequest to the server that issued its key. Like
+// PostgreSQL, it never answers the client: the cancel connection just closes.
+func (s *Server) forwardCancel(key []byte) {
+	t := s.cancels.lookup(key)
+	if t == nil {
+		s.log.Debug("CancelRequest with an unknown key dropped")
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ConnectTimeout)
+	defer cancel()
+	if err := sendCancel(ctx, t, key); err != nil {
+		s.log.Info("forwarding CancelRequest failed", "upstream", t.address, "err", err)
+	}
+}

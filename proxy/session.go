@@ -1,0 +1,215 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Session is one client connection forwarded 1:1 to one upstream connection. Two goroutines
+// move the bytes, one per direction; each inspects what it forwards (frontend, backend) and they
+// meet only in the queue of expected answers.
+type Session struct {
+	srv      *Server
+	observer Observer
+	client   net.Conn
+	upstream net.Conn
+	target   *target
+	startup  *startup
+	info     ConnInfo
+
+	txStatus   atomic.Uint32 // the last ReadyForQuery status: 'I', 'T' or 'E'
+	cancelKey  []byte        // BackendKeyData: process ID and secret key
+	statements int64         // written by the server-side goroutine only
+
+	killed   atomic.Bool
+	killOnce sync.Once
+}
+
+func newSession(srv *Server, st *startup, clientAddr string) *Session {
+	s := &Session{srv: srv, observer: srv.cfg.Observer, client: st.conn, startup: st}
+	s.info = ConnInfo{
+		ID:              srv.nextID.Add(1),
+		ClientAddr:      clientAddr,
+		User:            st.params["user"],
+		Database:        st.params["database"],
+		ApplicationName: st.params["application_name"],
+		Params:          st.params,
+		Protocol:        st.protocol,
+		TLS:             st.tls,
+		Replication:     isReplication(st.params),
+		OpenedAt:        time.Now(),
+	}
+	if s.info.Database == "" {
+		s.info.Database = s.info.User // PostgreSQL's default
+	}
+	return s
+}
+
+// Info describes the client connection.
+func (s *Session) Info() *ConnInfo { return &s.info }
+
+// run connects upstream, forwards until either side closes, then reports the connection closed.
+func (s *Session) run() {
+	s.observer.ConnOpened(&s.info)
+	stats := ConnStats{}
+	defer func() {
+		stats.Duration = time.Since(s.info.OpenedAt)
+		stats.Statements = s.statements
+		s.observer.ConnClosed(&s.info, stats)
+	}()
+
+	ctx, cancel := context.WithTimeout(context.Background(), s.srv.cfg.ConnectTimeout)
+	up, t, err := s.srv.cfg.Upstream.dial(ctx)
+	cancel()
+	if err != nil {
+		stats.Err = err
+		s.srv.log.Warn("cannot connect to upstream", "upstream", s.srv.cfg.Upstream.String(), "client", s.info.ClientAddr, "err", err)
+		sendError(s.client, "FATAL", codeConnectionFailure,
+			fmt.Sprintf("could not connect to upstream %s: %v", s.srv.cfg.Upstream.String(), err))
+		return
+	}
+	s.upstream, s.target = up, t
+	defer up.Close()
+	if _, err := up.Write(s.startup.packet); err != nil {
+		stats.Err = err
+		sendError(s.client, "FATAL", codeConnectionFailure, "upstream closed during startup: "+err.Error())
+		return
+	}
+	if s.killed.Load() { // Shutdown raced with the dial
+		s.kill()
+	}
+
+	q := &queue{}
+	var front, back inspector = newFrontend(q, s.srv.cfg.MaxMessageSize), newBackend(s, q)
+	if s.info.Replication {
+		// Replication speaks its own sub-protocol inside COPY; it is forwarded untouched.
+		front, back = passthrough{}, passthrough{}
+	}
+	c2s := newPump(s.client, up, clientBufSize, maxHold)
+	s2c := newPump(up, s.client, serverBufSize, maxHold)
+
+	var wg sync.WaitGroup
+	var serverErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		serverErr = s2c.run(back)
+		s.serverEnded(serverErr, back)
+	}()
+	clientErr := c2s.run(front)
+
+	// The client side is done: stop the server side, then say why if the client should know.
+	up.Close()
+	wg.Wait()
+	var tooLarge *errTooLarge
+	var malformed *errMalformed
+	switch {
+	case errors.As(clientErr, &tooLarge):
+		sendError(s.client, "FATAL", codeProtocolViolation, "invalid message: "+tooLarge.Error())
+	case errors.As(clientErr, &malformed):
+		sendError(s.client, "FATAL", codeProtocolViolation, malformed.Error())
+	}
+	s.client.Close()
+
+	if s.cancelKey != nil {
+		s.srv.cancels.remove(s.cancelKey)
+	}
+	stats.BytesFromClient, stats.BytesFromServer = c2s.bytes, s2c.bytes
+	stats.Err = sessionError(clientErr, serverErr, s.killed.Load())
+	s.logEnd(stats.Err)
+}
+
+// serverEnded runs on the server-side goroutine when the upstream stops: the client is told
+// when the server vanished without saying why, then closed so the client side stops too.
+func (s *Session) serverEnded(err error, back inspector) {
+	var we *errWrite
+	switch {
+	case s.killed.Load():
+		sendError(s.client, "FATAL", codeAdminShutdown, "terminating connection: the proxy is shutting down")
+	case errors.As(err, &we):
+		// The client went away; nothing to say.
+	case !isClosed(err) || !lastWasError(back):
+		if !errors.Is(err, net.ErrClosed) { // ErrClosed: the client side closed upstream itself
+			sendError(s.client, "FATAL", codeConnectionFailure, "lost connection to upstream "+s.srv.cfg.Upstream.String())
+		}
+	}
+	s.client.Close()
+}
+
+func lastWasError(ins inspector) bool {
+	b, ok := ins.(*backend)
+	return ok && b.lastError
+}
+
+// kill ends the session from outside (Shutdown past its grace period).
+func (s *Session) kill() {
+	s.killed.Store(true)
+	s.killOnce.Do(func() {
+		if s.upstream != nil {
+			s.upstream.Close()
+		}
+		_ = s.client.SetReadDeadline(time.Now())
+	})
+}
+
+// backendKey records BackendKeyData so CancelRequests carrying it can be forwarded.
+func (s *Session) backendKey(body []byte) {
+	if len(body) < 8 || s.cancelKey != nil {
+		return
+	}
+	s.cancelKey = append([]byte(nil), body...)
+	s.srv.cancels.add(s.cancelKey, s.target)
+}
+
+func (s *Session) authenticated(ok bool, sqlstate string) {
+	s.observer.ConnAuthenticated(&s.info, ok, sqlstate)
+}
+
+// sessionError picks the error that explains the end of a session; nil for an orderly close.
+func sessionError(clientErr, serverErr error, killed bool) error {
+	switch {
+	case killed:
+		return errors.New("closed by proxy shutdown")
+	case !isClosed(clientErr) && !isTimeout(clientErr):
+		var we *errWrite
+		if errors.As(clientErr, &we) && isClosed(we.err) {
+			return nil
+		}
+		return fmt.Errorf("client side: %w", clientErr)
+	case !isClosed(serverErr):
+		var we *errWrite
+		if errors.As(serverErr, &we) {
+			return nil // the client left while the server was still talking
+		}
+		return fmt.Errorf("server side: %w", serverErr)
+	}
+	return nil
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func (s *Session) logEnd(err error) {
+	if err == nil || errors.Is(err, io.ErrUnexpectedEOF) {
+		return
+	}
+	s.srv.log.Debug("session ended", "client", s.info.ClientAddr, "user", s.info.User, "database", s.info.Database, "err", err)
+}
+
+// passthrough forwards without looking: replication connections.
+type passthrough struct{}
+
+func (passthrough) header(byte, int) error           { return nil }
+func (passthrough) message(byte, []byte, bool) error { return nil }
+func (passthrough) part(byte, []byte, bool)          {}
+func (passthrough) wantsWhole(byte) bool             { return false }
+func (passthrough) beforeWrite()                     {}
+func (passthrough) afterWrite()                      {}
