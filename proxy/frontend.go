@@ -3,6 +3,7 @@ package proxy
 import (
 	"encoding/binary"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -12,6 +13,7 @@ import (
 type frontend struct {
 	prod       producer
 	maxMessage int
+	terminated *atomic.Bool // set on Terminate, so the server's close is not reported as a loss
 
 	now    time.Time // read once per run of messages, when first needed
 	hasNow bool
@@ -30,8 +32,8 @@ type portal struct {
 	bind     []byte // the Bind body
 }
 
-func newFrontend(q *queue, maxMessage int) *frontend {
-	return &frontend{prod: producer{q: q}, maxMessage: maxMessage}
+func newFrontend(q *queue, maxMessage int, terminated *atomic.Bool) *frontend {
+	return &frontend{prod: producer{q: q}, maxMessage: maxMessage, terminated: terminated}
 }
 
 func (f *frontend) timestamp() time.Time {
@@ -92,7 +94,7 @@ func (f *frontend) message(typ byte, body []byte, truncated bool) error {
 	case 'B':
 		portalName, rest, ok := cstring(body)
 		stmtName, _, ok2 := cstring(rest)
-		if !ok || !ok2 {
+		if !ok || !ok2 || (!truncated && BindMessage(body).ResultFormats() == nil) {
 			return malformedf("malformed Bind message")
 		}
 		p := f.bindPortal(portalName, stmtName, body)
@@ -128,6 +130,8 @@ func (f *frontend) message(typ byte, body []byte, truncated bool) error {
 		f.prod.add().set(expSync, f.timestamp(), nil, nil, nil)
 	case 'F':
 		f.prod.add().set(expFunctionCall, f.timestamp(), nil, nil, nil)
+	case 'X':
+		f.terminated.Store(true)
 	}
 	// 'H' (Flush) and 'X' (Terminate) expect nothing back.
 	return nil

@@ -27,8 +27,10 @@ type Session struct {
 	cancelKey  []byte        // BackendKeyData: process ID and secret key
 	statements int64         // written by the server-side goroutine only
 
-	killed   atomic.Bool
-	killOnce sync.Once
+	killed     atomic.Bool
+	killOnce   sync.Once
+	clientDone atomic.Bool // the client side ended first and will close the client itself
+	terminated atomic.Bool // the client sent Terminate: the server closing is expected
 }
 
 func newSession(srv *Server, st *startup, clientAddr string) *Session {
@@ -86,7 +88,7 @@ func (s *Session) run() {
 	}
 
 	q := &queue{}
-	var front, back inspector = newFrontend(q, s.srv.cfg.MaxMessageSize), newBackend(s, q)
+	var front, back inspector = newFrontend(q, s.srv.cfg.MaxMessageSize, &s.terminated), newBackend(s, q)
 	if s.info.Replication {
 		// Replication speaks its own sub-protocol inside COPY; it is forwarded untouched.
 		front, back = passthrough{}, passthrough{}
@@ -105,11 +107,14 @@ func (s *Session) run() {
 	clientErr := c2s.run(front)
 
 	// The client side is done: stop the server side, then say why if the client should know.
+	s.clientDone.Store(true)
 	up.Close()
 	wg.Wait()
 	var tooLarge *errTooLarge
 	var malformed *errMalformed
 	switch {
+	case s.killed.Load():
+		sendError(s.client, "FATAL", codeAdminShutdown, "terminating connection: the proxy is shutting down")
 	case errors.As(clientErr, &tooLarge):
 		sendError(s.client, "FATAL", codeProtocolViolation, "invalid message: "+tooLarge.Error())
 	case errors.As(clientErr, &malformed):
@@ -128,16 +133,12 @@ func (s *Session) run() {
 // serverEnded runs on the server-side goroutine when the upstream stops: the client is told
 // when the server vanished without saying why, then closed so the client side stops too.
 func (s *Session) serverEnded(err error, back inspector) {
+	if s.clientDone.Load() || s.killed.Load() {
+		return // the client side is ending the session and speaks for it
+	}
 	var we *errWrite
-	switch {
-	case s.killed.Load():
-		sendError(s.client, "FATAL", codeAdminShutdown, "terminating connection: the proxy is shutting down")
-	case errors.As(err, &we):
-		// The client went away; nothing to say.
-	case !isClosed(err) || !lastWasError(back):
-		if !errors.Is(err, net.ErrClosed) { // ErrClosed: the client side closed upstream itself
-			sendError(s.client, "FATAL", codeConnectionFailure, "lost connection to upstream "+s.srv.cfg.Upstream.String())
-		}
+	if !errors.As(err, &we) && !lastWasError(back) && !s.terminated.Load() {
+		sendError(s.client, "FATAL", codeConnectionFailure, "lost connection to upstream "+s.srv.cfg.Upstream.String())
 	}
 	s.client.Close()
 }
