@@ -28,6 +28,16 @@ type backend struct {
 
 	events []Event
 
+	// Copies that outlive the read buffer until the events are handed over. Each completed
+	// statement gets its own slot, reused across batches.
+	cols     []byte // RowDescription of the statement in progress
+	// stmtCols remembers the RowDescription of each described prepared statement: clients with
+	// a statement cache (pgx, JDBC) describe once and then only Bind and Execute.
+	stmtCols map[string][]byte
+	firstRow []byte // start of its first DataRow
+	kept     [][]byte
+	keptN    int
+
 	authDone   bool
 	authNotify bool // tell the observer after the write
 	authOK     bool
@@ -58,6 +68,9 @@ func (b *backend) part(typ byte, piece []byte, last bool) {
 	if typ != 'D' {
 		return
 	}
+	if b.rows == 0 && len(b.firstRow) < FirstRowPrefix {
+		b.firstRow = append(b.firstRow, piece[:min(len(piece), FirstRowPrefix-len(b.firstRow))]...)
+	}
 	_, _ = b.digest.Write(piece)
 	if last {
 		b.rows++
@@ -77,6 +90,7 @@ func (b *backend) afterWrite() {
 		b.s.statements += int64(len(b.events))
 		clear(b.events) // drop references to the entries' buffers
 		b.events = b.events[:0]
+		b.keptN = 0
 	}
 	b.cons.release()
 }
@@ -100,20 +114,32 @@ func (b *backend) message(typ byte, body []byte, truncated bool) error {
 		b.errorResponse(body)
 	case 'T':
 		if p := b.cons.peek(); p != nil && p.kind == expDescribe {
+			if len(p.name) > 0 && p.name[0] == 'S' {
+				b.describedStatement(p.name[1:], body)
+			}
 			b.cons.pop()
 		} else {
 			b.startStatement()
 		}
+		b.cols = append(b.cols[:0], body...)
 	case 'n': // NoData answers a Describe
 		if p := b.cons.peek(); p != nil && p.kind == expDescribe {
 			b.cons.pop()
 		}
 	case '1':
-		b.popIf(expParse)
+		if p := b.cons.peek(); p != nil && p.kind == expParse {
+			delete(b.stmtCols, string(p.name)) // a new statement under that name
+			b.cons.pop()
+		}
 	case '2':
 		b.popIf(expBind)
 	case '3':
-		b.popIf(expClose)
+		if p := b.cons.peek(); p != nil && p.kind == expClose {
+			if len(p.name) > 0 && p.name[0] == 'S' {
+				delete(b.stmtCols, string(p.name[1:]))
+			}
+			b.cons.pop()
+		}
 	case 'C':
 		tag, _, _ := cstring(body)
 		b.complete(tag, false, false)
@@ -124,7 +150,7 @@ func (b *backend) message(typ byte, body []byte, truncated bool) error {
 	case 'V':
 		if p := b.cons.peek(); p != nil && p.kind == expFunctionCall {
 			b.event(p)
-			b.startStatement()
+			b.endStatement()
 		}
 	}
 	// 't' ParameterDescription, 'S' ParameterStatus, 'N' notices, 'A' notifications, 'G'/'H'/'W'
@@ -143,13 +169,51 @@ func (b *backend) popIf(kind expect) {
 func (b *backend) startStatement() {
 	b.rows = 0
 	b.digest.Reset()
+	b.firstRow = b.firstRow[:0]
+}
+
+// endStatement forgets the row description too: the next statement brings its own.
+func (b *backend) endStatement() {
+	b.startStatement()
+	b.cols = b.cols[:0]
+}
+
+// maxStmtCols bounds the remembered row descriptions per session.
+const maxStmtCols = 256
+
+func (b *backend) describedStatement(name, rowDesc []byte) {
+	if old, ok := b.stmtCols[string(name)]; ok {
+		b.stmtCols[string(name)] = append(old[:0], rowDesc...)
+		return
+	}
+	if b.stmtCols == nil {
+		b.stmtCols = make(map[string][]byte)
+	}
+	if len(b.stmtCols) >= maxStmtCols {
+		clear(b.stmtCols) // a client that prepares without bound; forget and relearn
+	}
+	b.stmtCols[string(name)] = append([]byte(nil), rowDesc...)
+}
+
+// keep copies p into a slot that stays valid until the batch of events is handed over.
+func (b *backend) keep(p []byte) []byte {
+	if len(p) == 0 {
+		return nil
+	}
+	if b.keptN == len(b.kept) {
+		b.kept = append(b.kept, nil)
+	}
+	k := append(b.kept[b.keptN][:0], p...)
+	b.kept[b.keptN] = k
+	b.keptN++
+	return k
 }
 
 // complete finishes the statement at the head of the queue.
 func (b *backend) complete(tag []byte, suspended, empty bool) {
 	p := b.cons.peek()
 	if p == nil || (p.kind != expQuery && p.kind != expExecute) {
-		b.startStatement()
+		b.endStatement()
 		return
 	}
 	ev := b.event(p)
@@ -161,7 +225,7 @@ func (b *backend) complete(tag []byte, suspended, empty bool) {
 	} else {
 		b.index++
 	}
-	b.startStatement()
+	b.endStatement()
 }
 
 // event appends an event for the statement p is running, timed up to now.
@@ -190,6 +254,12 @@ func (b *backend) event(p *pending) *Event {
 		ev.StatementName = p.name
 		ev.Bind = BindMessage(p.bind)
 	}
+	cols := b.cols
+	if len(cols) == 0 && p.kind == expExecute {
+		cols = b.stmtCols[string(p.name)]
+	}
+	ev.Columns = b.keep(cols)
+	ev.FirstRow = b.keep(b.firstRow)
 	if b.rows > 0 {
 		ev.Digest = b.digest.Sum64()
 		if ev.Digest == 0 {
@@ -226,13 +296,13 @@ func (b *backend) errorResponse(body []byte) {
 		}
 		b.cons.pop()
 	}
-	b.startStatement()
+	b.endStatement()
 }
 
 // readyForQuery ends a Query or FunctionCall, or an extended batch up to and including its Sync.
 func (b *backend) readyForQuery() {
 	b.index = 0
-	b.startStatement()
+	b.endStatement()
 	for {
 		p := b.cons.peek()
 		if p == nil {

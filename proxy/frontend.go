@@ -115,7 +115,12 @@ func (f *frontend) message(typ byte, body []byte, truncated bool) error {
 		if len(body) < 2 || (body[0] != 'S' && body[0] != 'P') {
 			return malformedf("malformed Describe message")
 		}
-		f.prod.add().set(expDescribe, f.timestamp(), nil, nil, nil)
+		name, _, ok := cstring(body[1:])
+		if !ok {
+			return malformedf("malformed Describe message")
+		}
+		// The name keeps its 'S'/'P' prefix so the backend can tell a statement from a portal.
+		f.prod.add().set(expDescribe, f.timestamp(), nil, body[:1+len(name)], nil)
 	case 'C':
 		if len(body) < 2 || (body[0] != 'S' && body[0] != 'P') {
 			return malformedf("malformed Close message")
@@ -125,7 +130,7 @@ func (f *frontend) message(typ byte, body []byte, truncated bool) error {
 			return malformedf("malformed Close message")
 		}
 		f.close(body[0], name)
-		f.prod.add().set(expClose, f.timestamp(), nil, nil, nil)
+		f.prod.add().set(expClose, f.timestamp(), nil, body[:1+len(name)], nil)
 	case 'S':
 		f.prod.add().set(expSync, f.timestamp(), nil, nil, nil)
 	case 'F':

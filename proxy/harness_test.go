@@ -152,6 +152,8 @@ type recordedEvent struct {
 	failed    bool
 	suspended bool
 	duration  time.Duration
+	columns   int    // columns in the RowDescription the event carried
+	firstRow  string // the prefix of the first DataRow
 }
 
 // recorder is an Observer that keeps everything, for assertions.
@@ -203,6 +205,10 @@ func (r *recorder) Statements(c *proxy.ConnInfo, batch []proxy.Event) {
 			suspended: ev.Suspended,
 			duration:  ev.Duration,
 		}
+		if len(ev.Columns) >= 2 {
+			re.columns = int(ev.Columns[0])<<8 | int(ev.Columns[1])
+		}
+		re.firstRow = string(ev.FirstRow)
 		if ev.Failed {
 			re.sqlstate = string(ev.SQLState[:])
 		}

@@ -89,6 +89,14 @@ type Event struct {
 	Start    time.Time
 	Duration time.Duration
 
+	// Columns is the RowDescription body describing the returned rows, when the server sent one
+	// for this statement (a Describe in the same batch, or any simple query returning rows).
+	Columns []byte
+	// FirstRow is the start (at most FirstRowPrefix bytes) of the first DataRow body, so an
+	// observer can read a short leading column such as a task's status without the proxy
+	// holding results. Never store it.
+	FirstRow []byte
+
 	Tag       []byte // command tag from CommandComplete, e.g. "SELECT 1"
 	Rows      int64  // DataRows returned
 	Digest    uint64 // hash of the DataRow bytes in order; 0 when no row came back
@@ -98,6 +106,9 @@ type Event struct {
 	Empty     bool // EmptyQueryResponse: the statement was empty
 	Cached    bool // answered by the coalescing cache, not by the server
 }
+
+// FirstRowPrefix is how much of a statement's first DataRow an Event carries.
+const FirstRowPrefix = 512
 
 // BindMessage is the body of a Bind message, decoded lazily and without allocating.
 type BindMessage []byte

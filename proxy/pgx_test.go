@@ -110,6 +110,19 @@ func TestDigestTellsWhetherRowsChanged(t *testing.T) {
 	if d[0] == 0 || d[0] != d[1] || d[2] == d[1] || d[3] != 0 {
 		t.Fatalf("digests %v: want equal, equal, different, zero", d)
 	}
+	// The events carry the row description and the start of the first row (the status).
+	var statuses []string
+	for _, ev := range p.obs.snapshot() {
+		if strings.HasPrefix(ev.text, "SELECT status FROM taskmeta") {
+			if ev.columns != 1 {
+				t.Fatalf("event without its RowDescription: %+v", ev)
+			}
+			statuses = append(statuses, ev.firstRow)
+		}
+	}
+	if !strings.Contains(statuses[0], "PENDING") || !strings.Contains(statuses[2], "SUCCESS") || statuses[3] != "" {
+		t.Fatalf("first rows %q", statuses)
+	}
 }
 
 // TestPipelineAndBatch sends many statements before one Sync, including one that fails, and

@@ -1,0 +1,20 @@
+# The whole test suite, on a fresh machine: installs what is missing, then vets and tests.
+.PHONY: test build bench microbench
+
+GO ?= go
+
+test:
+	./scripts/install-test-deps
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+build:
+	$(GO) build -o bin/pgpollwatch ./cmd/pgpollwatch
+
+# pgbench -S direct vs PgBouncer vs pgpollwatch; see docs/performance.md.
+bench:
+	./scripts/bench
+
+# Hot-path micro-benchmarks (allocations per message must stay 0).
+microbench:
+	$(GO) test -run '^$$' -bench . -benchmem ./proxy/ ./analyzer/...
