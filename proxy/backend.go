@@ -30,7 +30,7 @@ type backend struct {
 
 	// Copies that outlive the read buffer until the events are handed over. Each completed
 	// statement gets its own slot, reused across batches.
-	cols     []byte // RowDescription of the statement in progress
+	cols []byte // RowDescription of the statement in progress
 	// stmtCols remembers the RowDescription of each described prepared statement: clients with
 	// a statement cache (pgx, JDBC) describe once and then only Bind and Execute.
 	stmtCols map[string][]byte
