@@ -32,7 +32,7 @@ func (NopObserver) ConnAuthenticated(*ConnInfo, bool, string) {}
 func (NopObserver) Statements(*ConnInfo, []Event)             {}
 func (NopObserver) ConnClosed(*ConnInfo, ConnStats)           {}
 
-// ConnInfo identifies one client connection. It is immutable after ConnOpened, and stays valid
+// ConnInfo identifies one client connection. It is immutable after ConnOpened (but for Local), and stays valid
 // (and the same pointer) for the session's life, so an observer may use it as a map key.
 type ConnInfo struct {
 	ID              uint64
@@ -47,6 +47,10 @@ type ConnInfo struct {
 	TLS         bool   // the client connection is TLS-terminated by the proxy
 	Replication bool   // a replication connection: forwarded raw, no statement events
 	OpenedAt    time.Time
+
+	// Local is the observer's own per-connection state: set it in ConnOpened and read it in
+	// the later calls, which all come from this connection's goroutines one at a time.
+	Local any
 }
 
 // ConnStats describes a finished connection.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"syscall"
 )
 
 // inspector is what a pump shows the messages it forwards to. There is one per direction.
@@ -66,6 +67,9 @@ func newPump(src, dst net.Conn, size, maxHold int) *pump {
 
 // run forwards until src or dst fails. It returns io.EOF when src closed cleanly.
 func (p *pump) run(ins inspector) error {
+	if rc := rawConn(p.src); rc != nil {
+		return p.runRaw(rc, ins)
+	}
 	for {
 		n, err := p.src.Read(p.buf[p.end:])
 		if n > 0 {
@@ -78,6 +82,64 @@ func (p *pump) run(ins inspector) error {
 			return err
 		}
 	}
+}
+
+// rawConn returns the socket under a plain TCP or Unix connection; nil for anything else
+// (TLS, test doubles), which takes the portable path.
+func rawConn(c net.Conn) syscall.RawConn {
+	var sc syscall.Conn
+	switch c := c.(type) {
+	case *net.TCPConn:
+		sc = c
+	case *net.UnixConn:
+		sc = c
+	default:
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return rc
+}
+
+// runRaw is run for a plain socket, without the wasted read. net.Conn.Read always tries the
+// read syscall before waiting, and between messages that read fails with EAGAIN: half of a
+// Go proxy's reads are such failures. Inside one RawConn.Read call the runtime's readiness
+// flag is never reset, so after a read that drained the socket (it returned less than the
+// space offered) the loop waits for readiness first and only then reads: one read per arrival,
+// and no notification is lost, since any data arriving after the drain raises the flag again.
+func (p *pump) runRaw(rc syscall.RawConn, ins inspector) error {
+	var perr error
+	err := rc.Read(func(fd uintptr) bool {
+		for {
+			space := len(p.buf) - p.end
+			n, err := syscall.Read(int(fd), p.buf[p.end:])
+			switch {
+			case err == syscall.EINTR:
+				continue
+			case err == syscall.EAGAIN:
+				return false // wait for readiness
+			case err != nil:
+				perr = err
+				return true
+			case n == 0:
+				perr = io.EOF
+				return true
+			}
+			p.end += n
+			if perr = p.process(ins); perr != nil {
+				return true
+			}
+			if n < space {
+				return false // the socket is drained: wait before reading again
+			}
+		}
+	})
+	if perr != nil {
+		return perr
+	}
+	return err
 }
 
 // process walks buf[:end], forwards every whole message (and any streamed pieces), and keeps

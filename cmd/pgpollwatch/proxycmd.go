@@ -11,6 +11,8 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -32,6 +34,8 @@ type proxyOptions struct {
 	connectTimeout time.Duration
 	logLevel       string
 	logFormat      string
+	cpuProfile     string
+	procs          int
 }
 
 func proxyFlags(o *proxyOptions) *flag.FlagSet {
@@ -49,6 +53,8 @@ func proxyFlags(o *proxyOptions) *flag.FlagSet {
 	fs.DurationVar(&o.connectTimeout, "connect-timeout", 10*time.Second, "how long to try reaching the upstream before the client gets SQLSTATE 08006")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
+	fs.IntVar(&o.procs, "procs", 1, "how many threads run the proxy's Go code at once (GOMAXPROCS, unless that is set in the\nenvironment). 1, like PgBouncer's single event loop, costs the least CPU per query; raise it\nonly if the proxy saturates one core")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a Go CPU profile to `file` until exit (for performance work)")
 	fs.Usage = func() {
 		out := fs.Output()
 		fmt.Fprint(out, `pgpollwatch: a diagnostic PostgreSQL proxy that finds polling storms.
@@ -88,6 +94,24 @@ func runProxy(args []string) int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "pgpollwatch:", err)
 		return 2
+	}
+	if os.Getenv("GOMAXPROCS") == "" && o.procs > 0 {
+		// Measured with scripts/bench: with 2 threads the runtime wakes an idle thread for
+		// nearly every readiness event, and those context switches cost more than the work.
+		runtime.GOMAXPROCS(o.procs)
+	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "pgpollwatch:", err)
+			return 2
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "pgpollwatch:", err)
+			return 2
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if err := serveProxy(o, log); err != nil {
 		log.Error(err.Error())
