@@ -169,6 +169,14 @@ func (s *Session) backendKey(body []byte) {
 }
 
 func (s *Session) authenticated(ok bool, sqlstate string) {
+	if !ok && s.info.TLS && s.target != nil && s.target.tls != nil {
+		// The likeliest cause when both legs are TLS: SCRAM channel binding, which ties the login
+		// to the certificate the client sees (the proxy's), so the server must refuse it.
+		s.srv.log.Warn("client authentication failed with TLS on both sides of the proxy; if the server said "+
+			"\"channel binding\", the client must connect with channel_binding=disable (SCRAM channel binding cannot pass "+
+			"a TLS-terminating proxy), or the proxy must reach the server with sslmode=disable",
+			"client", s.info.ClientAddr, "user", s.info.User, "sqlstate", sqlstate)
+	}
 	s.observer.ConnAuthenticated(&s.info, ok, sqlstate)
 }
 

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pgpollwatch/pgpollwatch/analyzer"
 	"github.com/pgpollwatch/pgpollwatch/proxy"
 )
 
@@ -36,6 +37,32 @@ type proxyOptions struct {
 	logFormat      string
 	cpuProfile     string
 	procs          int
+
+	watches     watchList
+	maxKeys     int
+	stormQPS    float64
+	stormWindow time.Duration
+	logInterval time.Duration
+}
+
+// watchList is the repeatable --watch flag.
+type watchList []analyzer.Watch
+
+func (w *watchList) String() string {
+	var names []string
+	for _, x := range *w {
+		names = append(names, x.Name())
+	}
+	return strings.Join(names, ",")
+}
+
+func (w *watchList) Set(s string) error {
+	x, err := analyzer.ParseWatch(s)
+	if err != nil {
+		return err
+	}
+	*w = append(*w, x)
+	return nil
 }
 
 func proxyFlags(o *proxyOptions) *flag.FlagSet {
@@ -53,6 +80,11 @@ func proxyFlags(o *proxyOptions) *flag.FlagSet {
 	fs.DurationVar(&o.connectTimeout, "connect-timeout", 10*time.Second, "how long to try reaching the upstream before the client gets SQLSTATE 08006")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
+	fs.Var(&o.watches, "watch", "also watch lookups by `TABLE.COLUMN` (or SCHEMA.TABLE.COLUMN); repeatable. Celery's and\ndjango-celery-results' result tables are always watched")
+	fs.IntVar(&o.maxKeys, "max-keys", 100_000, "watched keys tracked at once; the lightest are forgotten first, the heaviest stay exact")
+	fs.Float64Var(&o.stormQPS, "storm-qps", 10, "polls per second of one key at or above which it storms")
+	fs.DurationVar(&o.stormWindow, "storm-window", 5*time.Second, "how long the storm rate must hold to start a storm, and stay below to end it")
+	fs.DurationVar(&o.logInterval, "log-interval", 10*time.Second, "headless: how often to log the headline numbers")
 	fs.IntVar(&o.procs, "procs", 1, "how many threads run the proxy's Go code at once (GOMAXPROCS, unless that is set in the\nenvironment). 1, like PgBouncer's single event loop, costs the least CPU per query; raise it\nonly if the proxy saturates one core")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a Go CPU profile to `file` until exit (for performance work)")
 	fs.Usage = func() {
@@ -129,9 +161,22 @@ func serveProxy(o proxyOptions, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	an := analyzer.New(analyzer.Config{
+		Watches:     append(append([]analyzer.Watch(nil), analyzer.Presets...), o.watches...),
+		MaxKeys:     o.maxKeys,
+		StormQPS:    o.stormQPS,
+		StormWindow: o.stormWindow,
+		OnNotice:    func(n analyzer.Notice) { logNotice(log, n) },
+	})
+	ctx, stopAnalysis := context.WithCancel(context.Background())
+	defer stopAnalysis()
+	go an.Run(ctx)
+	go logHeadlines(ctx, log, an, o.logInterval)
+
 	srv, err := proxy.NewServer(proxy.Config{
 		Upstream:       up,
 		TLS:            tlsConf,
+		Observer:       an,
 		Logger:         log,
 		MaxConnections: o.maxConnections,
 		MaxMessageSize: int(o.maxMessageSize),
@@ -163,16 +208,16 @@ func serveProxy(o proxyOptions, log *slog.Logger) error {
 	case sig := <-sigs:
 		log.Info("shutting down: no new connections; open sessions may finish", "signal", sig.String(), "grace", o.shutdownGrace, "open", srv.ActiveConnections())
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), o.shutdownGrace)
+	graceCtx, cancel := context.WithTimeout(ctx, o.shutdownGrace)
 	defer cancel()
 	go func() { // a second signal skips the grace period
 		select {
 		case <-sigs:
 			cancel()
-		case <-ctx.Done():
+		case <-graceCtx.Done():
 		}
 	}()
-	if err := srv.Shutdown(ctx); err != nil {
+	if err := srv.Shutdown(graceCtx); err != nil {
 		log.Info("grace period over: remaining sessions closed")
 	}
 	<-served

@@ -451,6 +451,10 @@ func (c *Cluster) Env() []string {
 // /usr/lib/postgresql/<version>/bin.
 func FindBinDir() (string, error) {
 	if p, err := exec.LookPath("initdb"); err == nil {
+		// Resolve links: a PATH entry may link initdb alone, without psql and pgbench beside it.
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			p = real
+		}
 		return filepath.Dir(p), nil
 	}
 	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")

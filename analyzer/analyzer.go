@@ -1,0 +1,330 @@
+// Package analyzer turns the proxy's stream of statements into what an operator needs to see:
+// fingerprints of every statement, polls per watched key (a Celery task_id and the like), rates,
+// whether the polls ever return anything new, repeated reads nobody configured, storms and the
+// findings that explain them. It implements proxy.Observer and is read through Snapshots.
+//
+// Ingest runs on the sessions' goroutines, after the bytes were forwarded, with short critical
+// sections on sharded state and no allocation per event in steady state. All state is bounded:
+// keys, fingerprints, clients and repeated reads each keep the heaviest entries exactly and
+// evict the lightest when full (Space-Saving with sampled eviction).
+package analyzer
+
+import (
+	"hash/maphash"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pgpollwatch/pgpollwatch/analyzer/sqlscan"
+	"github.com/pgpollwatch/pgpollwatch/proxy"
+)
+
+// Config shapes an Analyzer; zero values get the documented defaults.
+type Config struct {
+	Watches         []Watch       // default: Presets
+	MaxKeys         int           // watched keys tracked; default 100,000
+	MaxFingerprints int           // default 10,000
+	MaxClients      int           // default 10,000
+	MaxRepeats      int           // (fingerprint, parameters) pairs tracked; default 20,000
+	StormQPS        float64       // polls/s at or above which a key storms; default 10
+	StormWindow     time.Duration // how long the rate must hold (and stay below to end); default 5s
+	SpinInterval    time.Duration // a storming key whose median gap is below this spins; default 20ms
+	// OnNotice hears storms starting and ending and new findings, from the analyzer's ticker.
+	OnNotice func(Notice)
+}
+
+func (c *Config) defaults() {
+	if c.Watches == nil {
+		c.Watches = Presets
+	}
+	if c.MaxKeys <= 0 {
+		c.MaxKeys = 100_000
+	}
+	if c.MaxFingerprints <= 0 {
+		c.MaxFingerprints = 10_000
+	}
+	if c.MaxClients <= 0 {
+		c.MaxClients = 10_000
+	}
+	if c.MaxRepeats <= 0 {
+		c.MaxRepeats = 20_000
+	}
+	if c.StormQPS <= 0 {
+		c.StormQPS = 10
+	}
+	if c.StormWindow <= 0 {
+		c.StormWindow = 5 * time.Second
+	}
+	if c.SpinInterval <= 0 {
+		c.SpinInterval = 20 * time.Millisecond
+	}
+}
+
+// Analyzer is the proxy's Observer. Create it with New; it is safe for concurrent use.
+type Analyzer struct {
+	cfg    Config
+	epoch  time.Time // second 0 of every per-second series
+	seed   maphash.Seed
+	window int // StormWindow in seconds
+
+	// Totals, updated with atomics.
+	queries     atomic.Int64
+	watched     atomic.Int64
+	writes      atomic.Int64
+	failed      atomic.Int64
+	cached      atomic.Int64
+	connections atomic.Int64
+	openConns   atomic.Int64
+	authFailed  atomic.Int64
+
+	timeline timeline
+
+	fps     fpTable
+	keys    keyTable
+	repeats repeatTable
+	clients clientTable
+
+	stormMu sync.Mutex
+	storms  stormLog
+	found   map[string]bool // findings already announced
+
+	nextClient atomic.Uint32
+}
+
+// New makes an Analyzer. Call Run to evaluate storms every second.
+func New(cfg Config) *Analyzer {
+	cfg.defaults()
+	a := &Analyzer{cfg: cfg, epoch: time.Now(), seed: maphash.MakeSeed(), found: map[string]bool{}}
+	a.window = max(1, int(cfg.StormWindow/time.Second))
+	a.fps.init(cfg.MaxFingerprints)
+	a.keys.init(cfg.MaxKeys)
+	a.repeats.init(cfg.MaxRepeats)
+	a.clients.init(cfg.MaxClients)
+	return a
+}
+
+var _ proxy.Observer = (*Analyzer)(nil)
+
+// sec is the analyzer-relative second of t.
+func (a *Analyzer) sec(t time.Time) int64 { return int64(t.Sub(a.epoch) / time.Second) }
+
+// nanos is the analyzer-relative time of t in nanoseconds.
+func (a *Analyzer) nanos(t time.Time) int64 { return int64(t.Sub(a.epoch)) }
+
+// connState is the analyzer's per-connection state, used by one goroutine at a time.
+type connState struct {
+	client *clientStats
+	cache  [8]textCacheEntry // text hash -> fingerprint, so repeated texts are not re-lexed
+	norm   []byte
+	consts []sqlscan.Const
+	key    []byte
+	tkey   []byte
+	m      matcher
+}
+
+type textCacheEntry struct {
+	hash uint64
+	fp   *fpStats
+}
+
+// ConnOpened implements proxy.Observer.
+func (a *Analyzer) ConnOpened(c *proxy.ConnInfo) {
+	host := c.ClientAddr
+	if h, _, err := net.SplitHostPort(c.ClientAddr); err == nil {
+		host = h
+	}
+	cs := a.clients.get(clientKey{Host: host, App: c.ApplicationName, User: c.User, Database: c.Database}, a)
+	now := a.sec(time.Now())
+	cs.mu.Lock()
+	cs.connsOpened++
+	cs.open++
+	cs.connRing.add(now, 1)
+	cs.mu.Unlock()
+	a.timeline.add(now, 0, 0, 0, 1)
+	a.connections.Add(1)
+	a.openConns.Add(1)
+	c.Local = &connState{client: cs, m: matcher{watches: a.cfg.Watches},
+		key: make([]byte, 0, maxKeyLen+64), tkey: make([]byte, 0, maxKeyLen+64), norm: make([]byte, 0, 512)}
+}
+
+// ConnAuthenticated implements proxy.Observer.
+func (a *Analyzer) ConnAuthenticated(c *proxy.ConnInfo, ok bool, _ string) {
+	if !ok {
+		a.authFailed.Add(1)
+	}
+}
+
+// ConnClosed implements proxy.Observer.
+func (a *Analyzer) ConnClosed(c *proxy.ConnInfo, st proxy.ConnStats) {
+	a.openConns.Add(-1)
+	if cs, ok := c.Local.(*connState); ok {
+		cs.client.mu.Lock()
+		cs.client.open--
+		cs.client.connSeconds += st.Duration.Seconds()
+		cs.client.mu.Unlock()
+	}
+}
+
+// Statements implements proxy.Observer.
+func (a *Analyzer) Statements(c *proxy.ConnInfo, batch []proxy.Event) {
+	cs, ok := c.Local.(*connState)
+	if !ok {
+		return
+	}
+	for i := range batch {
+		a.ingest(cs, &batch[i])
+	}
+}
+
+// ingest accounts one completed statement.
+func (a *Analyzer) ingest(cs *connState, ev *proxy.Event) {
+	if ev.Empty || ev.Suspended && ev.Rows == 0 {
+		return
+	}
+	end := ev.Start.Add(ev.Duration)
+	sec := a.sec(end)
+	text := statementText(ev)
+	fp := a.fingerprint(cs, ev, text)
+	lk := fp.lookup
+	watched := lk.watch >= 0 && !lk.write && !ev.Failed
+	var cachedN uint32
+	if ev.Cached {
+		cachedN = 1
+		a.cached.Add(1)
+	}
+
+	a.queries.Add(1)
+	if ev.Failed {
+		a.failed.Add(1)
+	}
+	fp.record(ev, sec, watched)
+
+	var watchedN uint32
+	switch {
+	case watched:
+		watchedN = a.pollKeys(cs, ev, text, fp, sec, a.nanos(end))
+	case lk.watch >= 0 && lk.write && !ev.Failed:
+		a.writes.Add(1)
+		a.writeKeys(cs, ev, text, fp, a.nanos(end))
+	case fp.command == sqlscan.CommandSelect && !ev.Failed:
+		a.repeat(cs, ev, text, fp, sec, a.nanos(end))
+	}
+	cl := cs.client
+	cl.mu.Lock()
+	cl.queries++
+	cl.polls += int64(watchedN)
+	cl.queryRing.add(sec, 1)
+	cl.mu.Unlock()
+	a.timeline.add(sec, 1, watchedN, cachedN, 0)
+}
+
+// statementText picks the statement the event is about: the Index-th of a simple query string.
+func statementText(ev *proxy.Event) []byte {
+	if ev.Protocol != proxy.Simple || ev.Index == 0 && !multi(ev.Text) {
+		return ev.Text
+	}
+	var out []byte
+	i := 0
+	sqlscan.Split(ev.Text, func(stmt []byte) bool {
+		if i == ev.Index {
+			out = stmt
+			return false
+		}
+		i++
+		return true
+	})
+	return out
+}
+
+// multi is a quick check whether a query string may hold several statements.
+func multi(text []byte) bool {
+	for i := 0; i < len(text)-1; i++ {
+		if text[i] == ';' {
+			return true
+		}
+	}
+	return false
+}
+
+// fingerprint finds the statement's fingerprint entry. Texts seen recently on this connection
+// (prepared statements, literal-free queries) skip the lexer.
+func (a *Analyzer) fingerprint(cs *connState, ev *proxy.Event, text []byte) *fpStats {
+	h := maphash.Bytes(a.seed, text)
+	slot := &cs.cache[h%uint64(len(cs.cache))]
+	if slot.fp != nil && slot.hash == h && !slot.fp.evicted.Load() {
+		return slot.fp
+	}
+	res := sqlscan.Normalize(cs.norm[:0], cs.consts[:0], text)
+	cs.norm, cs.consts = res.Normalized[:0], res.Consts[:0]
+	fp := a.fps.get(res.Fingerprint, func() *fpStats {
+		f := &fpStats{fingerprint: res.Fingerprint, command: res.Command, statusIdx: -1}
+		f.text = truncateText(string(res.Normalized))
+		lk := cs.m.match(text)
+		f.lookup = fpLookup{watch: lk.watch, write: lk.write, param: lk.param, anyArray: lk.anyArray}
+		return f
+	})
+	// Only texts without constants map to one fingerprint for good; a literal query changes
+	// with every key, so caching it would only evict useful entries.
+	if len(res.Consts) == 0 {
+		*slot = textCacheEntry{hash: h, fp: fp}
+	}
+	return fp
+}
+
+const maxTextLen = 2048
+
+func truncateText(s string) string {
+	if len(s) > maxTextLen {
+		return s[:maxTextLen] + "…"
+	}
+	return s
+}
+
+// pollKeys counts a poll for each key the statement reads and returns how many keys.
+func (a *Analyzer) pollKeys(cs *connState, ev *proxy.Event, text []byte, fp *fpStats, sec, at int64) uint32 {
+	a.watched.Add(1)
+	w := &a.cfg.Watches[fp.lookup.watch]
+	status, hasStatus := fp.status(ev, w)
+	var n uint32
+	a.eachKey(cs, ev, text, fp, func(key []byte) {
+		n++
+		a.keys.poll(a, cs, fp.lookup.watch, key, ev, sec, at, status, hasStatus)
+	})
+	return n
+}
+
+// writeKeys marks the keys a write touches (for time-to-result and, later, cache invalidation).
+func (a *Analyzer) writeKeys(cs *connState, ev *proxy.Event, text []byte, fp *fpStats, at int64) {
+	a.eachKey(cs, ev, text, fp, func(key []byte) {
+		a.keys.write(a, fp.lookup.watch, key, at)
+	})
+}
+
+// eachKey calls fn for each key of a watched statement: from the literal(s) in the text for
+// the simple protocol, from the bound parameter for the extended one.
+func (a *Analyzer) eachKey(cs *connState, ev *proxy.Event, text []byte, fp *fpStats, fn func([]byte)) {
+	lk := fp.lookup
+	if ev.Protocol == proxy.Extended && lk.param > 0 {
+		ev.Bind.Params(func(i int, format int16, v []byte) bool {
+			if i != lk.param-1 {
+				return true
+			}
+			paramKeys(cs.key[:0], format, v, lk.anyArray, func(k []byte) {
+				if len(k) <= maxKeyLen {
+					fn(k)
+				}
+			})
+			return false
+		})
+		return
+	}
+	m := cs.m.match(text)
+	for _, t := range m.keys {
+		k, ok := literalKey(cs.key[:0], text, t)
+		if ok && len(k) <= maxKeyLen {
+			cs.key = k
+			fn(k)
+		}
+	}
+}

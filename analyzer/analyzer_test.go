@@ -1,0 +1,232 @@
+package analyzer
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/pgpollwatch/pgpollwatch/proxy"
+)
+
+func bindBody(t testing.TB, formats []int16, params ...[]byte) proxy.BindMessage {
+	b, err := (&pgproto3.Bind{ParameterFormatCodes: formats, Parameters: params}).Encode(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return proxy.BindMessage(b[5:])
+}
+
+const celeryLookup = `SELECT celery_taskmeta.id AS celery_taskmeta_id, celery_taskmeta.task_id AS celery_taskmeta_task_id, celery_taskmeta.status AS celery_taskmeta_status, celery_taskmeta.result AS celery_taskmeta_result, celery_taskmeta.date_done AS celery_taskmeta_date_done, celery_taskmeta.traceback AS celery_taskmeta_traceback 
+FROM celery_taskmeta 
+WHERE celery_taskmeta.task_id = `
+
+func simpleEvent(text string, at time.Time) proxy.Event {
+	return proxy.Event{Protocol: proxy.Simple, Text: []byte(text), Start: at, Duration: 100 * time.Microsecond, Tag: []byte("SELECT 0")}
+}
+
+func TestKeysFromEveryShape(t *testing.T) {
+	cases := []struct {
+		name  string
+		ev    func(t *testing.T) proxy.Event
+		table string
+		keys  []string
+		write bool
+	}{
+		{"sqlalchemy literal", func(t *testing.T) proxy.Event {
+			return simpleEvent(celeryLookup+"'b5517ae9-59ef-46e7-808b-1da17dab9721'", time.Now())
+		}, "celery_taskmeta", []string{"b5517ae9-59ef-46e7-808b-1da17dab9721"}, false},
+		{"E string and schema", func(t *testing.T) proxy.Event {
+			return simpleEvent(`SELECT * FROM public.celery_taskmeta WHERE task_id = E'a\'b'`, time.Now())
+		}, "celery_taskmeta", []string{"a'b"}, false},
+		{"django quoted", func(t *testing.T) proxy.Event {
+			return simpleEvent(`SELECT "django_celery_results_taskresult"."id", "django_celery_results_taskresult"."status" FROM "django_celery_results_taskresult" WHERE "django_celery_results_taskresult"."task_id" = 'abc' LIMIT 21`, time.Now())
+		}, "django_celery_results_taskresult", []string{"abc"}, false},
+		{"psycopg3 param with cast", func(t *testing.T) proxy.Event {
+			ev := proxy.Event{Protocol: proxy.Extended, Text: []byte(`SELECT status FROM celery_taskmeta WHERE celery_taskmeta.task_id = $1::VARCHAR`), Start: time.Now()}
+			ev.Bind = bindBody(t, nil, []byte("k1"))
+			return ev
+		}, "celery_taskmeta", []string{"k1"}, false},
+		{"binary uuid param", func(t *testing.T) proxy.Event {
+			ev := proxy.Event{Protocol: proxy.Extended, Text: []byte(`SELECT status FROM celery_taskmeta t WHERE t.task_id = $1`), Start: time.Now()}
+			ev.Bind = bindBody(t, []int16{1}, []byte{0xb5, 0x51, 0x7a, 0xe9, 0x59, 0xef, 0x46, 0xe7, 0x80, 0x8b, 0x1d, 0xa1, 0x7d, 0xab, 0x97, 0x21})
+			return ev
+		}, "celery_taskmeta", []string{"b5517ae9-59ef-46e7-808b-1da17dab9721"}, false},
+		{"IN list", func(t *testing.T) proxy.Event {
+			return simpleEvent(`SELECT * FROM celery_taskmeta WHERE task_id IN ('a', 'b', 'c')`, time.Now())
+		}, "celery_taskmeta", []string{"a", "b", "c"}, false},
+		{"ANY array param", func(t *testing.T) proxy.Event {
+			ev := proxy.Event{Protocol: proxy.Extended, Text: []byte(`SELECT * FROM celery_taskmeta WHERE task_id = ANY($1)`), Start: time.Now()}
+			ev.Bind = bindBody(t, nil, []byte(`{x,"y z"}`))
+			return ev
+		}, "celery_taskmeta", []string{"x", "y z"}, false},
+		{"group result", func(t *testing.T) proxy.Event {
+			return simpleEvent(`SELECT * FROM django_celery_results_groupresult WHERE group_id = 'g1'`, time.Now())
+		}, "django_celery_results_groupresult", []string{"g1"}, false},
+		{"insert", func(t *testing.T) proxy.Event {
+			return simpleEvent(`INSERT INTO celery_taskmeta (id, task_id, status) VALUES (nextval('task_id_sequence'), 'w1', 'PENDING')`, time.Now())
+		}, "celery_taskmeta", []string{"w1"}, true},
+		{"update", func(t *testing.T) proxy.Event {
+			return simpleEvent(`UPDATE celery_taskmeta SET status='SUCCESS' WHERE celery_taskmeta.id = 5 AND celery_taskmeta.task_id = 'w2'`, time.Now())
+		}, "celery_taskmeta", []string{"w2"}, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			a := New(Config{})
+			info := &proxy.ConnInfo{ClientAddr: "127.0.0.1:5000", User: "u", Database: "d"}
+			a.ConnOpened(info)
+			ev := c.ev(t)
+			a.Statements(info, []proxy.Event{ev})
+			s := a.Snapshot()
+			var got []string
+			for _, k := range s.Keys {
+				if k.Table != c.table {
+					t.Fatalf("key %q in table %s", k.Key, k.Table)
+				}
+				got = append(got, k.Key)
+				if c.write != (k.Writes > 0) || !c.write && k.Polls != 1 {
+					t.Fatalf("key %+v", k)
+				}
+			}
+			if strings.Join(sortedCopy(got), ",") != strings.Join(sortedCopy(c.keys), ",") {
+				t.Fatalf("keys %q, want %q", got, c.keys)
+			}
+		})
+	}
+}
+
+func sortedCopy(s []string) []string {
+	out := append([]string(nil), s...)
+	for i := range out {
+		for j := i + 1; j < len(out); j++ {
+			if out[j] < out[i] {
+				out[i], out[j] = out[j], out[i]
+			}
+		}
+	}
+	return out
+}
+
+func TestParseWatch(t *testing.T) {
+	for in, want := range map[string]string{"jobs.id": "jobs.id", "App.Jobs.Id": "app.jobs.id", `"Jobs"."Key"`: "Jobs.Key"} {
+		w, err := ParseWatch(in)
+		if err != nil || w.Name() != want {
+			t.Fatalf("%s: %v %v", in, w.Name(), err)
+		}
+	}
+	for _, bad := range []string{"jobs", "a.b.c.d", "jobs.", "1.2"} {
+		if _, err := ParseWatch(bad); err == nil {
+			t.Fatalf("%q accepted", bad)
+		}
+	}
+}
+
+// TestStormAndSpin feeds a spinning key, a key polled every 500 ms and a storm of distinct
+// one-off reads, and checks only the spinning key storms.
+func TestStormAndSpin(t *testing.T) {
+	var notices []Notice
+	a := New(Config{OnNotice: func(n Notice) { notices = append(notices, n) }})
+	info := &proxy.ConnInfo{ClientAddr: "127.0.0.1:5000"}
+	a.ConnOpened(info)
+	base := a.epoch
+	for ms := 0; ms < 8000; ms += 5 { // spin: every 5 ms
+		a.Statements(info, []proxy.Event{simpleEvent(celeryLookup+"'spin'", base.Add(time.Duration(ms)*time.Millisecond))})
+		if ms%500 == 0 {
+			a.Statements(info, []proxy.Event{simpleEvent(celeryLookup+"'slow'", base.Add(time.Duration(ms)*time.Millisecond))})
+		}
+		if ms%1000 == 0 {
+			a.Tick(base.Add(time.Duration(ms) * time.Millisecond))
+		}
+	}
+	a.Tick(base.Add(8 * time.Second))
+	s := a.Snapshot()
+	byKey := map[string]KeyStat{}
+	for _, k := range s.Keys {
+		byKey[k.Key] = k
+	}
+	if !byKey["spin"].Storming || !byKey["spin"].Spinning {
+		t.Fatalf("spin key: %+v", byKey["spin"])
+	}
+	if byKey["slow"].Storming || byKey["slow"].MedianIntervalMs != 500 {
+		t.Fatalf("slow key: %+v", byKey["slow"])
+	}
+	if len(notices) == 0 || notices[0].Kind != "storm-start" || !strings.Contains(notices[0].Message, "spin") {
+		t.Fatalf("notices %+v", notices)
+	}
+	var spinFinding bool
+	for _, f := range a.findings(s) {
+		spinFinding = spinFinding || f.Kind == "spin-poll" && strings.Contains(f.Fix, "chord")
+	}
+	if !spinFinding {
+		t.Fatal("no spin-poll finding")
+	}
+	// The storm ends when the polling stops for a window.
+	a.Tick(base.Add(20 * time.Second))
+	a.Tick(base.Add(30 * time.Second))
+	for _, st := range a.Snapshot().Storms {
+		if st.Active {
+			t.Fatalf("storm still active: %+v", st)
+		}
+	}
+}
+
+// TestMemoryBoundedWithHeavyKeysExact streams many distinct keys through a small table: the
+// table stays at its bound and the heavy keys' counts stay exact.
+func TestMemoryBoundedWithHeavyKeysExact(t *testing.T) {
+	a := New(Config{MaxKeys: 1000})
+	info := &proxy.ConnInfo{ClientAddr: "127.0.0.1:5000"}
+	a.ConnOpened(info)
+	now := time.Now()
+	heavy := map[string]int{}
+	for i := 0; i < 200_000; i++ {
+		key := fmt.Sprintf("tail-%d", i)
+		if i%20 == 0 {
+			key = fmt.Sprintf("heavy-%d", i%200)
+			heavy[key]++
+		}
+		a.Statements(info, []proxy.Event{simpleEvent(celeryLookup+"'"+key+"'", now)})
+	}
+	s := a.Snapshot()
+	if s.Totals.KeysTracked > 1000+shards {
+		t.Fatalf("%d keys tracked", s.Totals.KeysTracked)
+	}
+	got := map[string]int64{}
+	for _, k := range s.Keys {
+		got[k.Key] = k.Polls
+	}
+	for k, n := range heavy {
+		if got[k] != int64(n) {
+			t.Fatalf("heavy key %s: %d polls, want %d", k, got[k], n)
+		}
+	}
+}
+
+// BenchmarkIngest is the analyzer's per-event cost on the storm's statement shapes.
+func BenchmarkIngest(b *testing.B) {
+	for _, mode := range []string{"extended", "simple"} {
+		b.Run(mode, func(b *testing.B) {
+			a := New(Config{})
+			info := &proxy.ConnInfo{ClientAddr: "127.0.0.1:5000"}
+			a.ConnOpened(info)
+			now := time.Now()
+			var evs []proxy.Event
+			for i := 0; i < 10; i++ {
+				key := fmt.Sprintf("b5517ae9-59ef-46e7-808b-1da17dab972%d", i)
+				if mode == "simple" {
+					evs = append(evs, simpleEvent(celeryLookup+"'"+key+"'", now))
+				} else {
+					ev := proxy.Event{Protocol: proxy.Extended, Text: []byte(celeryLookup + "$1"), Start: now, Duration: time.Millisecond}
+					ev.Bind = bindBody(b, nil, []byte(key))
+					evs = append(evs, ev)
+				}
+			}
+			a.Statements(info, evs) // create the keys
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				a.Statements(info, evs[i%10:i%10+1])
+			}
+		})
+	}
+}

@@ -1,0 +1,149 @@
+package analyzer
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Fixes, worded once. Each names the change that removes the load, not just the symptom.
+const (
+	fixCelerySpin = "Stop busy-waiting on results. Chain the work with a chord or a callback (group(...) | callback.s()) " +
+		"instead of looping on AsyncResult.ready() / GroupResult.completed_count() / join(); where you must wait, " +
+		"use result.get(interval=1.0) or at least time.sleep() between checks. Each check is one query per task."
+	fixGenericPoll = "Poll less often with back-off (e.g. 0.5 s doubling to 5 s), or have the writer notify the reader " +
+		"(LISTEN/NOTIFY, a queue) instead of re-reading the row."
+	fixChurn = "Reuse connections: put a pooler (PgBouncer) in front, or keep a persistent engine/pool in the polling " +
+		"process (SQLAlchemy's default QueuePool instead of NullPool; Celery's database backend opens a new connection " +
+		"per poll outside forked workers)."
+	fixAfterResult = "The result was already final when these polls ran: stop polling a task once its state is " +
+		"SUCCESS, FAILURE or REVOKED (forget() the result or drop it from the set being watched)."
+	fixRepeated = "The same read with the same values returns the same rows again and again: cache it in the " +
+		"application for its natural lifetime, or poll with back-off."
+)
+
+// findings derives problems and fixes from a snapshot. It is a pure function of the snapshot,
+// so the TUI, reports and logs all say the same thing.
+func (a *Analyzer) findings(s *Snapshot) []Finding {
+	var out []Finding
+
+	// Storming watched keys, grouped by table, spin loops apart.
+	type group struct {
+		table, column string
+		keys          []KeyStat
+		spin          bool
+	}
+	groups := map[string]*group{}
+	for _, k := range s.Keys {
+		if !k.Storming {
+			continue
+		}
+		id := k.Table + "." + k.Column
+		if k.Spinning {
+			id += "|spin"
+		}
+		g := groups[id]
+		if g == nil {
+			g = &group{table: k.Table, column: k.Column, spin: k.Spinning}
+			groups[id] = g
+		}
+		g.keys = append(g.keys, k)
+	}
+	ids := make([]string, 0, len(groups))
+	for id := range groups {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		g := groups[id]
+		var qps, unchanged, polls float64
+		var meds []float64
+		for _, k := range g.keys {
+			qps += k.QPS10
+			unchanged += float64(k.UnchangedPolls)
+			polls += float64(k.Polls)
+			meds = append(meds, k.MedianIntervalMs)
+		}
+		sort.Float64s(meds)
+		celery := strings.Contains(g.table, "celery")
+		f := Finding{ID: "poll:" + id, Severity: "high", Fix: fixGenericPoll}
+		if celery {
+			f.Fix = fixCelerySpin
+		}
+		what := fmt.Sprintf("%d %s value(s) polled %.0f times/s in total", len(g.keys), g.table+"."+g.column, qps)
+		if g.spin {
+			f.Kind = "spin-poll"
+			f.Summary = "Spin loop: " + what + fmt.Sprintf(", a poll every %.1f ms (median)", meds[len(meds)/2])
+		} else {
+			f.Kind = "poll-storm"
+			f.Summary = "Poll storm: " + what
+		}
+		f.Evidence = append(f.Evidence,
+			fmt.Sprintf("%.0f of %.0f queries/s in the last 10 s are watched polls", s.Rates.WatchedQPS10, s.Rates.QPS10),
+			fmt.Sprintf("%.0f%% of these polls returned exactly what the previous poll returned", 100*unchanged/max(polls, 1)))
+		for i, k := range g.keys {
+			if i == 5 {
+				f.Evidence = append(f.Evidence, fmt.Sprintf("… and %d more keys", len(g.keys)-5))
+				break
+			}
+			f.Evidence = append(f.Evidence, fmt.Sprintf("%s: %.0f/s, %d polls, median gap %.1f ms, status %q, %d client(s)",
+				k.Key, k.QPS10, k.Polls, k.MedianIntervalMs, k.LastStatus, k.Clients))
+		}
+		out = append(out, f)
+	}
+
+	// Polls that kept coming after the result was final.
+	var after []KeyStat
+	for _, k := range s.Keys {
+		if k.PollsAfterTerminal >= 10 {
+			after = append(after, k)
+		}
+	}
+	if len(after) > 0 {
+		f := Finding{ID: "polls-after-result", Kind: "polls-after-result", Severity: "medium", Fix: fixAfterResult,
+			Summary: fmt.Sprintf("%d key(s) kept being polled after reaching a final state", len(after))}
+		for i, k := range after {
+			if i == 5 {
+				break
+			}
+			f.Evidence = append(f.Evidence, fmt.Sprintf("%s: %d polls after %s", k.Key, k.PollsAfterTerminal, k.LastStatus))
+		}
+		out = append(out, f)
+	}
+
+	// Connection churn: a client opening connections fast and running few queries on each.
+	for _, c := range s.Clients {
+		if c.ConnsPerSec10 < 1 || c.QueriesPerConn > 20 {
+			continue
+		}
+		out = append(out, Finding{ID: "churn:" + c.Address + "|" + c.ApplicationName + "|" + c.User + "|" + c.Database,
+			Kind: "connection-churn", Severity: "high", Fix: fixChurn,
+			Summary: fmt.Sprintf("Connection churn: %s (%s) opens %.1f connections/s and runs %.1f queries on each",
+				c.Address, orDash(c.ApplicationName), c.ConnsPerSec10, c.QueriesPerConn),
+			Evidence: []string{
+				fmt.Sprintf("%d connections, %d queries, %d watched polls from %s as %s@%s", c.Connections, c.Queries, c.Polls, c.Address, c.User, c.Database),
+				"every connection costs a backend fork and authentication on the server",
+			}})
+	}
+
+	// Repeated reads nobody configured.
+	for _, r := range s.Repeats {
+		if !r.Storming {
+			continue
+		}
+		out = append(out, Finding{ID: "repeat:" + r.Fingerprint + r.Values, Kind: "repeated-read", Severity: "medium", Fix: fixRepeated,
+			Summary: fmt.Sprintf("Repeated read: the same values %.0f times/s on: %s", r.QPS10, shorten(r.Query, 160)),
+			Evidence: []string{
+				fmt.Sprintf("%d reads with values %s, %d returned the same rows as the read before", r.Reads, r.Values, r.Unchanged),
+				"fingerprint " + r.Fingerprint + "; name its table with --watch TABLE.COLUMN to see it per key",
+			}})
+	}
+	return out
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,419 @@
+package analyzer
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// Snapshot is an immutable, self-consistent view of the analyzer: what the TUI shows, reports
+// export and metrics serve. Every slice is a copy owned by the snapshot.
+type Snapshot struct {
+	StartedAt time.Time     `json:"started_at"`
+	TakenAt   time.Time     `json:"taken_at"`
+	Uptime    time.Duration `json:"uptime_ns"`
+	Watches   []string      `json:"watches"`
+
+	Totals   Totals   `json:"totals"`
+	Rates    Rates    `json:"rates"`
+	Headline string   `json:"headline"`
+	Timeline []Second `json:"timeline"` // whole-proxy counts per second, oldest first
+
+	Keys         []KeyStat         `json:"keys"`
+	Fingerprints []FingerprintStat `json:"fingerprints"`
+	Clients      []ClientStat      `json:"clients"`
+	Repeats      []RepeatStat      `json:"repeats"`
+	Storms       []Storm           `json:"storms"`
+	Findings     []Finding         `json:"findings"`
+}
+
+// Totals are counts since start.
+type Totals struct {
+	Queries          int64 `json:"queries"`
+	WatchedLookups   int64 `json:"watched_lookups"`
+	WatchedWrites    int64 `json:"watched_writes"`
+	Failed           int64 `json:"failed"`
+	CachedAnswers    int64 `json:"cached_answers"`
+	Connections      int64 `json:"connections"`
+	OpenConnections  int64 `json:"open_connections"`
+	AuthFailures     int64 `json:"auth_failures"`
+	KeysTracked      int   `json:"keys_tracked"`
+	KeysEvicted      int64 `json:"keys_evicted"`
+	FingerprintsSeen int   `json:"fingerprints_tracked"`
+	StormsActive     int   `json:"storms_active"`
+}
+
+// Rates are per-second averages over the last complete seconds.
+type Rates struct {
+	QPS           float64 `json:"qps"`     // last second
+	QPS10         float64 `json:"qps_10s"` // last 10 seconds
+	WatchedQPS10  float64 `json:"watched_qps_10s"`
+	ConnsPerSec10 float64 `json:"connections_per_sec_10s"`
+	KeysPolled10  int     `json:"keys_polled_10s"` // distinct keys polled in the last 10 s
+}
+
+// Second is one second of whole-proxy traffic.
+type Second struct {
+	Time        time.Time `json:"t"`
+	Queries     uint32    `json:"queries"`
+	Watched     uint32    `json:"watched"`
+	Cached      uint32    `json:"cached"`
+	Connections uint32    `json:"connections"`
+}
+
+// KeyStat describes one watched key (a task_id, a group id, ...).
+type KeyStat struct {
+	Table              string    `json:"table"`
+	Column             string    `json:"column"`
+	Key                string    `json:"key"`
+	Polls              int64     `json:"polls"`
+	UnchangedPolls     int64     `json:"unchanged_polls"`
+	CachedPolls        int64     `json:"cached_polls"`
+	Rows               int64     `json:"rows"`
+	Writes             int64     `json:"writes"`
+	QPS1               float64   `json:"qps_1s"`
+	QPS10              float64   `json:"qps_10s"`
+	QPS60              float64   `json:"qps_60s"`
+	PeakQPS            float64   `json:"peak_qps"`
+	MedianIntervalMs   float64   `json:"median_interval_ms"` // -1: fewer than two polls
+	P10IntervalMs      float64   `json:"p10_interval_ms"`
+	FirstSeen          time.Time `json:"first_seen"`
+	LastSeen           time.Time `json:"last_seen"`
+	LastStatus         string    `json:"last_status"`
+	TimeToResultMs     float64   `json:"time_to_result_ms"` // first poll to first terminal poll; -1: not yet
+	PollsAfterTerminal int64     `json:"polls_after_terminal"`
+	Clients            int       `json:"clients"`
+	Storming           bool      `json:"storming"`
+	Spinning           bool      `json:"spinning"`
+	History            []uint32  `json:"history"` // polls per second, last 60 s
+}
+
+// FingerprintStat describes one normalized statement.
+type FingerprintStat struct {
+	Fingerprint string    `json:"fingerprint"` // 16 hex digits
+	Query       string    `json:"query"`
+	Command     string    `json:"command"`
+	Calls       int64     `json:"calls"`
+	Failed      int64     `json:"failed"`
+	Cached      int64     `json:"cached"`
+	Rows        int64     `json:"rows"`
+	QPS1        float64   `json:"qps_1s"`
+	QPS10       float64   `json:"qps_10s"`
+	TotalMs     float64   `json:"total_ms"`
+	MeanMs      float64   `json:"mean_ms"`
+	P99Ms       float64   `json:"p99_ms"`
+	Watched     bool      `json:"watched"`
+	Write       bool      `json:"write"`
+	Table       string    `json:"table,omitempty"`
+	FirstSeen   time.Time `json:"first_seen"`
+	LastSeen    time.Time `json:"last_seen"`
+	History     []uint32  `json:"history"`
+}
+
+// ClientStat describes one client (address, application, user, database).
+type ClientStat struct {
+	Address         string  `json:"address"`
+	ApplicationName string  `json:"application_name"`
+	User            string  `json:"user"`
+	Database        string  `json:"database"`
+	Queries         int64   `json:"queries"`
+	Polls           int64   `json:"polls"`
+	Connections     int64   `json:"connections"`
+	OpenConnections int64   `json:"open_connections"`
+	QPS10           float64 `json:"qps_10s"`
+	ConnsPerSec10   float64 `json:"connections_per_sec_10s"`
+	PollShare       float64 `json:"poll_share"` // this client's share of all watched polls
+	QueriesPerConn  float64 `json:"queries_per_connection"`
+}
+
+// RepeatStat is a read nobody configured that keeps being repeated with the same values.
+type RepeatStat struct {
+	Fingerprint string  `json:"fingerprint"`
+	Query       string  `json:"query"`
+	Values      string  `json:"values"` // a digest of the parameter values, never the values
+	Reads       int64   `json:"reads"`
+	Unchanged   int64   `json:"unchanged"`
+	QPS10       float64 `json:"qps_10s"`
+	PeakQPS     float64 `json:"peak_qps"`
+	Storming    bool    `json:"storming"`
+}
+
+// Storm is a period during which a key (or a repeated read) was polled at or above the storm
+// rate.
+type Storm struct {
+	Kind             string    `json:"kind"` // "key" or "repeat"
+	Table            string    `json:"table,omitempty"`
+	Column           string    `json:"column,omitempty"`
+	Key              string    `json:"key,omitempty"`
+	Query            string    `json:"query,omitempty"`
+	StartedAt        time.Time `json:"started_at"`
+	EndedAt          time.Time `json:"ended_at,omitzero"` // zero while active
+	Active           bool      `json:"active"`
+	Polls            int64     `json:"polls"`
+	PeakQPS          float64   `json:"peak_qps"`
+	Spin             bool      `json:"spin"`
+	MedianIntervalMs float64   `json:"median_interval_ms"`
+}
+
+// Finding is a problem with its evidence and a concrete fix.
+type Finding struct {
+	ID       string   `json:"id"`   // stable across snapshots while the problem lasts
+	Kind     string   `json:"kind"` // spin-poll, poll-storm, connection-churn, repeated-read, polls-after-result
+	Severity string   `json:"severity"`
+	Summary  string   `json:"summary"`
+	Evidence []string `json:"evidence"`
+	Fix      string   `json:"fix"`
+}
+
+// Limits on what a snapshot copies, so taking one stays cheap under load.
+const (
+	snapKeys         = 500
+	snapFingerprints = 200
+	snapClients      = 200
+	snapRepeats      = 100
+	historyLen       = 60
+)
+
+// Snapshot returns the current view.
+func (a *Analyzer) Snapshot() *Snapshot {
+	now := time.Now()
+	sec := a.sec(now)
+	s := &Snapshot{StartedAt: a.epoch, TakenAt: now, Uptime: now.Sub(a.epoch)}
+	for _, w := range a.cfg.Watches {
+		s.Watches = append(s.Watches, w.Name())
+	}
+	s.Totals = Totals{
+		Queries:         a.queries.Load(),
+		WatchedLookups:  a.watched.Load(),
+		WatchedWrites:   a.writes.Load(),
+		Failed:          a.failed.Load(),
+		CachedAnswers:   a.cached.Load(),
+		Connections:     a.connections.Load(),
+		OpenConnections: a.openConns.Load(),
+		AuthFailures:    a.authFailed.Load(),
+		KeysEvicted:     a.keys.evicted.Load(),
+	}
+	s.Timeline = a.timeline.snapshot(a.epoch, sec)
+	s.Rates = timelineRates(s.Timeline)
+
+	a.snapKeys(s, sec)
+	a.snapFingerprints(s, sec)
+	a.snapClients(s, sec)
+	a.snapRepeats(s, sec)
+	a.stormMu.Lock()
+	s.Storms = a.storms.list()
+	a.stormMu.Unlock()
+	for _, st := range s.Storms {
+		if st.Active {
+			s.Totals.StormsActive++
+		}
+	}
+	s.Findings = a.findings(s)
+	s.Headline = headline(s)
+	return s
+}
+
+func (t *timeline) snapshot(epoch time.Time, now int64) []Second {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	first := max(0, now-timelineLen+1)
+	out := make([]Second, 0, now-first)
+	for sec := first; sec < now; sec++ { // complete seconds only
+		var sl Second
+		if sec <= t.last && sec > t.last-timelineLen {
+			sl = t.slots[sec%timelineLen]
+		}
+		sl.Time = epoch.Add(time.Duration(sec) * time.Second).Truncate(time.Second)
+		out = append(out, sl)
+	}
+	return out
+}
+
+func timelineRates(tl []Second) Rates {
+	var r Rates
+	if n := len(tl); n > 0 {
+		r.QPS = float64(tl[n-1].Queries)
+	}
+	var q, w, c uint64
+	from := max(0, len(tl)-10)
+	for _, sl := range tl[from:] {
+		q += uint64(sl.Queries)
+		w += uint64(sl.Watched)
+		c += uint64(sl.Connections)
+	}
+	r.QPS10, r.WatchedQPS10, r.ConnsPerSec10 = float64(q)/10, float64(w)/10, float64(c)/10
+	return r
+}
+
+func (a *Analyzer) keyStat(k *keyStats, sec int64) KeyStat {
+	w := &a.cfg.Watches[k.watch]
+	ks := KeyStat{
+		Table: w.Table, Column: w.Column, Key: k.key,
+		Polls: k.polls, UnchangedPolls: k.unchanged, CachedPolls: k.cached, Rows: k.rows, Writes: k.writes,
+		QPS1: k.ring.rate(sec, 1), QPS10: k.ring.rate(sec, 10), QPS60: k.ring.rate(sec, 60),
+		PeakQPS:            float64(k.peak),
+		MedianIntervalMs:   k.gaps.quantile(0.5),
+		P10IntervalMs:      k.gaps.quantile(0.1),
+		LastStatus:         k.status,
+		TimeToResultMs:     -1,
+		Clients:            k.clients.count(),
+		Storming:           k.storming,
+		Spinning:           k.spinning,
+		PollsAfterTerminal: k.pollsAfterTerminal,
+		History:            k.ring.history(sec, historyLen),
+	}
+	if k.polls > 0 {
+		ks.FirstSeen = a.epoch.Add(time.Duration(k.firstNs))
+		ks.LastSeen = a.epoch.Add(time.Duration(k.lastNs))
+	}
+	if k.terminalNs > 0 {
+		ks.TimeToResultMs = float64(k.terminalNs-k.firstNs) / 1e6
+	}
+	return ks
+}
+
+// snapKeys ranks every key by a few numbers under its shard lock, then copies out only the
+// top ones: a snapshot of 100,000 keys costs a pass over them, not 100,000 copies.
+func (a *Analyzer) snapKeys(s *Snapshot, sec int64) {
+	type rank struct {
+		k        *keyStats
+		shard    int
+		storming bool
+		recent   uint64
+		polls    int64
+	}
+	var all []rank
+	for i := range a.keys.shards {
+		sh := &a.keys.shards[i]
+		sh.mu.Lock()
+		for _, k := range sh.m {
+			r := rank{k: k, shard: i, storming: k.storming, recent: k.ring.sum(sec, 10), polls: k.polls}
+			if r.recent > 0 {
+				s.Rates.KeysPolled10++
+			}
+			all = append(all, r)
+		}
+		s.Totals.KeysTracked += len(sh.m)
+		sh.mu.Unlock()
+	}
+	// Storming keys first, then by current rate, then by polls.
+	slices.SortFunc(all, func(x, y rank) int {
+		if x.storming != y.storming {
+			if x.storming {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Or(cmp.Compare(y.recent, x.recent), cmp.Compare(y.polls, x.polls), cmp.Compare(x.k.key, y.k.key))
+	})
+	all = all[:min(len(all), snapKeys)]
+	s.Keys = make([]KeyStat, len(all))
+	for i, r := range all {
+		sh := &a.keys.shards[r.shard]
+		sh.mu.Lock()
+		s.Keys[i] = a.keyStat(r.k, sec)
+		sh.mu.Unlock()
+	}
+}
+
+func (a *Analyzer) snapFingerprints(s *Snapshot, sec int64) {
+	var all []FingerprintStat
+	a.fps.each(func(f *fpStats) {
+		s.Totals.FingerprintsSeen++
+		f.mu.Lock()
+		fs := FingerprintStat{
+			Fingerprint: fmt.Sprintf("%016x", f.fingerprint),
+			Query:       f.text,
+			Command:     f.command.String(),
+			Calls:       f.calls, Failed: f.failed, Cached: f.cached, Rows: f.rows,
+			QPS1: f.ring.rate(sec, 1), QPS10: f.ring.rate(sec, 10),
+			TotalMs:   float64(f.totalNs) / 1e6,
+			P99Ms:     f.hist.quantileMs(0.99),
+			Watched:   f.lookup.watch >= 0 && !f.lookup.write,
+			Write:     f.lookup.watch >= 0 && f.lookup.write,
+			FirstSeen: a.epoch.Add(time.Duration(f.firstSec) * time.Second),
+			LastSeen:  a.epoch.Add(time.Duration(f.lastSec) * time.Second),
+			History:   f.ring.history(sec, historyLen),
+		}
+		if f.calls > 0 {
+			fs.MeanMs = fs.TotalMs / float64(f.calls)
+		}
+		if f.lookup.watch >= 0 {
+			fs.Table = a.cfg.Watches[f.lookup.watch].Table
+		}
+		f.mu.Unlock()
+		all = append(all, fs)
+	})
+	slices.SortFunc(all, func(x, y FingerprintStat) int {
+		return cmp.Or(cmp.Compare(y.Calls, x.Calls), cmp.Compare(x.Fingerprint, y.Fingerprint))
+	})
+	if len(all) > snapFingerprints {
+		all = all[:snapFingerprints]
+	}
+	s.Fingerprints = all
+}
+
+func (a *Analyzer) snapClients(s *Snapshot, sec int64) {
+	var all []ClientStat
+	totalPolls := a.watched.Load()
+	a.clients.each(func(c *clientStats) {
+		c.mu.Lock()
+		cs := ClientStat{
+			Address: c.key.Host, ApplicationName: c.key.App, User: c.key.User, Database: c.key.Database,
+			Queries: c.queries, Polls: c.polls, Connections: c.connsOpened, OpenConnections: c.open,
+			QPS10: c.queryRing.rate(sec, 10), ConnsPerSec10: c.connRing.rate(sec, 10),
+		}
+		c.mu.Unlock()
+		if totalPolls > 0 {
+			cs.PollShare = float64(cs.Polls) / float64(totalPolls)
+		}
+		if cs.Connections > 0 {
+			cs.QueriesPerConn = float64(cs.Queries) / float64(cs.Connections)
+		}
+		all = append(all, cs)
+	})
+	slices.SortFunc(all, func(x, y ClientStat) int {
+		return cmp.Or(cmp.Compare(y.QPS10, x.QPS10), cmp.Compare(y.Queries, x.Queries), cmp.Compare(x.Address, y.Address))
+	})
+	if len(all) > snapClients {
+		all = all[:snapClients]
+	}
+	s.Clients = all
+}
+
+func (a *Analyzer) snapRepeats(s *Snapshot, sec int64) {
+	var all []RepeatStat
+	a.repeats.each(func(r *repeatStats) {
+		if r.reads < 2 {
+			return
+		}
+		all = append(all, RepeatStat{
+			Fingerprint: fmt.Sprintf("%016x", r.fp.fingerprint),
+			Query:       r.fp.text,
+			Values:      "#" + strconv.FormatUint(r.hash, 16),
+			Reads:       r.reads, Unchanged: r.unchanged,
+			QPS10:    r.ring.rate(sec, 10),
+			PeakQPS:  float64(r.peak),
+			Storming: r.storming,
+		})
+	})
+	slices.SortFunc(all, func(x, y RepeatStat) int {
+		return cmp.Or(cmp.Compare(y.QPS10, x.QPS10), cmp.Compare(y.Reads, x.Reads), cmp.Compare(x.Values, y.Values))
+	})
+	if len(all) > snapRepeats {
+		all = all[:snapRepeats]
+	}
+	s.Repeats = all
+}
+
+// headline is the seed's sentence, computed: "N of M queries/s are polls of K keys".
+func headline(s *Snapshot) string {
+	r := s.Rates
+	if r.QPS10 == 0 {
+		return "no queries in the last 10 s"
+	}
+	return fmt.Sprintf("%.0f of %.0f queries/s are polls of %d watched keys (last 10 s); %d storming",
+		r.WatchedQPS10, r.QPS10, r.KeysPolled10, s.Totals.StormsActive)
+}

@@ -1,0 +1,584 @@
+package analyzer
+
+import (
+	"encoding/binary"
+	"hash/maphash"
+	"sync"
+	"sync/atomic"
+
+	"github.com/pgpollwatch/pgpollwatch/analyzer/sqlscan"
+	"github.com/pgpollwatch/pgpollwatch/proxy"
+)
+
+const shards = 16
+
+// evictSample is how many entries are compared to pick the lightest to evict when a table is
+// full: enough that heavy hitters are practically never chosen, cheap enough to do inline.
+const evictSample = 8
+
+// --- fingerprints ---
+
+// fpLookup is what a fingerprint does to a watched table (the same for every statement with
+// this fingerprint: it is a property of the statement's shape).
+type fpLookup struct {
+	watch    int
+	write    bool
+	param    int
+	anyArray bool
+}
+
+// fpStats aggregates every statement with one fingerprint.
+type fpStats struct {
+	fingerprint uint64
+	text        string // normalized, as first seen
+	command     sqlscan.Command
+	lookup      fpLookup
+	evicted     atomic.Bool
+
+	mu        sync.Mutex
+	calls     int64
+	failed    int64
+	cached    int64
+	rows      int64
+	totalNs   int64
+	hist      latencyHist
+	ring      secRing
+	firstSec  int64
+	lastSec   int64
+	statusIdx int // column of the watch's status in the rows; -1 unknown, -2 absent
+}
+
+func (f *fpStats) record(ev *proxy.Event, sec int64, watched bool) {
+	f.mu.Lock()
+	if f.calls == 0 {
+		f.firstSec = sec
+	}
+	f.calls++
+	f.lastSec = sec
+	if ev.Failed {
+		f.failed++
+	}
+	if ev.Cached {
+		f.cached++
+	}
+	f.rows += ev.Rows
+	f.totalNs += int64(ev.Duration)
+	f.hist.add(ev.Duration.Microseconds())
+	f.ring.add(sec, 1)
+	f.mu.Unlock()
+}
+
+// status reads the watch's status column from the first returned row: "no row" when none came
+// back (a pending Celery task has no row yet).
+func (f *fpStats) status(ev *proxy.Event, w *Watch) ([]byte, bool) {
+	if w.StatusColumn == "" {
+		return nil, false
+	}
+	if ev.Rows == 0 {
+		return noRow, true
+	}
+	f.mu.Lock()
+	idx := f.statusIdx
+	if idx == -1 && len(ev.Columns) > 0 {
+		idx = columnIndex(ev.Columns, w.StatusColumn, w.Table)
+		f.statusIdx = idx
+	}
+	f.mu.Unlock()
+	if idx < 0 {
+		return nil, false
+	}
+	return columnValue(ev.FirstRow, idx)
+}
+
+var noRow = []byte("no row")
+
+// columnIndex finds a column by name in a RowDescription body, also under SQLAlchemy's label
+// for it (celery_taskmeta.status AS celery_taskmeta_status); -2 when absent.
+func columnIndex(rowDesc []byte, name, table string) int {
+	if len(rowDesc) < 2 {
+		return -2
+	}
+	n := int(binary.BigEndian.Uint16(rowDesc))
+	p := rowDesc[2:]
+	for i := 0; i < n; i++ {
+		j := 0
+		for j < len(p) && p[j] != 0 {
+			j++
+		}
+		if j >= len(p) {
+			return -2
+		}
+		if col := string(p[:j]); col == name || len(col) == len(table)+1+len(name) && col[:len(table)] == table && col[len(table)] == '_' && col[len(table)+1:] == name {
+			return i
+		}
+		p = p[j+1:]
+		if len(p) < 18 { // table OID, attnum, type OID, size, modifier, format
+			return -2
+		}
+		p = p[18:]
+	}
+	return -2
+}
+
+// columnValue returns column idx of a DataRow body prefix, if the prefix holds all of it.
+func columnValue(row []byte, idx int) ([]byte, bool) {
+	if len(row) < 2 {
+		return nil, false
+	}
+	n := int(binary.BigEndian.Uint16(row))
+	if idx >= n {
+		return nil, false
+	}
+	p := row[2:]
+	for i := 0; ; i++ {
+		if len(p) < 4 {
+			return nil, false
+		}
+		l := int32(binary.BigEndian.Uint32(p))
+		p = p[4:]
+		if l < 0 {
+			if i == idx {
+				return nil, false
+			}
+			continue
+		}
+		if int(l) > len(p) {
+			return nil, false
+		}
+		if i == idx {
+			return p[:l], true
+		}
+		p = p[l:]
+	}
+}
+
+type fpShard struct {
+	mu sync.RWMutex
+	m  map[uint64]*fpStats
+}
+
+type fpTable struct {
+	shards   [shards]fpShard
+	perShard int
+	evicted  atomic.Int64
+}
+
+func (t *fpTable) init(max int) {
+	t.perShard = max/shards + 1
+	for i := range t.shards {
+		t.shards[i].m = make(map[uint64]*fpStats)
+	}
+}
+
+// get returns the entry for fp, making it with mk when new.
+func (t *fpTable) get(fp uint64, mk func() *fpStats) *fpStats {
+	s := &t.shards[fp%shards]
+	s.mu.RLock()
+	f := s.m[fp]
+	s.mu.RUnlock()
+	if f != nil {
+		return f
+	}
+	nf := mk()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f = s.m[fp]; f != nil {
+		return f
+	}
+	if len(s.m) >= t.perShard {
+		var victim *fpStats
+		n := 0
+		for _, c := range s.m {
+			if victim == nil || c.calls < victim.calls {
+				victim = c
+			}
+			if n++; n == evictSample {
+				break
+			}
+		}
+		delete(s.m, victim.fingerprint)
+		victim.evicted.Store(true)
+		t.evicted.Add(1)
+	}
+	s.m[fp] = nf
+	return nf
+}
+
+func (t *fpTable) each(fn func(*fpStats)) {
+	for i := range t.shards {
+		s := &t.shards[i]
+		s.mu.RLock()
+		for _, f := range s.m {
+			fn(f)
+		}
+		s.mu.RUnlock()
+	}
+}
+
+// --- watched keys ---
+
+// keyStats is everything known about one watched key.
+type keyStats struct {
+	watch int
+	key   string
+
+	polls              int64
+	unchanged          int64 // polls whose rows equal the previous poll's: wasted work
+	rows               int64
+	cached             int64
+	writes             int64
+	firstNs, lastNs    int64
+	lastWriteNs        int64
+	firstWriteNs       int64
+	terminalNs         int64 // first poll that returned a terminal status; 0: none yet
+	pollsAfterTerminal int64
+	digest             uint64
+	hasDigest          bool
+	status             string
+	clients            clientSet
+	gaps               intervals
+	ring               secRing
+	peak               uint32
+
+	// storm state, written by the ticker
+	storming    bool
+	stormStart  int64 // second
+	stormPolls  int64 // polls when the storm started
+	stormPeak   uint32
+	spinning    bool
+	belowSince  int64
+	stormRecord int // index in the storm log while active
+}
+
+type keyShard struct {
+	mu sync.Mutex
+	m  map[string]*keyStats
+}
+
+type keyTable struct {
+	shards   [shards]keyShard
+	perShard int
+	evicted  atomic.Int64
+	seed     maphash.Seed
+}
+
+func (t *keyTable) init(max int) {
+	t.perShard = max/shards + 1
+	t.seed = maphash.MakeSeed()
+	for i := range t.shards {
+		t.shards[i].m = make(map[string]*keyStats)
+	}
+}
+
+// locate builds the table key (watch index + key) in cs.tkey and returns its shard.
+func (t *keyTable) locate(buf *[]byte, watch int, key []byte) (*keyShard, []byte) {
+	b := append((*buf)[:0], byte(watch))
+	b = append(b, key...)
+	*buf = b
+	return &t.shards[maphash.Bytes(t.seed, b)%shards], b
+}
+
+// entry returns the key's stats, creating (and evicting the lightest when full). The shard
+// must be locked.
+func (t *keyTable) entry(s *keyShard, tk []byte, watch int, key []byte) *keyStats {
+	if k := s.m[string(tk)]; k != nil {
+		return k
+	}
+	if len(s.m) >= t.perShard {
+		var victim string
+		var vp int64 = -1
+		n := 0
+		for name, c := range s.m {
+			if !c.storming && (vp < 0 || c.polls < vp) {
+				victim, vp = name, c.polls
+			}
+			if n++; n == evictSample {
+				break
+			}
+		}
+		if vp >= 0 {
+			delete(s.m, victim)
+			t.evicted.Add(1)
+		}
+	}
+	k := &keyStats{watch: watch, key: string(key), stormRecord: -1}
+	s.m[string(tk)] = k
+	return k
+}
+
+func (t *keyTable) poll(a *Analyzer, cs *connState, watch int, key []byte, ev *proxy.Event, sec, at int64, status []byte, hasStatus bool) {
+	s, tk := t.locate(&cs.tkey, watch, key)
+	w := &a.cfg.Watches[watch]
+	s.mu.Lock()
+	k := t.entry(s, tk, watch, key)
+	if k.polls == 0 {
+		k.firstNs = at
+	} else if gap := at - k.lastNs; gap >= 0 {
+		k.gaps.add(gap / 1000)
+	}
+	k.polls++
+	k.lastNs = max(k.lastNs, at)
+	if k.hasDigest && k.digest == ev.Digest {
+		k.unchanged++
+	}
+	k.digest, k.hasDigest = ev.Digest, true
+	k.rows += ev.Rows
+	if ev.Cached {
+		k.cached++
+	}
+	if hasStatus {
+		if string(status) != k.status {
+			k.status = string(status)
+		}
+		if k.terminalNs == 0 && isTerminal(w, status) {
+			k.terminalNs = at
+		} else if k.terminalNs != 0 && at > k.terminalNs {
+			k.pollsAfterTerminal++
+		}
+	}
+	k.clients.add(cs.client.id)
+	if c := k.ring.add(sec, 1); c > k.peak {
+		k.peak = c
+	}
+	s.mu.Unlock()
+}
+
+func isTerminal(w *Watch, status []byte) bool {
+	for _, t := range w.TerminalStates {
+		if string(status) == t {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *keyTable) write(a *Analyzer, watch int, key []byte, at int64) {
+	var buf []byte
+	s, tk := t.locate(&buf, watch, key)
+	s.mu.Lock()
+	k := t.entry(s, tk, watch, key)
+	k.writes++
+	if k.firstWriteNs == 0 {
+		k.firstWriteNs = at
+	}
+	k.lastWriteNs = at
+	s.mu.Unlock()
+}
+
+func (t *keyTable) each(fn func(*keyStats)) {
+	for i := range t.shards {
+		s := &t.shards[i]
+		s.mu.Lock()
+		for _, k := range s.m {
+			fn(k)
+		}
+		s.mu.Unlock()
+	}
+}
+
+// --- repeated reads nobody configured ---
+
+// repeatStats counts one (fingerprint, parameter values) pair: the same read, again.
+type repeatStats struct {
+	fp        *fpStats
+	hash      uint64
+	reads     int64
+	unchanged int64
+	digest    uint64
+	firstNs   int64
+	lastNs    int64
+	ring      secRing
+	peak      uint32
+	storming  bool
+	stormRec  int
+	belowFrom int64
+}
+
+type repeatShard struct {
+	mu sync.Mutex
+	m  map[uint64]*repeatStats
+}
+
+type repeatTable struct {
+	shards   [shards]repeatShard
+	perShard int
+	evicted  atomic.Int64
+	seed     maphash.Seed
+}
+
+func (t *repeatTable) init(max int) {
+	t.perShard = max/shards + 1
+	t.seed = maphash.MakeSeed()
+	for i := range t.shards {
+		t.shards[i].m = make(map[uint64]*repeatStats)
+	}
+}
+
+// repeat counts a read of a SELECT nobody asked to watch, keyed by its fingerprint and the
+// values it was run with, so that a loop re-reading the same row is found anyway.
+func (a *Analyzer) repeat(cs *connState, ev *proxy.Event, text []byte, fp *fpStats, sec, at int64) {
+	var h maphash.Hash
+	h.SetSeed(a.repeats.seed)
+	var fb [8]byte
+	binary.LittleEndian.PutUint64(fb[:], fp.fingerprint)
+	h.Write(fb[:])
+	if ev.Protocol == proxy.Extended {
+		h.Write(ev.Bind) // names, formats and values: the same bytes mean the same read
+	} else {
+		res := sqlscan.Normalize(cs.norm[:0], cs.consts[:0], text)
+		cs.norm, cs.consts = res.Normalized[:0], res.Consts[:0]
+		for _, c := range res.Consts {
+			h.Write(text[c.Start:c.End])
+			h.WriteByte(0)
+		}
+	}
+	key := h.Sum64()
+	t := &a.repeats
+	s := &t.shards[key%shards]
+	s.mu.Lock()
+	r := s.m[key]
+	if r == nil {
+		if len(s.m) >= t.perShard {
+			var victim *repeatStats
+			n := 0
+			for _, c := range s.m {
+				if !c.storming && (victim == nil || c.reads < victim.reads) {
+					victim = c
+				}
+				if n++; n == evictSample {
+					break
+				}
+			}
+			if victim != nil {
+				delete(s.m, victim.hash)
+				t.evicted.Add(1)
+			}
+		}
+		r = &repeatStats{fp: fp, hash: key, firstNs: at, stormRec: -1}
+		s.m[key] = r
+	}
+	if r.reads > 0 && r.digest == ev.Digest {
+		r.unchanged++
+	}
+	r.reads++
+	r.digest = ev.Digest
+	r.lastNs = max(r.lastNs, at)
+	if c := r.ring.add(sec, 1); c > r.peak {
+		r.peak = c
+	}
+	s.mu.Unlock()
+}
+
+func (t *repeatTable) each(fn func(*repeatStats)) {
+	for i := range t.shards {
+		s := &t.shards[i]
+		s.mu.Lock()
+		for _, r := range s.m {
+			fn(r)
+		}
+		s.mu.Unlock()
+	}
+}
+
+// --- clients ---
+
+// clientKey identifies a client: where it connects from and as what. The port is left out:
+// a client that reconnects for every poll is one client with many connections.
+type clientKey struct {
+	Host, App, User, Database string
+}
+
+type clientStats struct {
+	key clientKey
+	id  uint32
+
+	mu          sync.Mutex
+	connsOpened int64
+	open        int64
+	connSeconds float64
+	queries     int64
+	polls       int64
+	queryRing   secRing
+	connRing    secRing
+}
+
+type clientTable struct {
+	mu      sync.Mutex
+	m       map[clientKey]*clientStats
+	max     int
+	evicted atomic.Int64
+}
+
+func (t *clientTable) init(max int) {
+	t.m = make(map[clientKey]*clientStats)
+	t.max = max
+}
+
+func (t *clientTable) get(k clientKey, a *Analyzer) *clientStats {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if c := t.m[k]; c != nil {
+		return c
+	}
+	if len(t.m) >= t.max {
+		var victim *clientStats
+		n := 0
+		for _, c := range t.m {
+			if c.open == 0 && (victim == nil || c.queries < victim.queries) {
+				victim = c
+			}
+			if n++; n == evictSample {
+				break
+			}
+		}
+		if victim != nil {
+			delete(t.m, victim.key)
+			t.evicted.Add(1)
+		}
+	}
+	c := &clientStats{key: k, id: a.nextClient.Add(1)}
+	t.m[k] = c
+	return c
+}
+
+func (t *clientTable) each(fn func(*clientStats)) {
+	t.mu.Lock()
+	list := make([]*clientStats, 0, len(t.m))
+	for _, c := range t.m {
+		list = append(list, c)
+	}
+	t.mu.Unlock()
+	for _, c := range list {
+		fn(c)
+	}
+}
+
+// --- the whole proxy's timeline ---
+
+// timelineLen is how many seconds of whole-proxy history snapshots carry.
+const timelineLen = 600
+
+// timeline counts, per second, all queries, watched polls, cached answers and connections.
+type timeline struct {
+	mu    sync.Mutex
+	last  int64
+	slots [timelineLen]Second
+}
+
+func (t *timeline) add(sec int64, queries, polls, cached, conns uint32) {
+	t.mu.Lock()
+	if sec > t.last {
+		for s := max(t.last+1, sec-timelineLen+1); s <= sec; s++ {
+			t.slots[s%timelineLen] = Second{}
+		}
+		t.last = sec
+	}
+	if sec > t.last-timelineLen && sec >= 0 {
+		sl := &t.slots[sec%timelineLen]
+		sl.Queries += queries
+		sl.Watched += polls
+		sl.Cached += cached
+		sl.Connections += conns
+	}
+	t.mu.Unlock()
+}
