@@ -10,6 +10,7 @@
 package analyzer
 
 import (
+	"bytes"
 	"hash/maphash"
 	"net"
 	"sync"
@@ -237,14 +238,11 @@ func statementText(ev *proxy.Event) []byte {
 	return out
 }
 
-// multi is a quick check whether a query string may hold several statements.
+// multi is a quick check whether a query string may hold several statements: a ';' with
+// anything but white space after it.
 func multi(text []byte) bool {
-	for i := 0; i < len(text)-1; i++ {
-		if text[i] == ';' {
-			return true
-		}
-	}
-	return false
+	i := bytes.IndexByte(text, ';')
+	return i >= 0 && len(bytes.TrimSpace(text[i+1:])) > 0
 }
 
 // fingerprint finds the statement's fingerprint entry. Texts seen recently on this connection
@@ -253,15 +251,23 @@ func (a *Analyzer) fingerprint(cs *connState, ev *proxy.Event, text []byte) *fpS
 	h := maphash.Bytes(a.seed, text)
 	slot := &cs.cache[h%uint64(len(cs.cache))]
 	if slot.fp != nil && slot.hash == h && !slot.fp.evicted.Load() {
+		cs.consts = cs.consts[:0]
 		return slot.fp
 	}
 	res := sqlscan.Normalize(cs.norm[:0], cs.consts[:0], text)
-	cs.norm, cs.consts = res.Normalized[:0], res.Consts[:0]
+	cs.norm, cs.consts = res.Normalized[:0], res.Consts
 	fp := a.fps.get(res.Fingerprint, func() *fpStats {
 		f := &fpStats{fingerprint: res.Fingerprint, command: res.Command, statusIdx: -1}
 		f.text = truncateText(string(res.Normalized))
 		lk := cs.m.match(text)
-		f.lookup = fpLookup{watch: lk.watch, write: lk.write, param: lk.param, anyArray: lk.anyArray}
+		f.lookup = fpLookup{watch: lk.watch, write: lk.write, param: lk.param, anyArray: lk.anyArray, keyConst: -1}
+		if len(lk.keys) == 1 { // remember which constant is the key: later statements skip the matcher
+			for i, c := range res.Consts {
+				if int(c.Start) == lk.keys[0].Start {
+					f.lookup.keyConst = i
+				}
+			}
+		}
 		return f
 	})
 	// Only texts without constants map to one fingerprint for good; a literal query changes
@@ -270,6 +276,14 @@ func (a *Analyzer) fingerprint(cs *connState, ev *proxy.Event, text []byte) *fpS
 		*slot = textCacheEntry{hash: h, fp: fp}
 	}
 	return fp
+}
+
+// constTokenKind maps a normalizer constant back to the token kind literalKey decodes.
+func constTokenKind(k sqlscan.ConstKind) sqlscan.Kind {
+	if k == sqlscan.ConstString {
+		return sqlscan.String
+	}
+	return sqlscan.Number
 }
 
 const maxTextLen = 2048
@@ -317,6 +331,15 @@ func (a *Analyzer) eachKey(cs *connState, ev *proxy.Event, text []byte, fp *fpSt
 			})
 			return false
 		})
+		return
+	}
+	if lk.keyConst >= 0 && lk.keyConst < len(cs.consts) && ev.Protocol == proxy.Simple {
+		c := cs.consts[lk.keyConst]
+		k, ok := literalKey(cs.key[:0], text, sqlscan.Token{Kind: constTokenKind(c.Kind), Start: int(c.Start), End: int(c.End)})
+		if ok && len(k) <= maxKeyLen {
+			cs.key = k
+			fn(k)
+		}
 		return
 	}
 	m := cs.m.match(text)

@@ -25,6 +25,7 @@ type fpLookup struct {
 	write    bool
 	param    int
 	anyArray bool
+	keyConst int // which constant of the normalized statement is the key; -1: ask the matcher
 }
 
 // fpStats aggregates every statement with one fingerprint.
@@ -397,6 +398,9 @@ type repeatStats struct {
 type repeatShard struct {
 	mu sync.Mutex
 	m  map[uint64]*repeatStats
+	// seen remembers reads met once (direct-mapped by hash): a pair gets an entry only when it
+	// comes back, so one-off reads (a benchmark's random keys) never churn the table.
+	seen [1024]uint64
 }
 
 type repeatTable struct {
@@ -425,9 +429,8 @@ func (a *Analyzer) repeat(cs *connState, ev *proxy.Event, text []byte, fp *fpSta
 	if ev.Protocol == proxy.Extended {
 		h.Write(ev.Bind) // names, formats and values: the same bytes mean the same read
 	} else {
-		res := sqlscan.Normalize(cs.norm[:0], cs.consts[:0], text)
-		cs.norm, cs.consts = res.Normalized[:0], res.Consts[:0]
-		for _, c := range res.Consts {
+		// The constants of this statement, as fingerprint found them a moment ago.
+		for _, c := range cs.consts {
 			h.Write(text[c.Start:c.End])
 			h.WriteByte(0)
 		}
@@ -438,6 +441,12 @@ func (a *Analyzer) repeat(cs *connState, ev *proxy.Event, text []byte, fp *fpSta
 	s.mu.Lock()
 	r := s.m[key]
 	if r == nil {
+		slot := &s.seen[(key/shards)%uint64(len(s.seen))]
+		if *slot != key {
+			*slot = key // first sighting: remember it, count it when it repeats
+			s.mu.Unlock()
+			return
+		}
 		if len(s.m) >= t.perShard {
 			var victim *repeatStats
 			n := 0
@@ -454,7 +463,7 @@ func (a *Analyzer) repeat(cs *connState, ev *proxy.Event, text []byte, fp *fpSta
 				t.evicted.Add(1)
 			}
 		}
-		r = &repeatStats{fp: fp, hash: key, firstNs: at, stormRec: -1}
+		r = &repeatStats{fp: fp, hash: key, firstNs: at, stormRec: -1, reads: 1}
 		s.m[key] = r
 	}
 	if r.reads > 0 && r.digest == ev.Digest {

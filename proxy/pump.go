@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"syscall"
+	"unsafe"
 )
 
 // inspector is what a pump shows the messages it forwards to. There is one per direction.
@@ -45,8 +46,9 @@ func malformedf(format string, args ...any) error {
 // each run of complete messages on with a single Write. Messages larger than the buffer stream
 // through piece by piece: a 64 MiB DataRow costs no more memory than a small one.
 type pump struct {
-	src net.Conn
-	dst net.Conn
+	src    net.Conn
+	dst    net.Conn
+	dstRaw syscall.RawConn // dst's socket when it is a plain one: written without a scheduler handoff
 
 	buf     []byte
 	end     int // buf[:end] holds bytes read and not yet forwarded
@@ -62,7 +64,7 @@ type pump struct {
 }
 
 func newPump(src, dst net.Conn, size, maxHold int) *pump {
-	return &pump{src: src, dst: dst, buf: make([]byte, size), minSize: size, maxHold: maxHold}
+	return &pump{src: src, dst: dst, dstRaw: rawConn(dst), buf: make([]byte, size), minSize: size, maxHold: maxHold}
 }
 
 // run forwards until src or dst fails. It returns io.EOF when src closed cleanly.
@@ -114,14 +116,16 @@ func (p *pump) runRaw(rc syscall.RawConn, ins inspector) error {
 	err := rc.Read(func(fd uintptr) bool {
 		for {
 			space := len(p.buf) - p.end
-			n, err := syscall.Read(int(fd), p.buf[p.end:])
+			// Raw, like the write: a non-blocking read never blocks, so no handoff is needed.
+			r, _, errno := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p.buf[p.end])), uintptr(space))
+			n := int(r)
 			switch {
-			case err == syscall.EINTR:
+			case errno == syscall.EINTR:
 				continue
-			case err == syscall.EAGAIN:
+			case errno == syscall.EAGAIN:
 				return false // wait for readiness
-			case err != nil:
-				perr = err
+			case errno != 0:
+				perr = errno
 				return true
 			case n == 0:
 				perr = io.EOF
@@ -219,12 +223,48 @@ func (p *pump) process(ins inspector) error {
 }
 
 func (p *pump) write(b []byte) error {
-	n, err := p.dst.Write(b)
+	var n int
+	var err error
+	if p.dstRaw != nil {
+		n, err = rawWrite(p.dstRaw, b)
+	} else {
+		n, err = p.dst.Write(b)
+	}
 	p.bytes += int64(n)
 	if err != nil {
 		return &errWrite{err}
 	}
 	return nil
+}
+
+// rawWrite writes b to a non-blocking socket with raw system calls. A write to a loopback or
+// LAN socket does the receiver's TCP work inline and takes several microseconds; made as an
+// ordinary syscall, the runtime's monitor often hands the processor to another thread meanwhile,
+// and those thread switches cost more than the write. A non-blocking write never blocks, so it
+// needs no handoff; when the socket is full the loop waits for writability in the netpoller.
+func rawWrite(rc syscall.RawConn, b []byte) (int, error) {
+	written := 0
+	var werr error
+	err := rc.Write(func(fd uintptr) bool {
+		for written < len(b) {
+			n, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&b[written])), uintptr(len(b)-written))
+			switch errno {
+			case 0:
+				written += int(n)
+			case syscall.EINTR:
+			case syscall.EAGAIN:
+				return false
+			default:
+				werr = errno
+				return true
+			}
+		}
+		return true
+	})
+	if werr != nil {
+		return written, werr
+	}
+	return written, err
 }
 
 // keep moves the unforwarded tail to the front of the buffer, growing the buffer when the tail

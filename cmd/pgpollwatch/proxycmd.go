@@ -43,6 +43,7 @@ type proxyOptions struct {
 	stormQPS    float64
 	stormWindow time.Duration
 	logInterval time.Duration
+	analyze     bool
 }
 
 // watchList is the repeatable --watch flag.
@@ -84,6 +85,7 @@ func proxyFlags(o *proxyOptions) *flag.FlagSet {
 	fs.IntVar(&o.maxKeys, "max-keys", 100_000, "watched keys tracked at once; the lightest are forgotten first, the heaviest stay exact")
 	fs.Float64Var(&o.stormQPS, "storm-qps", 10, "polls per second of one key at or above which it storms")
 	fs.DurationVar(&o.stormWindow, "storm-window", 5*time.Second, "how long the storm rate must hold to start a storm, and stay below to end it")
+	fs.BoolVar(&o.analyze, "analyze", true, "analyse the traffic; --analyze=false forwards only, to measure what analysis costs (scripts/bench)")
 	fs.DurationVar(&o.logInterval, "log-interval", 10*time.Second, "headless: how often to log the headline numbers")
 	fs.IntVar(&o.procs, "procs", 1, "how many threads run the proxy's Go code at once (GOMAXPROCS, unless that is set in the\nenvironment). 1, like PgBouncer's single event loop, costs the least CPU per query; raise it\nonly if the proxy saturates one core")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a Go CPU profile to `file` until exit (for performance work)")
@@ -173,10 +175,14 @@ func serveProxy(o proxyOptions, log *slog.Logger) error {
 	go an.Run(ctx)
 	go logHeadlines(ctx, log, an, o.logInterval)
 
+	var observer proxy.Observer = an
+	if !o.analyze {
+		observer = proxy.NopObserver{}
+	}
 	srv, err := proxy.NewServer(proxy.Config{
 		Upstream:       up,
 		TLS:            tlsConf,
-		Observer:       an,
+		Observer:       observer,
 		Logger:         log,
 		MaxConnections: o.maxConnections,
 		MaxMessageSize: int(o.maxMessageSize),
