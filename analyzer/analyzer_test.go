@@ -2,6 +2,7 @@ package analyzer
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -228,5 +229,50 @@ func BenchmarkIngest(b *testing.B) {
 				a.Statements(info, evs[i%10:i%10+1])
 			}
 		})
+	}
+}
+
+// BenchmarkStreamDistinctKeys streams 10 million distinct task_ids, each polled twice, among
+// 200 heavy keys polled all along, through an analyzer with the default bound of 100,000 keys.
+// It reports the heap in use afterwards and fails if a heavy key's count is not exact.
+// Run: go test -run '^$' -bench StreamDistinctKeys -benchtime 1x ./analyzer/
+func BenchmarkStreamDistinctKeys(b *testing.B) {
+	const distinct, heavyKeys = 10_000_000, 200
+	for i := 0; i < b.N; i++ {
+		a := New(Config{})
+		info := &proxy.ConnInfo{ClientAddr: "127.0.0.1:5000"}
+		a.ConnOpened(info)
+		ev := proxy.Event{Protocol: proxy.Extended, Text: []byte(celeryLookup + "$1"), Start: time.Now(), Duration: time.Millisecond}
+		batch := []proxy.Event{ev}
+		keyBuf := make([]byte, 0, 64)
+		bind := func(key []byte) proxy.BindMessage { return bindBody(b, nil, key) }
+		heavy := make([]int64, heavyKeys)
+		for n := 0; n < distinct; n++ {
+			keyBuf = fmt.Appendf(keyBuf[:0], "task-%08d", n)
+			batch[0].Bind = bind(keyBuf)
+			a.Statements(info, batch)
+			a.Statements(info, batch)
+			if n%50 == 0 {
+				h := n / 50 % heavyKeys
+				batch[0].Bind = bind(fmt.Appendf(keyBuf[:0], "heavy-%03d", h))
+				a.Statements(info, batch)
+				heavy[h]++
+			}
+		}
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap-MiB")
+		s := a.Snapshot()
+		b.ReportMetric(float64(s.Totals.KeysTracked), "keys-tracked")
+		got := map[string]int64{}
+		for _, k := range s.Keys {
+			got[k.Key] = k.Polls
+		}
+		for h, n := range heavy {
+			if k := fmt.Sprintf("heavy-%03d", h); got[k] != n {
+				b.Fatalf("%s: %d polls counted, %d sent", k, got[k], n)
+			}
+		}
 	}
 }
