@@ -360,3 +360,55 @@ func selfSignedTLS(t *testing.T) (*tls.Config, string) {
 func writePEM(file, typ string, der []byte) error {
 	return os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600)
 }
+
+// TestFlushAnsweredWithoutSync sends Parse/Bind/Execute/Flush and expects the answers at once:
+// the proxy must not hold anything back waiting for a Sync.
+func TestFlushAnsweredWithoutSync(t *testing.T) {
+	p := startProxy(t)
+	c := rawConn(t, p.addr)
+	fe := startupTrust(t, c)
+	fe.Send(&pgproto3.Parse{Query: "SELECT 42"})
+	fe.Send(&pgproto3.Bind{})
+	fe.Send(&pgproto3.Execute{})
+	fe.Send(&pgproto3.Flush{})
+	if err := fe.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	expectMessages(t, fe, "1", "2", "D", "C")
+	fe.Send(&pgproto3.Sync{})
+	fe.Flush()
+	expectMessages(t, fe, "Z")
+	waitFor(t, "the flushed statement's event", func() bool { return countEvents(p.obs, "SELECT 42") == 1 })
+}
+
+// TestConnectionEventsCarryStats checks the opened/closed events and what closed reports.
+func TestConnectionEventsCarryStats(t *testing.T) {
+	p := startProxy(t)
+	conn := connect(t, p.connString(pgtest.ScramUser, pgtest.Database, "application_name=stats"))
+	for i := 0; i < 3; i++ {
+		if _, err := conn.Exec(context.Background(), "SELECT 1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn.Close(context.Background())
+	waitFor(t, "the close event", func() bool {
+		p.obs.mu.Lock()
+		defer p.obs.mu.Unlock()
+		return len(p.obs.closed) == 1
+	})
+	p.obs.mu.Lock()
+	defer p.obs.mu.Unlock()
+	st := p.obs.closed[0]
+	if st.Statements != 3 || st.BytesFromClient < 50 || st.BytesFromServer < 200 || st.Duration <= 0 || st.Err != nil {
+		t.Fatalf("closed stats %+v", st)
+	}
+	if p.obs.opened[0].ApplicationName != "stats" || p.obs.opened[0].Params["user"] != pgtest.ScramUser {
+		t.Fatalf("opened %+v", p.obs.opened[0])
+	}
+	for k := range p.obs.opened[0].Params {
+		if strings.Contains(strings.ToLower(k), "password") {
+			t.Fatalf("startup parameters hold %q", k)
+		}
+	}
+}

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/pgpollwatch/pgpollwatch/internal/pgtest"
+)
+
+var (
+	pg  *pgtest.Cluster
+	bin string // the pgpollwatch binary, built once
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "pgpollwatch-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bin = filepath.Join(dir, "pgpollwatch")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building pgpollwatch: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	defer os.RemoveAll(dir)
+	pgtest.Main(m, &pg)
+}
+
+// syncBuffer collects a process's output while it runs.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func TestVersionAndHelp(t *testing.T) {
+	out, err := exec.Command(bin, "version").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "pgpollwatch ") {
+		t.Fatalf("version: %q %v", out, err)
+	}
+	out, err = exec.Command(bin, "--help").CombinedOutput()
+	if err != nil {
+		t.Fatalf("--help: %v", err)
+	}
+	for _, flag := range []string{"-upstream", "-listen", "-watch", "-shutdown-grace", "-tls-cert", "-max-message-size", "-storm-qps"} {
+		if !strings.Contains(string(out), flag) {
+			t.Errorf("--help does not explain %s", flag)
+		}
+	}
+	cmd := exec.Command(bin, "--no-such-flag")
+	if err := cmd.Run(); cmd.ProcessState.ExitCode() != 2 {
+		t.Fatalf("unknown flag: exit %d (%v)", cmd.ProcessState.ExitCode(), err)
+	}
+	out, _ = exec.Command(bin, "--watch", "nocolumn").CombinedOutput()
+	if !strings.Contains(string(out), "TABLE.COLUMN") {
+		t.Fatalf("bad --watch: %q", out)
+	}
+}
+
+// TestProxyFindsStormThenStopsOnSIGTERM runs the real binary headless in front of the test
+// server, spins on one key, and checks the storm is logged, then that SIGTERM stops it cleanly.
+func TestProxyFindsStormThenStopsOnSIGTERM(t *testing.T) {
+	db := pg.CreateDatabase(t)
+	pg.Exec(t, db, `CREATE TABLE jobs (id int PRIMARY KEY, state text); INSERT INTO jobs VALUES (7, 'queued'); GRANT ALL ON jobs TO scram_user`)
+	addr := freeAddr(t)
+	var stderr syncBuffer
+	cmd := exec.Command(bin, "--no-tui", "--listen", addr, "--upstream", "host=127.0.0.1 port="+fmt.Sprint(pg.Port)+" sslmode=disable",
+		"--watch", "jobs.id", "--storm-window", "1s", "--log-interval", "1s")
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	waitForPort(t, addr)
+
+	host, port, _ := net.SplitHostPort(addr)
+	conn, err := pgx.Connect(context.Background(), fmt.Sprintf("host=%s port=%s user=%s password=%s dbname=%s sslmode=disable",
+		host, port, pgtest.ScramUser, pgtest.Password, db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(2500 * time.Millisecond); time.Now().Before(deadline); {
+		var state string
+		if err := conn.QueryRow(context.Background(), "SELECT state FROM jobs WHERE id = $1", 7).Scan(&state); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn.Close(context.Background())
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(stderr.String(), "storm started: jobs.id = 7") && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	log := stderr.String()
+	for _, want := range []string{"storm started: jobs.id = 7", "a spin loop", "queries/s are polls of 1 watched keys"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %q:\n%s", want, log)
+		}
+	}
+	if strings.Contains(log, pgtest.Password) {
+		t.Error("the log holds the password")
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("still running 10 s after SIGTERM")
+	}
+	if !strings.Contains(stderr.String(), "msg=stopped") {
+		t.Errorf("no orderly stop in the log:\n%s", stderr.String())
+	}
+}
+
+func waitForPort(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing listens on %s", addr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
