@@ -12,30 +12,38 @@ const ringLen = 64
 
 // secRing counts events per second over the last ringLen seconds. Seconds are counted from
 // the analyzer's start. It is not safe for concurrent use: its owner's lock guards it.
-type secRing struct {
+type secRing[T uint16 | uint32] struct {
 	last int64 // the newest second written
-	n    [ringLen]uint32
+	n    [ringLen]T
 }
 
+// keyRing is the per-key series: counts saturate at 65,535 a second, which no single key
+// reaches, and 16 bits keep 100,000 keys' minute of history in 13 MB.
+type keyRing = secRing[uint16]
+
+// wideRing is for fingerprints and clients, which can see more than 65,535 queries a second.
+type wideRing = secRing[uint32]
+
 // add counts k events in second sec and returns that second's count.
-func (r *secRing) add(sec int64, k uint32) uint32 {
+func (r *secRing[T]) add(sec int64, k uint32) uint32 {
 	r.advance(sec)
 	if sec <= r.last-ringLen {
 		return 0 // older than the ring: too late to count
 	}
 	i := sec % ringLen
-	r.n[i] += k
-	return r.n[i]
+	var maxT T = ^T(0)
+	r.n[i] = T(min(uint64(r.n[i])+uint64(k), uint64(maxT)))
+	return uint32(r.n[i])
 }
 
 // advance clears the slots of the seconds between the last write and sec.
-func (r *secRing) advance(sec int64) {
+func (r *secRing[T]) advance(sec int64) {
 	if sec <= r.last {
 		return
 	}
 	gap := sec - r.last
 	if gap >= ringLen {
-		r.n = [ringLen]uint32{}
+		r.n = [ringLen]T{}
 	} else {
 		for s := r.last + 1; s <= sec; s++ {
 			r.n[s%ringLen] = 0
@@ -45,7 +53,7 @@ func (r *secRing) advance(sec int64) {
 }
 
 // sum adds the counts of the window seconds ending just before now (complete seconds only).
-func (r *secRing) sum(now int64, window int) uint64 {
+func (r *secRing[T]) sum(now int64, window int) uint64 {
 	var t uint64
 	for s := now - int64(window); s < now; s++ {
 		if s < 0 || s > r.last || s <= r.last-ringLen {
@@ -57,17 +65,17 @@ func (r *secRing) sum(now int64, window int) uint64 {
 }
 
 // rate is events per second over the window seconds before now.
-func (r *secRing) rate(now int64, window int) float64 {
+func (r *secRing[T]) rate(now int64, window int) float64 {
 	return float64(r.sum(now, window)) / float64(window)
 }
 
 // history returns the last n complete seconds before now, oldest first.
-func (r *secRing) history(now int64, n int) []uint32 {
+func (r *secRing[T]) history(now int64, n int) []uint32 {
 	out := make([]uint32, n)
 	for i := range out {
 		s := now - int64(n) + int64(i)
 		if s >= 0 && s <= r.last && s > r.last-ringLen {
-			out[i] = r.n[s%ringLen]
+			out[i] = uint32(r.n[s%ringLen])
 		}
 	}
 	return out
@@ -75,9 +83,8 @@ func (r *secRing) history(now int64, n int) []uint32 {
 
 // intervals keeps the most recent gaps between polls of one key, in microseconds.
 type intervals struct {
-	n   uint32 // gaps recorded so far (the ring holds the last len(v))
-	v   [32]uint32
-	buf [32]uint32 // scratch for quantiles, so reading them allocates nothing
+	n uint32 // gaps recorded so far (the ring holds the last len(v))
+	v [32]uint32
 }
 
 func (iv *intervals) add(micros int64) {
@@ -91,7 +98,8 @@ func (iv *intervals) quantile(q float64) float64 {
 	if k == 0 {
 		return -1
 	}
-	s := iv.buf[:k]
+	var buf [32]uint32 // on the stack: reading quantiles allocates nothing
+	s := buf[:k]
 	copy(s, iv.v[:k])
 	slices.Sort(s)
 	i := int(q * float64(k-1))

@@ -43,7 +43,7 @@ type fpStats struct {
 	rows      int64
 	totalNs   int64
 	hist      latencyHist
-	ring      secRing
+	ring      wideRing
 	firstSec  int64
 	lastSec   int64
 	statusIdx int // column of the watch's status in the rows; -1 unknown, -2 absent
@@ -238,7 +238,7 @@ type keyStats struct {
 	status             string
 	clients            clientSet
 	gaps               intervals
-	ring               secRing
+	ring               keyRing
 	peak               uint32
 
 	// storm state, written by the ticker
@@ -388,7 +388,7 @@ type repeatStats struct {
 	digest    uint64
 	firstNs   int64
 	lastNs    int64
-	ring      secRing
+	ring      keyRing
 	peak      uint32
 	storming  bool
 	stormRec  int
@@ -507,8 +507,8 @@ type clientStats struct {
 	connSeconds float64
 	queries     int64
 	polls       int64
-	queryRing   secRing
-	connRing    secRing
+	queryRing   wideRing
+	connRing    wideRing
 }
 
 type clientTable struct {
