@@ -81,6 +81,8 @@ type Analyzer struct {
 
 	timeline timeline
 
+	perWatch []watchCounters // indexed like cfg.Watches
+
 	fps     fpTable
 	keys    keyTable
 	repeats repeatTable
@@ -98,6 +100,7 @@ func New(cfg Config) *Analyzer {
 	cfg.defaults()
 	a := &Analyzer{cfg: cfg, epoch: time.Now(), seed: maphash.MakeSeed(), found: map[string]bool{}}
 	a.window = max(1, int(cfg.StormWindow/time.Second))
+	a.perWatch = make([]watchCounters, len(cfg.Watches))
 	a.fps.init(cfg.MaxFingerprints)
 	a.keys.init(cfg.MaxKeys)
 	a.repeats.init(cfg.MaxRepeats)
@@ -123,6 +126,8 @@ type connState struct {
 	tkey   []byte
 	m      matcher
 }
+
+type watchCounters struct{ lookups, writes atomic.Int64 }
 
 type textCacheEntry struct {
 	hash uint64
@@ -207,6 +212,7 @@ func (a *Analyzer) ingest(cs *connState, ev *proxy.Event) {
 		watchedN = a.pollKeys(cs, ev, text, fp, sec, a.nanos(end))
 	case lk.watch >= 0 && lk.write && !ev.Failed:
 		a.writes.Add(1)
+		a.perWatch[lk.watch].writes.Add(1)
 		a.writeKeys(cs, ev, text, fp, a.nanos(end))
 	case fp.command == sqlscan.CommandSelect && !ev.Failed:
 		a.repeat(cs, ev, text, fp, sec, a.nanos(end))
@@ -298,6 +304,7 @@ func truncateText(s string) string {
 // pollKeys counts a poll for each key the statement reads and returns how many keys.
 func (a *Analyzer) pollKeys(cs *connState, ev *proxy.Event, text []byte, fp *fpStats, sec, at int64) uint32 {
 	a.watched.Add(1)
+	a.perWatch[fp.lookup.watch].lookups.Add(1)
 	w := &a.cfg.Watches[fp.lookup.watch]
 	status, hasStatus := fp.status(ev, w)
 	var n uint32

@@ -14,7 +14,7 @@ type Snapshot struct {
 	StartedAt time.Time     `json:"started_at"`
 	TakenAt   time.Time     `json:"taken_at"`
 	Uptime    time.Duration `json:"uptime_ns"`
-	Watches   []string      `json:"watches"`
+	Watches   []WatchStat   `json:"watches"`
 
 	Totals   Totals   `json:"totals"`
 	Rates    Rates    `json:"rates"`
@@ -27,6 +27,15 @@ type Snapshot struct {
 	Repeats      []RepeatStat      `json:"repeats"`
 	Storms       []Storm           `json:"storms"`
 	Findings     []Finding         `json:"findings"`
+}
+
+// WatchStat counts the statements on one watched table.column since start.
+type WatchStat struct {
+	Table   string `json:"table"`
+	Column  string `json:"column"`
+	Origin  string `json:"origin"`
+	Lookups int64  `json:"lookups"`
+	Writes  int64  `json:"writes"`
 }
 
 // Totals are counts since start.
@@ -181,8 +190,9 @@ func (a *Analyzer) Snapshot() *Snapshot {
 	now := time.Now()
 	sec := a.sec(now)
 	s := &Snapshot{StartedAt: a.epoch, TakenAt: now, Uptime: now.Sub(a.epoch)}
-	for _, w := range a.cfg.Watches {
-		s.Watches = append(s.Watches, w.Name())
+	for i, w := range a.cfg.Watches {
+		s.Watches = append(s.Watches, WatchStat{Table: w.Table, Column: w.Column, Origin: w.Origin,
+			Lookups: a.perWatch[i].lookups.Load(), Writes: a.perWatch[i].writes.Load()})
 	}
 	s.Totals = Totals{
 		Queries:         a.queries.Load(),

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/pgpollwatch/pgpollwatch/analyzer"
+	"github.com/pgpollwatch/pgpollwatch/metrics"
 	"github.com/pgpollwatch/pgpollwatch/proxy"
 )
 
@@ -44,6 +46,7 @@ type proxyOptions struct {
 	stormWindow time.Duration
 	logInterval time.Duration
 	analyze     bool
+	metrics     string
 }
 
 // watchList is the repeatable --watch flag.
@@ -85,6 +88,7 @@ func proxyFlags(o *proxyOptions) *flag.FlagSet {
 	fs.IntVar(&o.maxKeys, "max-keys", 100_000, "watched keys tracked at once; the lightest are forgotten first, the heaviest stay exact")
 	fs.Float64Var(&o.stormQPS, "storm-qps", 10, "polls per second of one key at or above which it storms")
 	fs.DurationVar(&o.stormWindow, "storm-window", 5*time.Second, "how long the storm rate must hold to start a storm, and stay below to end it")
+	fs.StringVar(&o.metrics, "metrics-listen", "", "serve Prometheus /metrics and /healthz on this `address` (e.g. 127.0.0.1:9187)")
 	fs.BoolVar(&o.analyze, "analyze", true, "analyse the traffic; --analyze=false forwards only, to measure what analysis costs (scripts/bench)")
 	fs.DurationVar(&o.logInterval, "log-interval", 10*time.Second, "headless: how often to log the headline numbers")
 	fs.IntVar(&o.procs, "procs", 1, "how many threads run the proxy's Go code at once (GOMAXPROCS, unless that is set in the\nenvironment). 1, like PgBouncer's single event loop, costs the least CPU per query; raise it\nonly if the proxy saturates one core")
@@ -175,6 +179,16 @@ func serveProxy(o proxyOptions, log *slog.Logger) error {
 	go an.Run(ctx)
 	go logHeadlines(ctx, log, an, o.logInterval)
 
+	if o.metrics != "" {
+		mln, err := net.Listen("tcp", o.metrics)
+		if err != nil {
+			return fmt.Errorf("--metrics-listen: %w", err)
+		}
+		msrv := &http.Server{Handler: metrics.Handler(an), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = msrv.Serve(mln) }()
+		defer msrv.Close()
+		log.Info("serving metrics", "addr", "http://"+mln.Addr().String()+"/metrics")
+	}
 	var observer proxy.Observer = an
 	if !o.analyze {
 		observer = proxy.NopObserver{}

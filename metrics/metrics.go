@@ -1,0 +1,96 @@
+// Package metrics serves the analyzer's numbers to Prometheus. Values are read from a snapshot
+// at scrape time, so the hot path pays nothing for metrics. Labels are bounded: per-table for
+// watched lookups, and per-fingerprint only for the top fingerprints; never a task_id.
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/pgpollwatch/pgpollwatch/analyzer"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// TopFingerprints is how many fingerprints get their own series.
+const TopFingerprints = 20
+
+// Source gives the snapshot to export; analyzer.Analyzer implements it.
+type Source interface{ Snapshot() *analyzer.Snapshot }
+
+var (
+	descQueries    = prometheus.NewDesc("pgpollwatch_queries_total", "Statements completed through the proxy.", nil, nil)
+	descFailed     = prometheus.NewDesc("pgpollwatch_failed_queries_total", "Statements the server answered with an error.", nil, nil)
+	descWatched    = prometheus.NewDesc("pgpollwatch_watched_lookups_total", "Lookups of watched keys (polls), per watched table.", []string{"table", "column"}, nil)
+	descWrites     = prometheus.NewDesc("pgpollwatch_watched_writes_total", "Writes to watched tables, per table.", []string{"table", "column"}, nil)
+	descFPCalls    = prometheus.NewDesc("pgpollwatch_fingerprint_calls_total", "Calls of the busiest statement fingerprints (top "+strconv.Itoa(TopFingerprints)+" only).", []string{"fingerprint", "command", "watched"}, nil)
+	descStorms     = prometheus.NewDesc("pgpollwatch_storms_active", "Keys and repeated reads currently storming.", nil, nil)
+	descConns      = prometheus.NewDesc("pgpollwatch_connections_total", "Client connections opened.", nil, nil)
+	descOpen       = prometheus.NewDesc("pgpollwatch_connections_open", "Client connections open now.", nil, nil)
+	descAuthFailed = prometheus.NewDesc("pgpollwatch_auth_failures_total", "Client logins the server refused.", nil, nil)
+	descKeys       = prometheus.NewDesc("pgpollwatch_keys_tracked", "Watched keys held in memory.", nil, nil)
+	descEvicted    = prometheus.NewDesc("pgpollwatch_keys_evicted_total", "Watched keys forgotten to stay within --max-keys.", nil, nil)
+	descCached     = prometheus.NewDesc("pgpollwatch_cached_answers_total", "Statements answered by the coalescing cache.", nil, nil)
+	descQPS        = prometheus.NewDesc("pgpollwatch_queries_per_second", "Queries per second over the last 10 s.", nil, nil)
+	descWatchedQPS = prometheus.NewDesc("pgpollwatch_watched_lookups_per_second", "Watched polls per second over the last 10 s.", nil, nil)
+)
+
+// Collector exports a Source's snapshot.
+type Collector struct{ src Source }
+
+// NewCollector returns a collector over src.
+func NewCollector(src Source) *Collector { return &Collector{src: src} }
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descQueries, descFailed, descWatched, descWrites, descFPCalls, descStorms,
+		descConns, descOpen, descAuthFailed, descKeys, descEvicted, descCached, descQPS, descWatchedQPS} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	s := c.src.Snapshot()
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	t := s.Totals
+	counter(descQueries, float64(t.Queries))
+	counter(descFailed, float64(t.Failed))
+	counter(descConns, float64(t.Connections))
+	counter(descAuthFailed, float64(t.AuthFailures))
+	counter(descEvicted, float64(t.KeysEvicted))
+	counter(descCached, float64(t.CachedAnswers))
+	gauge(descOpen, float64(t.OpenConnections))
+	gauge(descStorms, float64(t.StormsActive))
+	gauge(descKeys, float64(t.KeysTracked))
+	gauge(descQPS, s.Rates.QPS10)
+	gauge(descWatchedQPS, s.Rates.WatchedQPS10)
+	for _, w := range s.Watches {
+		counter(descWatched, float64(w.Lookups), w.Table, w.Column)
+		counter(descWrites, float64(w.Writes), w.Table, w.Column)
+	}
+	for i, f := range s.Fingerprints { // sorted by calls, busiest first
+		if i == TopFingerprints {
+			break
+		}
+		counter(descFPCalls, float64(f.Calls), f.Fingerprint, f.Command, strconv.FormatBool(f.Watched))
+	}
+}
+
+// Handler serves /metrics for src and /healthz.
+func Handler(src Source) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(NewCollector(src), prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	return mux
+}
