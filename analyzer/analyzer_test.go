@@ -276,3 +276,29 @@ func BenchmarkStreamDistinctKeys(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSnapshot takes a snapshot of an analyzer holding 100,000 keys, 1,000 fingerprints
+// and 100 clients: the TUI takes up to 4 a second and the budget is 10 a second.
+func BenchmarkSnapshot(b *testing.B) {
+	a := New(Config{MaxKeys: 150_000}) // per-shard bounds: room for all 100,000
+	now := time.Now()
+	for c := 0; c < 100; c++ {
+		info := &proxy.ConnInfo{ClientAddr: fmt.Sprintf("10.0.%d.%d:5000", c/250, c%250), ApplicationName: "app"}
+		a.ConnOpened(info)
+		for k := 0; k < 1000; k++ {
+			ev := proxy.Event{Protocol: proxy.Extended, Text: []byte(celeryLookup + "$1"), Start: now, Duration: time.Millisecond}
+			ev.Bind = bindBody(b, nil, []byte(fmt.Sprintf("task-%d-%d", c, k)))
+			a.Statements(info, []proxy.Event{ev})
+			if k < 10 {
+				a.Statements(info, []proxy.Event{simpleEvent(fmt.Sprintf("SELECT * FROM t%d WHERE id = 1", c*10+k), now)})
+			}
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if s := a.Snapshot(); s.Totals.KeysTracked != 100_000 {
+			b.Fatalf("%d keys", s.Totals.KeysTracked)
+		}
+	}
+}

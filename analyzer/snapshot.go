@@ -2,6 +2,7 @@ package analyzer
 
 import (
 	"cmp"
+	"container/heap"
 	"fmt"
 	"slices"
 	"strconv"
@@ -284,43 +285,76 @@ func (a *Analyzer) keyStat(k *keyStats, sec int64) KeyStat {
 	return ks
 }
 
-// snapKeys ranks every key by a few numbers under its shard lock, then copies out only the
-// top ones: a snapshot of 100,000 keys costs a pass over them, not 100,000 copies.
-func (a *Analyzer) snapKeys(s *Snapshot, sec int64) {
-	type rank struct {
-		k        *keyStats
-		shard    int
-		storming bool
-		recent   uint64
-		polls    int64
+// keyRank orders keys for display: storming first, then by polls in the last 10 s, then by
+// polls, then by a hash of the key so equal keys keep their places between snapshots.
+type keyRank struct {
+	k        *keyStats
+	shard    int
+	storming bool
+	recent   uint64
+	polls    int64
+	tie      uint64 // the key's hash: ties are broken without touching the key
+}
+
+// before reports whether x ranks above y.
+func (x *keyRank) before(y *keyRank) bool {
+	if x.storming != y.storming {
+		return x.storming
 	}
-	var all []rank
+	if x.recent != y.recent {
+		return x.recent > y.recent
+	}
+	if x.polls != y.polls {
+		return x.polls > y.polls
+	}
+	return x.tie < y.tie
+}
+
+// worstFirst is a heap of the best keys so far with the worst on top, so a pass over 100,000
+// keys keeps only the snapKeys best without sorting them all.
+type worstFirst []keyRank
+
+func (h worstFirst) Len() int           { return len(h) }
+func (h worstFirst) Less(i, j int) bool { return h[j].before(&h[i]) }
+func (h worstFirst) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *worstFirst) Push(x any)        { *h = append(*h, x.(keyRank)) }
+func (h *worstFirst) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// snapKeys ranks every key under its shard lock, keeping the top ones in a small heap, then
+// copies out only those: a snapshot of 100,000 keys costs one pass over them.
+func (a *Analyzer) snapKeys(s *Snapshot, sec int64) {
+	top := make(worstFirst, 0, snapKeys+1)
 	for i := range a.keys.shards {
 		sh := &a.keys.shards[i]
 		sh.mu.Lock()
 		for _, k := range sh.m {
-			r := rank{k: k, shard: i, storming: k.storming, recent: k.ring.sum(sec, 10), polls: k.polls}
+			r := keyRank{k: k, shard: i, storming: k.storming, recent: k.ring.sum(sec, 10), polls: k.polls, tie: k.hash}
 			if r.recent > 0 {
 				s.Rates.KeysPolled10++
 			}
-			all = append(all, r)
+			if len(top) < snapKeys {
+				heap.Push(&top, r)
+			} else if r.before(&top[0]) {
+				top[0] = r
+				heap.Fix(&top, 0)
+			}
 		}
 		s.Totals.KeysTracked += len(sh.m)
 		sh.mu.Unlock()
 	}
-	// Storming keys first, then by current rate, then by polls.
-	slices.SortFunc(all, func(x, y rank) int {
-		if x.storming != y.storming {
-			if x.storming {
-				return -1
-			}
-			return 1
+	slices.SortFunc(top, func(x, y keyRank) int {
+		if x.before(&y) {
+			return -1
 		}
-		return cmp.Or(cmp.Compare(y.recent, x.recent), cmp.Compare(y.polls, x.polls), cmp.Compare(x.k.key, y.k.key))
+		return 1
 	})
-	all = all[:min(len(all), snapKeys)]
-	s.Keys = make([]KeyStat, len(all))
-	for i, r := range all {
+	s.Keys = make([]KeyStat, len(top))
+	for i, r := range top {
 		sh := &a.keys.shards[r.shard]
 		sh.mu.Lock()
 		s.Keys[i] = a.keyStat(r.k, sec)

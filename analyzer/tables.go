@@ -222,6 +222,7 @@ func (t *fpTable) each(fn func(*fpStats)) {
 type keyStats struct {
 	watch int
 	key   string
+	hash  uint64 // of watch and key: picks the shard, and orders equal keys in snapshots
 
 	polls              int64
 	unchanged          int64 // polls whose rows equal the previous poll's: wasted work
@@ -271,17 +272,18 @@ func (t *keyTable) init(max int) {
 	}
 }
 
-// locate builds the table key (watch index + key) in cs.tkey and returns its shard.
-func (t *keyTable) locate(buf *[]byte, watch int, key []byte) (*keyShard, []byte) {
+// locate builds the table key (watch index + key) in buf and returns its shard and hash.
+func (t *keyTable) locate(buf *[]byte, watch int, key []byte) (*keyShard, []byte, uint64) {
 	b := append((*buf)[:0], byte(watch))
 	b = append(b, key...)
 	*buf = b
-	return &t.shards[maphash.Bytes(t.seed, b)%shards], b
+	h := maphash.Bytes(t.seed, b)
+	return &t.shards[h%shards], b, h
 }
 
 // entry returns the key's stats, creating (and evicting the lightest when full). The shard
 // must be locked.
-func (t *keyTable) entry(s *keyShard, tk []byte, watch int, key []byte) *keyStats {
+func (t *keyTable) entry(s *keyShard, tk []byte, h uint64, watch int, key []byte) *keyStats {
 	if k := s.m[string(tk)]; k != nil {
 		return k
 	}
@@ -302,16 +304,16 @@ func (t *keyTable) entry(s *keyShard, tk []byte, watch int, key []byte) *keyStat
 			t.evicted.Add(1)
 		}
 	}
-	k := &keyStats{watch: watch, key: string(key), stormRecord: -1}
+	k := &keyStats{watch: watch, key: string(key), hash: h, stormRecord: -1}
 	s.m[string(tk)] = k
 	return k
 }
 
 func (t *keyTable) poll(a *Analyzer, cs *connState, watch int, key []byte, ev *proxy.Event, sec, at int64, status []byte, hasStatus bool) {
-	s, tk := t.locate(&cs.tkey, watch, key)
+	s, tk, h := t.locate(&cs.tkey, watch, key)
 	w := &a.cfg.Watches[watch]
 	s.mu.Lock()
-	k := t.entry(s, tk, watch, key)
+	k := t.entry(s, tk, h, watch, key)
 	if k.polls == 0 {
 		k.firstNs = at
 	} else if gap := at - k.lastNs; gap >= 0 {
@@ -355,9 +357,9 @@ func isTerminal(w *Watch, status []byte) bool {
 
 func (t *keyTable) write(a *Analyzer, watch int, key []byte, at int64) {
 	var buf []byte
-	s, tk := t.locate(&buf, watch, key)
+	s, tk, h := t.locate(&buf, watch, key)
 	s.mu.Lock()
-	k := t.entry(s, tk, watch, key)
+	k := t.entry(s, tk, h, watch, key)
 	k.writes++
 	if k.firstWriteNs == 0 {
 		k.firstWriteNs = at
