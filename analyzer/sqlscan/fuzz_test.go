@@ -147,7 +147,7 @@ func substituteConsts(src []byte, consts []Const) []byte {
 		switch c.Kind {
 		case ConstString:
 			lit = "$$x$$" // '-quoted literals could join across a newline
-			if src[c.Start]|0x20 == 'n' {
+			if src[c.Start]|0x20 == 'n' && c.End-c.Start > 1 && src[c.Start+1] == '\'' {
 				lit = "N'x'"
 			}
 		case ConstBitString:
@@ -162,6 +162,9 @@ func substituteConsts(src []byte, consts []Const) []byte {
 			lit = "true"
 		case ConstNull:
 			lit = "NULL"
+			if EqualFold(src[c.Start:c.End], "all") {
+				lit = "ALL" // LIMIT ALL: NULL would read differently before a string
+			}
 		}
 		out = append(out, ' ')
 		if src[c.Start] == '-' {

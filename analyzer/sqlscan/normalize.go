@@ -43,8 +43,12 @@ func (k ConstKind) String() string {
 }
 
 // Const locates one constant in the source: src[Start:End] is its text,
-// including quotes, prefixes and a folded minus sign (with any whitespace
-// or comments between the sign and the digits).
+// including quotes, prefixes and folded minus signs (with any whitespace
+// or comments between the signs and the digits). The text is one String
+// token for ConstString and ConstBitString, except that the field of
+// EXTRACT(field FROM ...) is an Ident (PostgreSQL makes it a string
+// constant); signs and a Number for the numeric kinds; the keyword TRUE,
+// FALSE, NULL or (LIMIT) ALL for ConstBool and ConstNull.
 type Const struct {
 	Start, End int32
 	Kind       ConstKind
@@ -208,6 +212,8 @@ type normalizer struct {
 	typmodDepth int    // level of a type modifier list after ::, or -1
 	castState   uint8  // 1: just after ::, 2: after :: and a type name
 
+	noFoldBefore int // '-' tokens before this offset are known not to fold into a number
+
 	// Statements.
 	stmts  int
 	inStmt bool
@@ -297,8 +303,9 @@ func (n *normalizer) run() {
 			if kwFlags[k]&fEndsSort != 0 && depth == n.sortDepth {
 				n.sortDepth = -1
 			}
+			// Hash the folded identifier: the first word (folded above)
+			// with the tag, then the rest.
 			b := src[tok.Start:tok.End]
-			// n.h.textFold(tagIdent, b), inlined by hand.
 			n.h.step(w0, tagMul(tagIdent|uint64(len(b))<<8))
 			if len(b) > 8 {
 				n.h.foldRest(b[8:])
@@ -331,7 +338,7 @@ func (n *normalizer) run() {
 
 		case Operator:
 			b := src[tok.Start:tok.End]
-			if len(b) == 1 && b[0] == '-' && n.unaryContext() {
+			if len(b) == 1 && b[0] == '-' && tok.Start >= n.noFoldBefore && n.unaryContext() {
 				// Signs before a number fold into the constant (doNegate
 				// in gram.y), "- -5" included. But "::" and "[" bind
 				// tighter than unary minus: -5::int is -(5::int).
@@ -348,6 +355,10 @@ func (n *normalizer) run() {
 					*s = after
 					continue
 				}
+				// The signs after this one end at the same token and fail
+				// the same way: don't look again (a run of n signs would
+				// otherwise cost n*n).
+				n.noFoldBefore = num.Start
 			}
 			if len(b) == 2 && b[0] == '!' && b[1] == '=' {
 				b = neOp

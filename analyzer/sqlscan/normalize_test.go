@@ -64,6 +64,7 @@ func TestNormalizeText(t *testing.T) {
 		// IN lists collapse (PostgreSQL 18 style text)
 		{`SELECT * FROM t WHERE id IN (1, 2, 3) AND s NOT IN ('a')`, `SELECT * FROM t WHERE id IN ($1 /*, ... */) AND s NOT IN ($2)`, "Integer Integer Integer String"},
 		{`SELECT * FROM t WHERE id IN (-1, 2.5, NULL, true)`, `SELECT * FROM t WHERE id IN ($1 /*, ... */)`, "Integer Numeric Null Bool"},
+		{`SELECT * FROM t WHERE id IN (- -1, -2)`, `SELECT * FROM t WHERE id IN ($1 /*, ... */)`, "Integer Integer"},
 		{`SELECT * FROM t WHERE id IN ($1, 2)`, `SELECT * FROM t WHERE id IN ($1, $2)`, "Integer"},
 		{`SELECT * FROM t WHERE id IN (1+1, 2)`, `SELECT * FROM t WHERE id IN ($1+$2, $3)`, "Integer Integer Integer"},
 		{`SELECT * FROM t WHERE id IN ('a'::uuid, 'b')`, `SELECT * FROM t WHERE id IN ($1::uuid, $2)`, "String String"},

@@ -115,12 +115,14 @@ func (n *normalizer) inList(open Token) bool {
 	for {
 		t := c.Next()
 		start := t.Start
-		neg := false
-		if t.Kind == Operator && t.End-t.Start == 1 && src[t.Start] == '-' {
-			neg = true
-			if t = c.Next(); t.Kind != Number {
-				break
-			}
+		// Signs fold into a number here exactly as in run: "- -5" too.
+		neg, signed := false, false
+		for isMinus(src, t) {
+			neg, signed = !neg, true
+			t = c.Next()
+		}
+		if signed && t.Kind != Number {
+			break
 		}
 		var ck ConstKind
 		var hc uint8
@@ -137,7 +139,7 @@ func (n *normalizer) inList(open Token) bool {
 				ck, hc = ConstNull, hcString
 			}
 		}
-		if ck == 0 || (neg && t.Kind != Number) {
+		if ck == 0 {
 			break
 		}
 		if first < 0 {
