@@ -117,7 +117,7 @@ func (a *Analyzer) evalKey(k *keyStats, sec int64, threshold uint64) *Notice {
 		if recent < threshold || recent == 0 {
 			return nil
 		}
-		k.storming, k.stormStart, k.stormPolls, k.belowSince = true, sec-int64(a.window), k.polls-int64(recent), 0
+		k.storming, k.stormStart, k.stormPolls, k.belowSince = true, max(0, sec-int64(a.window)), k.polls-int64(recent), 0
 		k.spinning, _ = spin()
 		_, med := spin()
 		st := Storm{Kind: "key", Table: w.Table, Column: w.Column, Key: k.key, Active: true,
@@ -169,9 +169,9 @@ func (a *Analyzer) evalRepeat(r *repeatStats, sec int64, threshold uint64) *Noti
 		if recent < threshold || recent == 0 {
 			return nil
 		}
-		r.storming, r.belowFrom = true, 0
+		r.storming, r.belowFrom, r.stormReads = true, 0, r.reads-int64(recent)
 		st := Storm{Kind: "repeat", Query: r.fp.text, Active: true,
-			StartedAt: a.epoch.Add(time.Duration(sec-int64(a.window)) * time.Second),
+			StartedAt: a.epoch.Add(time.Duration(max(0, sec-int64(a.window))) * time.Second),
 			Polls:     int64(recent), PeakQPS: float64(r.peak)}
 		r.stormRec = a.storms.add(st)
 		return &Notice{Kind: "storm-start", Storm: &st, Message: fmt.Sprintf("repeated read storm: the same values %.0f/s on %s",
@@ -181,7 +181,7 @@ func (a *Analyzer) evalRepeat(r *repeatStats, sec int64, threshold uint64) *Noti
 	if recent >= threshold {
 		r.belowFrom = 0
 		if rec != nil {
-			rec.Polls += int64(r.ring.sum(sec, 1))
+			rec.Polls = r.reads - r.stormReads
 			rec.PeakQPS = float64(r.peak)
 		}
 		return nil
@@ -198,6 +198,7 @@ func (a *Analyzer) evalRepeat(r *repeatStats, sec int64, threshold uint64) *Noti
 	}
 	rec.Active = false
 	rec.EndedAt = a.epoch.Add(time.Duration(sec) * time.Second)
+	rec.Polls = r.reads - r.stormReads
 	st := *rec
 	return &Notice{Kind: "storm-end", Storm: &st, Message: "repeated read storm ended: " + shorten(r.fp.text, 120)}
 }

@@ -383,18 +383,19 @@ func (t *keyTable) each(fn func(*keyStats)) {
 
 // repeatStats counts one (fingerprint, parameter values) pair: the same read, again.
 type repeatStats struct {
-	fp        *fpStats
-	hash      uint64
-	reads     int64
-	unchanged int64
-	digest    uint64
-	firstNs   int64
-	lastNs    int64
-	ring      keyRing
-	peak      uint32
-	storming  bool
-	stormRec  int
-	belowFrom int64
+	fp         *fpStats
+	hash       uint64
+	reads      int64
+	unchanged  int64
+	digest     uint64
+	firstNs    int64
+	lastNs     int64
+	ring       keyRing
+	peak       uint32
+	storming   bool
+	stormRec   int
+	stormReads int64 // reads when the storm started
+	belowFrom  int64
 }
 
 type repeatShard struct {

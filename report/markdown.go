@@ -1,0 +1,253 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+// WriteMarkdown writes r as Markdown (GitHub flavoured) for pasting into an issue: the headline,
+// the findings with their evidence and fix, a sparkline of queries/s and the tables.
+func WriteMarkdown(w io.Writer, r *Report) error {
+	var b strings.Builder
+	m := &md{b: &b}
+	v := newHTMLView(r) // the same headline and key numbers as the HTML page
+
+	m.line("# pgpollwatch report")
+	m.blank()
+	var head strings.Builder
+	for _, s := range v.Headline {
+		head.WriteString(s.Text)
+	}
+	head.WriteString(v.HeadTail)
+	m.line("**" + mdText(head.String()) + "**")
+	if v.Sub != "" {
+		m.blank()
+		m.line(mdText(v.Sub))
+	}
+	m.blank()
+	meta := fmt.Sprintf("%s → %s (%s)", fmtTime(r.StartedAt), fmtTime(r.EndedAt), v.Duration)
+	if p := v.SingleProxy; p != nil {
+		meta += " · proxy " + mdCode(orDash(p.Listen))
+		if p.Upstream != "" {
+			meta += " → " + mdCode(p.Upstream)
+		}
+		if p.Host != "" {
+			meta += " on " + mdText(p.Host)
+		}
+	} else {
+		meta += fmt.Sprintf(" · %d proxies merged", len(r.Proxies))
+	}
+	m.line(meta + " · " + mdText(r.Generator))
+	m.blank()
+
+	var hdr, vals []string
+	for _, c := range v.Cards {
+		hdr = append(hdr, c.Label)
+		vals = append(vals, "**"+c.Value+"** "+c.Note)
+	}
+	m.table(hdr, "", [][]string{vals})
+
+	if len(r.Timeline) > 0 {
+		qs := make([]float64, len(r.Timeline))
+		var top uint32
+		for i, s := range r.Timeline {
+			qs[i] = float64(s.Queries)
+			top = max(top, s.Queries)
+		}
+		m.line(fmt.Sprintf("queries/s from %s to %s UTC (max %s): `%s`",
+			fmtClock(r.Timeline[0].Time), fmtClock(r.Timeline[len(r.Timeline)-1].Time), fmtInt(top), sparkline(qs, 60)))
+		m.blank()
+	}
+
+	m.line(fmt.Sprintf("## Findings (%d)", len(r.Findings)))
+	m.blank()
+	if len(r.Findings) == 0 {
+		m.line("No findings: nothing was polled at the storm rate, no connection churn, no repeated reads.")
+		m.blank()
+	}
+	for _, f := range r.Findings {
+		m.line(fmt.Sprintf("### %s · %s: %s", strings.ToUpper(mdText(f.Severity)), mdText(f.Kind), mdText(f.Summary)))
+		m.blank()
+		for _, e := range f.Evidence {
+			m.line("- " + mdText(e))
+		}
+		if len(f.Evidence) > 0 {
+			m.blank()
+		}
+		m.line("> **Fix:** " + mdText(f.Fix))
+		m.blank()
+	}
+
+	m.line(fmt.Sprintf("## Watched keys (%d listed of %s tracked)", len(r.Keys), fmtInt(r.Totals.KeysTracked)))
+	m.blank()
+	if len(r.Keys) == 0 {
+		m.line("No lookups on a watched table.column were seen.")
+		m.blank()
+	} else {
+		var rows [][]string
+		for _, k := range r.Keys {
+			var flags []string
+			if k.Storming {
+				flags = append(flags, "**STORM**")
+			}
+			if k.Spinning {
+				flags = append(flags, "**SPIN**")
+			}
+			rows = append(rows, []string{mdCode(k.Key), mdText(k.Table + "." + k.Column), fmtInt(k.Polls), fmtRate(k.QPS10),
+				fmtRate(k.PeakQPS), fmtMs(k.MedianIntervalMs), fmtPct(float64(k.UnchangedPolls), float64(k.Polls)),
+				mdText(orDash(k.LastStatus)), fmtMs(k.TimeToResultMs), fmtInt(k.Clients), strings.Join(flags, " ")})
+		}
+		m.table([]string{"key", "table.column", "polls", "q/s", "peak q/s", "median gap", "unchanged", "last status", "time to result", "clients", ""},
+			"llrrrrrlrrl", rows)
+	}
+
+	if len(r.Clients) > 0 {
+		m.line(fmt.Sprintf("## Clients (%d)", len(r.Clients)))
+		m.blank()
+		var rows [][]string
+		for _, c := range r.Clients {
+			rows = append(rows, []string{mdCode(c.Address), mdText(orDash(c.ApplicationName)), mdText(orDash(c.User)), mdText(orDash(c.Database)),
+				fmtInt(c.Queries), fmtRate(c.QPS10), fmtInt(c.Polls), fmtPct(c.PollShare, 1), fmtInt(c.Connections),
+				fmtRate(c.ConnsPerSec10), fmtRate(c.QueriesPerConn)})
+		}
+		m.table([]string{"address", "application", "user", "database", "queries", "q/s", "polls", "poll share", "connections", "conn/s", "queries/conn"},
+			"llllrrrrrrr", rows)
+	}
+
+	if len(r.Fingerprints) > 0 {
+		m.line(fmt.Sprintf("## Statements (%d fingerprints, by calls)", len(r.Fingerprints)))
+		m.blank()
+		var rows [][]string
+		for _, f := range r.Fingerprints {
+			flag := ""
+			switch {
+			case f.Watched:
+				flag = "watched"
+			case f.Write:
+				flag = "write"
+			}
+			rows = append(rows, []string{mdCode(f.Query), fmtInt(f.Calls), fmtRate(f.QPS10), fmtMs(f.MeanMs), fmtMs(f.P99Ms),
+				fmtInt(f.Rows), fmtInt(f.Failed), flag})
+		}
+		m.table([]string{"normalized statement", "calls", "q/s", "mean", "p99", "rows", "failed", ""}, "lrrrrrrl", rows)
+	}
+
+	if len(r.Repeats) > 0 {
+		m.line(fmt.Sprintf("## Repeated reads (%d)", len(r.Repeats)))
+		m.blank()
+		var rows [][]string
+		for _, p := range r.Repeats {
+			flag := ""
+			if p.Storming {
+				flag = "**STORM**"
+			}
+			rows = append(rows, []string{mdCode(p.Query), mdCode(p.Values), fmtInt(p.Reads),
+				fmtPct(float64(p.Unchanged), float64(p.Reads)), fmtRate(p.QPS10), fmtRate(p.PeakQPS), flag})
+		}
+		m.table([]string{"statement", "values (digest)", "reads", "unchanged", "q/s", "peak q/s", ""}, "llrrrrl", rows)
+	}
+
+	m.line(fmt.Sprintf("## Storms (%d)", len(r.Storms)))
+	m.blank()
+	if len(r.Storms) == 0 {
+		m.line("No storms: no key was polled at the storm rate for a whole window.")
+		m.blank()
+	} else {
+		var rows [][]string
+		for _, s := range r.Storms {
+			what := mdCode(s.Key) + " (" + mdText(s.Table+"."+s.Column) + ")"
+			if s.Kind != "key" {
+				what = mdText(s.Kind) + ": " + mdCode(s.Query)
+			}
+			ended, lasted := fmtTime(s.EndedAt), fmtDur(s.EndedAt.Sub(s.StartedAt))
+			if s.EndedAt.IsZero() {
+				ended, lasted = "**active**", fmtDur(r.EndedAt.Sub(s.StartedAt))+" so far"
+			}
+			gap := fmtMs(s.MedianIntervalMs)
+			if s.Kind != "key" {
+				gap = dash
+			}
+			flag := ""
+			if s.Spin {
+				flag = "**SPIN**"
+			}
+			rows = append(rows, []string{what, fmtTime(s.StartedAt), ended, lasted, fmtInt(s.Polls), fmtRate(s.PeakQPS), gap, flag})
+		}
+		m.table([]string{"what", "started", "ended", "lasted", "polls", "peak q/s", "median gap", ""}, "lllrrrrl", rows)
+	}
+
+	if len(r.Proxies) > 1 {
+		m.line(fmt.Sprintf("## Sources (%d proxies)", len(r.Proxies)))
+		m.blank()
+		var rows [][]string
+		for _, p := range r.Proxies {
+			rows = append(rows, []string{mdText(orDash(p.Host)), mdCode(orDash(p.Listen)), mdCode(orDash(p.Upstream)),
+				mdText(orDash(p.Version)), fmtTime(p.StartedAt), fmtTime(p.EndedAt)})
+		}
+		m.table([]string{"host", "listen", "upstream", "version", "started", "ended"}, "llllll", rows)
+	}
+
+	m.line(fmt.Sprintf("<sub>%s · report schema_version %d · no result data, passwords or SQL literals other than the watched keys</sub>",
+		mdText(r.Generator), r.SchemaVersion))
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+type md struct{ b *strings.Builder }
+
+func (m *md) line(s string) { m.b.WriteString(s + "\n") }
+func (m *md) blank()        { m.b.WriteString("\n") }
+
+// table writes a GitHub table; align holds one letter per column, l or r ("" for all right).
+func (m *md) table(header []string, align string, rows [][]string) {
+	if len(header) == 0 {
+		return
+	}
+	cells := make([]string, len(header))
+	for i, h := range header {
+		cells[i] = mdText(h)
+	}
+	m.line("| " + strings.Join(cells, " | ") + " |")
+	for i := range header {
+		cells[i] = "--:"
+		if i < len(align) && align[i] == 'l' {
+			cells[i] = "---"
+		}
+	}
+	m.line("|" + strings.Join(cells, "|") + "|")
+	for _, row := range rows {
+		m.line("| " + strings.Join(row, " | ") + " |")
+	}
+	m.blank()
+}
+
+// mdText escapes text for Markdown, inside or outside a table cell: the characters that start
+// markup, the table's cell separator, and line breaks.
+var mdEscaper = strings.NewReplacer(
+	"\\", "\\\\", "|", "\\|", "*", "\\*", "_", "\\_", "`", "\\`", "[", "\\[", "]", "\\]",
+	"<", "&lt;", ">", "&gt;", "&", "&amp;", "#", "\\#", "~", "\\~",
+	"\r\n", " ", "\n", " ", "\r", " ",
+)
+
+func mdText(s string) string { return mdEscaper.Replace(s) }
+
+// mdCode writes s as a code span that survives a table cell: the fence is longer than any run
+// of backticks in s, and | is escaped (GitHub unescapes \| inside code spans in tables).
+func mdCode(s string) string {
+	s = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ", "|", "\\|").Replace(s)
+	run, longest := 0, 0
+	for _, c := range s {
+		if c == '`' {
+			run++
+			longest = max(longest, run)
+		} else {
+			run = 0
+		}
+	}
+	fence := strings.Repeat("`", longest+1)
+	if strings.HasPrefix(s, "`") || strings.HasSuffix(s, "`") || s == "" {
+		s = " " + s + " "
+	}
+	return fence + s + fence
+}

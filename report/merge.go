@@ -1,0 +1,432 @@
+package report
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Merge combines the reports of several proxies (typically one per application host, all in
+// front of the same server) into one. The inputs are not modified.
+//
+//   - totals, rates: summed. keys_tracked sums each proxy's count, so a key seen by two
+//     proxies counts twice; keys_polled_10s likewise.
+//   - timeline: aligned by absolute second and summed per second.
+//   - keys, united by (table, column, key): polls, unchanged, cached polls, rows, writes, rates,
+//     polls after the result and clients summed; history aligned by absolute second and summed;
+//     peak_qps the largest of the proxies' peaks and of the summed history; first_seen the
+//     earliest, last_seen the latest; last_status from the proxy that saw the key last;
+//     storming and spinning if any proxy said so; time_to_result from the earliest first poll
+//     to the earliest final status. median_interval_ms and p10_interval_ms are the proxies'
+//     values weighted by their polls: an approximation, since polls from several hosts
+//     interleave and the true gap between two polls of the merged stream is shorter.
+//   - fingerprints, united by fingerprint: counts and total_ms summed, mean_ms recomputed,
+//     p99_ms the largest (an upper bound), history aligned and summed.
+//   - clients, united by (address, application_name, user, database): counts and rates
+//     summed, poll_share and queries_per_connection recomputed.
+//   - repeats, united by (fingerprint, values): each proxy hashes values with its own seed, so
+//     in practice the same read seen by two proxies stays two entries.
+//   - storms: concatenated, by start. findings: concatenated, deduplicated by id (the first
+//     keeps its text, gains the evidence lines it lacked and the highest severity).
+//   - watches united by (table, column), counts summed. proxies: concatenated.
+//   - started_at the earliest, ended_at the latest; generator of the first report; headline
+//     and peak recomputed.
+//
+// Reports of different schema versions are refused.
+func Merge(reports ...*Report) (*Report, error) {
+	if len(reports) == 0 {
+		return nil, errors.New("merge: no reports")
+	}
+	for i, r := range reports {
+		if r == nil {
+			return nil, fmt.Errorf("merge: report %d is nil", i+1)
+		}
+	}
+	for i, r := range reports {
+		if r.SchemaVersion != reports[0].SchemaVersion {
+			return nil, fmt.Errorf("merge: report %d has schema_version %d but report 1 has %d: cannot merge reports of different schema versions",
+				i+1, r.SchemaVersion, reports[0].SchemaVersion)
+		}
+	}
+	if v := reports[0].SchemaVersion; v != SchemaVersion {
+		return nil, fmt.Errorf("merge: reports have schema_version %d; this pgpollwatch merges schema_version %d", v, SchemaVersion)
+	}
+
+	out := &Report{SchemaVersion: SchemaVersion, Generator: reports[0].Generator}
+	for _, r := range reports {
+		out.StartedAt = minTime(out.StartedAt, r.StartedAt)
+		out.EndedAt = maxTime(out.EndedAt, r.EndedAt)
+		out.Proxies = append(out.Proxies, r.Proxies...)
+		addTotals(&out.Totals, r.Totals)
+		out.Rates.QPS += r.Rates.QPS
+		out.Rates.QPS10 += r.Rates.QPS10
+		out.Rates.WatchedQPS10 += r.Rates.WatchedQPS10
+		out.Rates.ConnsPerSec10 += r.Rates.ConnsPerSec10
+		out.Rates.KeysPolled10 += r.Rates.KeysPolled10
+	}
+	if out.Proxies == nil {
+		out.Proxies = []Proxy{}
+	}
+	out.Timeline = mergeTimelines(reports)
+
+	// Histories end at each report's last timeline second; the merged ones at the merged
+	// timeline's last second.
+	al := aligner{length: 0}
+	for _, r := range reports {
+		for _, k := range r.Keys {
+			al.length = max(al.length, len(k.History))
+		}
+		for _, f := range r.Fingerprints {
+			al.length = max(al.length, len(f.History))
+		}
+	}
+	if n := len(out.Timeline); n > 0 {
+		al.end = out.Timeline[n-1].Time.Unix()
+	}
+
+	out.Keys = mergeKeys(reports, &al)
+	out.Fingerprints = mergeFingerprints(reports, &al)
+	out.Clients = mergeClients(reports, out.Totals.WatchedLookups)
+	out.Repeats = mergeRepeats(reports)
+	out.Storms = []Storm{}
+	out.Watches = []Watch{}
+	watchAt := map[[2]string]int{}
+	for _, r := range reports {
+		out.Storms = append(out.Storms, r.Storms...)
+		for _, w := range r.Watches {
+			id := [2]string{w.Table, w.Column}
+			if i, ok := watchAt[id]; ok {
+				out.Watches[i].Lookups += w.Lookups
+				out.Watches[i].Writes += w.Writes
+				if out.Watches[i].Origin == "" {
+					out.Watches[i].Origin = w.Origin
+				}
+				continue
+			}
+			watchAt[id] = len(out.Watches)
+			out.Watches = append(out.Watches, w)
+		}
+	}
+	slices.SortStableFunc(out.Storms, func(a, b Storm) int { return a.StartedAt.Compare(b.StartedAt) })
+	out.Findings = mergeFindings(reports)
+	out.Headline = Headline(out)
+	out.Peak = peak(out.Timeline)
+	return out, nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.IsZero() || !b.IsZero() && b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+func addTotals(t *Totals, o Totals) {
+	t.Queries += o.Queries
+	t.WatchedLookups += o.WatchedLookups
+	t.WatchedWrites += o.WatchedWrites
+	t.Failed += o.Failed
+	t.CachedAnswers += o.CachedAnswers
+	t.Connections += o.Connections
+	t.OpenConnections += o.OpenConnections
+	t.AuthFailures += o.AuthFailures
+	t.KeysTracked += o.KeysTracked
+	t.KeysEvicted += o.KeysEvicted
+	t.FingerprintsSeen += o.FingerprintsSeen
+	t.StormsActive += o.StormsActive
+}
+
+// mergeTimelines sums the seconds of every timeline by absolute second (Unix time, so
+// sub-second differences between proxies' clocks fall into the same second).
+func mergeTimelines(reports []*Report) []Second {
+	bySec := map[int64]*Second{}
+	for _, r := range reports {
+		for _, s := range r.Timeline {
+			t := s.Time.Unix()
+			m := bySec[t]
+			if m == nil {
+				m = &Second{Time: time.Unix(t, 0).UTC()}
+				bySec[t] = m
+			}
+			m.Queries += s.Queries
+			m.Watched += s.Watched
+			m.Cached += s.Cached
+			m.Connections += s.Connections
+		}
+	}
+	out := make([]Second, 0, len(bySec))
+	for _, s := range bySec {
+		out = append(out, *s)
+	}
+	slices.SortFunc(out, func(a, b Second) int { return a.Time.Compare(b.Time) })
+	return out
+}
+
+// aligner adds per-second histories that end at different seconds into one that ends at end.
+type aligner struct {
+	length int
+	end    int64 // unix second of the merged history's last element
+}
+
+// historyEnd is the unix second of the last element of r's histories: its timeline's last
+// second. ok is false when r has no timeline (its histories are then all zero).
+func historyEnd(r *Report) (int64, bool) {
+	if len(r.Timeline) == 0 {
+		return 0, false
+	}
+	return r.Timeline[len(r.Timeline)-1].Time.Unix(), true
+}
+
+func (a *aligner) add(dst []uint32, src []uint32, srcEnd int64, ok bool) {
+	if !ok {
+		return
+	}
+	for j, v := range src {
+		t := srcEnd - int64(len(src)-1-j)
+		i := len(dst) - 1 - int(a.end-t)
+		if i >= 0 && i < len(dst) {
+			dst[i] += v
+		}
+	}
+}
+
+type keyID struct{ table, column, key string }
+
+func mergeKeys(reports []*Report, al *aligner) []Key {
+	type acc struct {
+		k                  Key
+		medSum, medW       float64
+		p10Sum, p10W       float64
+		terminal           time.Time
+		statusAt           time.Time
+		haveStatusFromLast bool
+	}
+	var order []keyID
+	accs := map[keyID]*acc{}
+	for _, r := range reports {
+		end, ok := historyEnd(r)
+		for _, k := range r.Keys {
+			id := keyID{k.Table, k.Column, k.Key}
+			a := accs[id]
+			if a == nil {
+				a = &acc{k: Key{Table: k.Table, Column: k.Column, Key: k.Key, History: make([]uint32, al.length)}}
+				accs[id] = a
+				order = append(order, id)
+			}
+			m := &a.k
+			m.Polls += k.Polls
+			m.UnchangedPolls += k.UnchangedPolls
+			m.CachedPolls += k.CachedPolls
+			m.Rows += k.Rows
+			m.Writes += k.Writes
+			m.QPS1 += k.QPS1
+			m.QPS10 += k.QPS10
+			m.QPS60 += k.QPS60
+			m.PeakQPS = max(m.PeakQPS, k.PeakQPS)
+			m.PollsAfterTerminal += k.PollsAfterTerminal
+			m.Clients += k.Clients
+			m.Storming = m.Storming || k.Storming
+			m.Spinning = m.Spinning || k.Spinning
+			if k.MedianIntervalMs >= 0 {
+				w := float64(max(k.Polls, 1))
+				a.medSum += k.MedianIntervalMs * w
+				a.medW += w
+			}
+			if k.P10IntervalMs >= 0 {
+				w := float64(max(k.Polls, 1))
+				a.p10Sum += k.P10IntervalMs * w
+				a.p10W += w
+			}
+			if k.TimeToResultMs >= 0 && !k.FirstSeen.IsZero() {
+				a.terminal = minTime(a.terminal, k.FirstSeen.Add(time.Duration(k.TimeToResultMs*float64(time.Millisecond))))
+			}
+			m.FirstSeen = minTime(m.FirstSeen, k.FirstSeen)
+			m.LastSeen = maxTime(m.LastSeen, k.LastSeen)
+			if !a.haveStatusFromLast || k.LastSeen.After(a.statusAt) {
+				m.LastStatus, a.statusAt, a.haveStatusFromLast = k.LastStatus, k.LastSeen, true
+			}
+			al.add(m.History, k.History, end, ok)
+		}
+	}
+	out := make([]Key, 0, len(order))
+	for _, id := range order {
+		a := accs[id]
+		k := a.k
+		k.MedianIntervalMs, k.P10IntervalMs, k.TimeToResultMs = -1, -1, -1
+		if a.medW > 0 {
+			k.MedianIntervalMs = a.medSum / a.medW
+		}
+		if a.p10W > 0 {
+			k.P10IntervalMs = a.p10Sum / a.p10W
+		}
+		if !a.terminal.IsZero() {
+			k.TimeToResultMs = float64(a.terminal.Sub(k.FirstSeen)) / float64(time.Millisecond)
+		}
+		for _, v := range k.History {
+			k.PeakQPS = max(k.PeakQPS, float64(v))
+		}
+		out = append(out, k)
+	}
+	// As the analyzer ranks them: storming first, then by current rate, then by polls.
+	slices.SortStableFunc(out, func(x, y Key) int {
+		if x.Storming != y.Storming {
+			if x.Storming {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Or(cmp.Compare(y.QPS10, x.QPS10), cmp.Compare(y.Polls, x.Polls), cmp.Compare(x.Key, y.Key))
+	})
+	return out
+}
+
+func mergeFingerprints(reports []*Report, al *aligner) []Fingerprint {
+	var order []string
+	accs := map[string]*Fingerprint{}
+	for _, r := range reports {
+		end, ok := historyEnd(r)
+		for _, f := range r.Fingerprints {
+			m := accs[f.Fingerprint]
+			if m == nil {
+				m = &Fingerprint{Fingerprint: f.Fingerprint, History: make([]uint32, al.length)}
+				accs[f.Fingerprint] = m
+				order = append(order, f.Fingerprint)
+			}
+			m.Query = cmp.Or(m.Query, f.Query)
+			m.Command = cmp.Or(m.Command, f.Command)
+			m.Table = cmp.Or(m.Table, f.Table)
+			m.Calls += f.Calls
+			m.Failed += f.Failed
+			m.Cached += f.Cached
+			m.Rows += f.Rows
+			m.QPS1 += f.QPS1
+			m.QPS10 += f.QPS10
+			m.TotalMs += f.TotalMs
+			m.P99Ms = max(m.P99Ms, f.P99Ms)
+			m.Watched = m.Watched || f.Watched
+			m.Write = m.Write || f.Write
+			m.FirstSeen = minTime(m.FirstSeen, f.FirstSeen)
+			m.LastSeen = maxTime(m.LastSeen, f.LastSeen)
+			al.add(m.History, f.History, end, ok)
+		}
+	}
+	out := make([]Fingerprint, 0, len(order))
+	for _, id := range order {
+		f := *accs[id]
+		if f.Calls > 0 {
+			f.MeanMs = f.TotalMs / float64(f.Calls)
+		}
+		out = append(out, f)
+	}
+	slices.SortStableFunc(out, func(x, y Fingerprint) int {
+		return cmp.Or(cmp.Compare(y.Calls, x.Calls), cmp.Compare(x.Fingerprint, y.Fingerprint))
+	})
+	return out
+}
+
+func mergeClients(reports []*Report, totalPolls int64) []Client {
+	type id struct{ addr, app, user, db string }
+	var order []id
+	accs := map[id]*Client{}
+	for _, r := range reports {
+		for _, c := range r.Clients {
+			k := id{c.Address, c.ApplicationName, c.User, c.Database}
+			m := accs[k]
+			if m == nil {
+				m = &Client{Address: c.Address, ApplicationName: c.ApplicationName, User: c.User, Database: c.Database}
+				accs[k] = m
+				order = append(order, k)
+			}
+			m.Queries += c.Queries
+			m.Polls += c.Polls
+			m.Connections += c.Connections
+			m.OpenConnections += c.OpenConnections
+			m.QPS10 += c.QPS10
+			m.ConnsPerSec10 += c.ConnsPerSec10
+		}
+	}
+	out := make([]Client, 0, len(order))
+	for _, k := range order {
+		c := *accs[k]
+		if totalPolls > 0 {
+			c.PollShare = float64(c.Polls) / float64(totalPolls)
+		}
+		if c.Connections > 0 {
+			c.QueriesPerConn = float64(c.Queries) / float64(c.Connections)
+		}
+		out = append(out, c)
+	}
+	slices.SortStableFunc(out, func(x, y Client) int {
+		return cmp.Or(cmp.Compare(y.QPS10, x.QPS10), cmp.Compare(y.Queries, x.Queries), cmp.Compare(x.Address, y.Address))
+	})
+	return out
+}
+
+func mergeRepeats(reports []*Report) []Repeat {
+	type id struct{ fp, values string }
+	var order []id
+	accs := map[id]*Repeat{}
+	for _, r := range reports {
+		for _, p := range r.Repeats {
+			k := id{p.Fingerprint, p.Values}
+			m := accs[k]
+			if m == nil {
+				m = &Repeat{Fingerprint: p.Fingerprint, Query: p.Query, Values: p.Values}
+				accs[k] = m
+				order = append(order, k)
+			}
+			m.Reads += p.Reads
+			m.Unchanged += p.Unchanged
+			m.QPS10 += p.QPS10
+			m.PeakQPS = max(m.PeakQPS, p.PeakQPS)
+			m.Storming = m.Storming || p.Storming
+		}
+	}
+	out := make([]Repeat, 0, len(order))
+	for _, k := range order {
+		out = append(out, *accs[k])
+	}
+	slices.SortStableFunc(out, func(x, y Repeat) int {
+		return cmp.Or(cmp.Compare(y.QPS10, x.QPS10), cmp.Compare(y.Reads, x.Reads))
+	})
+	return out
+}
+
+var severityRank = map[string]int{"low": 1, "medium": 2, "high": 3}
+
+func mergeFindings(reports []*Report) []Finding {
+	out := []Finding{}
+	at := map[string]int{}
+	for _, r := range reports {
+		for _, f := range r.Findings {
+			f.Evidence = append([]string{}, f.Evidence...)
+			i, dup := at[f.ID]
+			if !dup || f.ID == "" {
+				if f.ID != "" {
+					at[f.ID] = len(out)
+				}
+				out = append(out, f)
+				continue
+			}
+			m := &out[i]
+			if severityRank[f.Severity] > severityRank[m.Severity] {
+				m.Severity = f.Severity
+			}
+			for _, e := range f.Evidence {
+				if !slices.Contains(m.Evidence, e) {
+					m.Evidence = append(m.Evidence, e)
+				}
+			}
+		}
+	}
+	return out
+}

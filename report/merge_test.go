@@ -1,0 +1,265 @@
+package report
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgpollwatch/pgpollwatch/analyzer"
+)
+
+func at(sec int) time.Time { return t0.Add(time.Duration(sec) * time.Second) }
+
+// history60 is a 60-second history whose last n seconds hold v.
+func history60(n int, v uint32) []uint32 {
+	h := make([]uint32, 60)
+	for i := 60 - n; i < 60; i++ {
+		h[i] = v
+	}
+	return h
+}
+
+func timeline(from, n int, q, w uint32) []analyzer.Second {
+	var tl []analyzer.Second
+	for i := range n {
+		tl = append(tl, analyzer.Second{Time: at(from + i), Queries: q, Watched: w, Connections: 1})
+	}
+	return tl
+}
+
+// mergeInputs are two proxies' snapshots: A from second 0 to 10, B from second 3 to 13, with a
+// key, a statement and a client in common and one finding id in both.
+func mergeInputs() (a, b *Report) {
+	sa := &analyzer.Snapshot{StartedAt: at(0), TakenAt: at(10),
+		Totals:   analyzer.Totals{Queries: 100, WatchedLookups: 107, Connections: 2, OpenConnections: 1, KeysTracked: 2, FingerprintsSeen: 2, StormsActive: 1},
+		Rates:    analyzer.Rates{QPS: 10, QPS10: 10, WatchedQPS10: 5, ConnsPerSec10: 0.2, KeysPolled10: 1},
+		Headline: "5 of 10 queries/s are polls of 1 watched keys (last 10 s); 1 storming",
+		Timeline: timeline(0, 10, 10, 5),
+		Keys: []analyzer.KeyStat{
+			{Table: "celery_taskmeta", Column: "task_id", Key: "shared", Polls: 100, UnchangedPolls: 90, Rows: 100, Writes: 1,
+				QPS10: 5, PeakQPS: 10, MedianIntervalMs: 100, P10IntervalMs: 50, FirstSeen: at(1), LastSeen: at(9),
+				LastStatus: "PENDING", TimeToResultMs: -1, Clients: 1, History: history60(10, 5)},
+			{Table: "celery_taskmeta", Column: "task_id", Key: "only-a", Polls: 7, MedianIntervalMs: 1000, P10IntervalMs: 900,
+				FirstSeen: at(2), LastSeen: at(8), LastStatus: "SUCCESS", TimeToResultMs: 0, PollsAfterTerminal: 6, Clients: 1, History: history60(0, 0)},
+		},
+		Fingerprints: []analyzer.FingerprintStat{
+			{Fingerprint: "00000000000000f1", Query: "SELECT * FROM celery_taskmeta WHERE task_id = $1", Calls: 100, TotalMs: 50, MeanMs: 0.5, P99Ms: 2,
+				Watched: true, Table: "celery_taskmeta", FirstSeen: at(0), LastSeen: at(9), History: history60(10, 5)},
+			{Fingerprint: "00000000000000f2", Query: "SELECT $1", Calls: 3, TotalMs: 3, MeanMs: 1, FirstSeen: at(0), LastSeen: at(1), History: history60(0, 0)},
+		},
+		Clients: []analyzer.ClientStat{{Address: "10.0.0.1", ApplicationName: "celery", User: "u", Database: "d", Queries: 200, Polls: 107, Connections: 2, QPS10: 10}},
+		Storms:  []analyzer.Storm{{Kind: "key", Table: "celery_taskmeta", Column: "task_id", Key: "shared", StartedAt: at(5), Active: true, Polls: 30}},
+		Findings: []analyzer.Finding{
+			{ID: "poll:celery_taskmeta.task_id|spin", Kind: "spin-poll", Severity: "medium", Summary: "Spin loop: A", Evidence: []string{"e1", "e2"}, Fix: "fix"},
+			{ID: "churn:10.0.0.1|celery|u|d", Kind: "connection-churn", Severity: "high", Summary: "churn", Evidence: []string{"c"}, Fix: "pool"},
+		},
+		Watches: []analyzer.WatchStat{{Table: "celery_taskmeta", Column: "task_id", Origin: "celery", Lookups: 107}},
+	}
+	sb := &analyzer.Snapshot{StartedAt: at(3), TakenAt: at(13),
+		Totals:   analyzer.Totals{Queries: 200, WatchedLookups: 303, Connections: 3, KeysTracked: 2, FingerprintsSeen: 1, StormsActive: 1},
+		Rates:    analyzer.Rates{QPS: 20, QPS10: 20, WatchedQPS10: 8, ConnsPerSec10: 0.3, KeysPolled10: 1},
+		Timeline: timeline(3, 10, 20, 8),
+		Keys: []analyzer.KeyStat{
+			{Table: "celery_taskmeta", Column: "task_id", Key: "shared", Polls: 300, UnchangedPolls: 200, Rows: 300, Writes: 2,
+				QPS10: 8, PeakQPS: 12, MedianIntervalMs: 20, P10IntervalMs: 10, FirstSeen: at(4), LastSeen: at(12),
+				LastStatus: "SUCCESS", TimeToResultMs: 5000, Clients: 2, Storming: true, Spinning: true, History: history60(10, 8)},
+			{Table: "celery_taskmeta", Column: "task_id", Key: "only-b", Polls: 3, MedianIntervalMs: -1, P10IntervalMs: -1,
+				FirstSeen: at(5), LastSeen: at(5), TimeToResultMs: -1, Clients: 1, History: history60(0, 0)},
+		},
+		Fingerprints: []analyzer.FingerprintStat{
+			{Fingerprint: "00000000000000f1", Query: "SELECT * FROM celery_taskmeta WHERE task_id = $1", Calls: 300, TotalMs: 300, MeanMs: 1, P99Ms: 5,
+				Watched: true, Table: "celery_taskmeta", FirstSeen: at(3), LastSeen: at(12), History: history60(10, 8)},
+		},
+		Clients: []analyzer.ClientStat{
+			{Address: "10.0.0.1", ApplicationName: "celery", User: "u", Database: "d", Queries: 100, Polls: 300, Connections: 3, QPS10: 20},
+			{Address: "10.0.0.1", ApplicationName: "other", User: "u", Database: "d", Queries: 10, Polls: 3, Connections: 1},
+		},
+		Storms: []analyzer.Storm{{Kind: "key", Table: "celery_taskmeta", Column: "task_id", Key: "shared", StartedAt: at(4), Active: true, Polls: 80, Spin: true}},
+		Findings: []analyzer.Finding{
+			{ID: "poll:celery_taskmeta.task_id|spin", Kind: "spin-poll", Severity: "high", Summary: "Spin loop: B", Evidence: []string{"e2", "e3"}, Fix: "fix"},
+			{ID: "repeat:ab#cd", Kind: "repeated-read", Severity: "medium", Summary: "repeat", Evidence: []string{"r"}, Fix: "cache"},
+		},
+		Watches: []analyzer.WatchStat{{Table: "celery_taskmeta", Column: "task_id", Origin: "celery", Lookups: 303}},
+	}
+	return FromSnapshot(sa, Source{Listen: ":6543", Host: "host-a", Version: "v1"}),
+		FromSnapshot(sb, Source{Listen: ":6543", Host: "host-b", Version: "v1"})
+}
+
+func TestMerge(t *testing.T) {
+	a, b := mergeInputs()
+	before, _ := json.Marshal([]*Report{a, b})
+	for _, order := range []string{"ab", "ba"} {
+		t.Run(order, func(t *testing.T) {
+			in := []*Report{a, b}
+			if order == "ba" {
+				in = []*Report{b, a}
+			}
+			m, err := Merge(in...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.SchemaVersion != 1 || !m.StartedAt.Equal(at(0)) || !m.EndedAt.Equal(at(13)) || len(m.Proxies) != 2 ||
+				m.Proxies[0].Host != in[0].Proxies[0].Host || m.Proxies[1].Host != in[1].Proxies[0].Host {
+				t.Fatalf("header: %d %v %v %+v", m.SchemaVersion, m.StartedAt, m.EndedAt, m.Proxies)
+			}
+			wantTotals := Totals{Queries: 300, WatchedLookups: 410, Connections: 5, OpenConnections: 1, KeysTracked: 4, FingerprintsSeen: 3, StormsActive: 2}
+			if m.Totals != wantTotals {
+				t.Fatalf("totals %+v, want %+v", m.Totals, wantTotals)
+			}
+			if m.Rates.QPS10 != 30 || m.Rates.WatchedQPS10 != 13 || m.Rates.KeysPolled10 != 2 || m.Rates.QPS != 30 {
+				t.Fatalf("rates %+v", m.Rates)
+			}
+			if m.Headline != "13 of 30 queries/s are polls of 2 watched keys (last 10 s); 2 storming" {
+				t.Fatalf("headline %q", m.Headline)
+			}
+
+			// Timeline: seconds 0..12; 0-2 from A only, 3-9 both, 10-12 B only.
+			if len(m.Timeline) != 13 {
+				t.Fatalf("timeline of %d seconds", len(m.Timeline))
+			}
+			for i, s := range m.Timeline {
+				want := uint32(30)
+				switch {
+				case i < 3:
+					want = 10
+				case i >= 10:
+					want = 20
+				}
+				if !s.Time.Equal(at(i)) || s.Queries != want {
+					t.Fatalf("second %d: %v %d queries, want %v %d", i, s.Time, s.Queries, at(i), want)
+				}
+			}
+			// The busiest 10 s: seconds 3..12, (7×13 + 3×8) / 10 watched, (7×30 + 3×20) / 10 queries.
+			if p := m.Peak; p == nil || !p.From.Equal(at(3)) || !p.To.Equal(at(12)) || p.WatchedQPS != 11.5 || p.QPS != 27 {
+				t.Fatalf("peak %+v", m.Peak)
+			}
+
+			keys := map[string]Key{}
+			for _, k := range m.Keys {
+				keys[k.Key] = k
+			}
+			if len(m.Keys) != 3 || m.Keys[0].Key != "shared" {
+				t.Fatalf("keys %v (storming first)", keys)
+			}
+			sh := keys["shared"]
+			if sh.Polls != 400 || sh.UnchangedPolls != 290 || sh.Rows != 400 || sh.Writes != 3 || sh.Clients != 3 || sh.QPS10 != 13 {
+				t.Fatalf("shared sums: %+v", sh)
+			}
+			if sh.MedianIntervalMs != 40 || sh.P10IntervalMs != 20 { // (100×100 + 20×300) / 400, (50×100 + 10×300) / 400
+				t.Fatalf("shared intervals %v %v", sh.MedianIntervalMs, sh.P10IntervalMs)
+			}
+			if sh.LastStatus != "SUCCESS" || !sh.FirstSeen.Equal(at(1)) || !sh.LastSeen.Equal(at(12)) || !sh.Storming || !sh.Spinning {
+				t.Fatalf("shared: %+v", sh)
+			}
+			if sh.TimeToResultMs != 8000 { // B's result at second 9, first poll (A) at second 1
+				t.Fatalf("time to result %v", sh.TimeToResultMs)
+			}
+			// History aligned on the merged end (second 12): 5 at 0-2, 13 at 3-9, 8 at 10-12.
+			wantH := make([]uint32, 60)
+			for s := 0; s <= 12; s++ {
+				wantH[59-(12-s)] = map[bool]uint32{true: 13, false: 5}[s >= 3]
+				if s >= 10 {
+					wantH[59-(12-s)] = 8
+				}
+			}
+			if !reflect.DeepEqual(sh.History, wantH) {
+				t.Fatalf("history\n got %v\nwant %v", sh.History, wantH)
+			}
+			if sh.PeakQPS != 13 { // the summed history beats both peaks (10 and 12)
+				t.Fatalf("peak %v", sh.PeakQPS)
+			}
+			if k := keys["only-b"]; k.Polls != 3 || k.MedianIntervalMs != -1 || k.TimeToResultMs != -1 {
+				t.Fatalf("only-b %+v", k)
+			}
+			if k := keys["only-a"]; k.Polls != 7 || k.MedianIntervalMs != 1000 || k.TimeToResultMs != 0 || k.PollsAfterTerminal != 6 {
+				t.Fatalf("only-a %+v", k)
+			}
+
+			if len(m.Fingerprints) != 2 || m.Fingerprints[0].Fingerprint != "00000000000000f1" {
+				t.Fatalf("fingerprints %+v", m.Fingerprints)
+			}
+			if f := m.Fingerprints[0]; f.Calls != 400 || f.TotalMs != 350 || f.MeanMs != 0.875 || f.P99Ms != 5 || !f.Watched ||
+				!f.FirstSeen.Equal(at(0)) || !f.LastSeen.Equal(at(12)) {
+				t.Fatalf("fingerprint %+v", f)
+			}
+
+			if len(m.Clients) != 2 {
+				t.Fatalf("clients %+v", m.Clients)
+			}
+			c := m.Clients[0]
+			if c.ApplicationName != "celery" || c.Queries != 300 || c.Polls != 407 || c.Connections != 5 || c.QueriesPerConn != 60 ||
+				c.PollShare != 407.0/410 || c.QPS10 != 30 {
+				t.Fatalf("client %+v", c)
+			}
+
+			if len(m.Storms) != 2 || !m.Storms[0].StartedAt.Equal(at(4)) {
+				t.Fatalf("storms %+v", m.Storms)
+			}
+			if len(m.Findings) != 3 {
+				t.Fatalf("findings %+v", m.Findings)
+			}
+			var spin Finding
+			for _, f := range m.Findings {
+				if f.Kind == "spin-poll" {
+					spin = f
+				}
+			}
+			if spin.Severity != "high" || len(spin.Evidence) != 3 || spin.Evidence[0] != in[0].Findings[0].Evidence[0] {
+				t.Fatalf("deduplicated finding %+v", spin)
+			}
+			if len(m.Watches) != 1 || m.Watches[0].Lookups != 410 {
+				t.Fatalf("watches %+v", m.Watches)
+			}
+		})
+	}
+	after, _ := json.Marshal([]*Report{a, b})
+	if string(before) != string(after) {
+		t.Fatal("Merge modified its inputs")
+	}
+}
+
+func TestMergeRefuses(t *testing.T) {
+	a, b := mergeInputs()
+	newer := *b
+	newer.SchemaVersion = 2
+	bothOld1, bothOld2 := *a, *b
+	bothOld1.SchemaVersion, bothOld2.SchemaVersion = 0, 0
+	cases := []struct {
+		name string
+		in   []*Report
+		want string
+	}{
+		{"different versions", []*Report{a, &newer}, "report 2 has schema_version 2 but report 1 has 1: cannot merge reports of different schema versions"},
+		{"unknown version", []*Report{&bothOld1, &bothOld2}, "this pgpollwatch merges schema_version 1"},
+		{"none", nil, "no reports"},
+		{"nil", []*Report{a, nil}, "report 2 is nil"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m, err := Merge(c.in...)
+			if err == nil || !strings.Contains(err.Error(), c.want) || m != nil {
+				t.Fatalf("err %v, want %q", err, c.want)
+			}
+		})
+	}
+}
+
+// TestMergeOne is the identity but for the recomputed parts.
+func TestMergeOne(t *testing.T) {
+	a, _ := mergeInputs()
+	m, err := Merge(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Totals != a.Totals || len(m.Keys) != len(a.Keys) || !reflect.DeepEqual(m.Timeline, a.Timeline) ||
+		!reflect.DeepEqual(m.Findings, a.Findings) || m.Headline != a.Headline {
+		t.Fatalf("merge of one report changed it:\n%+v\n%+v", m, a)
+	}
+	for i := range a.Keys {
+		if !reflect.DeepEqual(m.Keys[i], a.Keys[i]) {
+			t.Fatalf("key %d:\n%+v\n%+v", i, m.Keys[i], a.Keys[i])
+		}
+	}
+}

@@ -1,0 +1,395 @@
+// Package report turns an analyzer snapshot into report files (JSON, HTML, Markdown) and
+// merges the reports of several proxies into one.
+//
+// The JSON form is the machine-readable, versioned one: [Report] with [SchemaVersion]. Its
+// fields are documented in docs/report.md. A report never holds result data, passwords or SQL
+// literals other than the watched keys: statements appear only in normalized form ($n in place
+// of every constant), repeated reads carry a digest of their values, and the upstream address
+// loses any password it was given with.
+package report
+
+import (
+	"fmt"
+	"math"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/pgpollwatch/pgpollwatch/analyzer"
+)
+
+// SchemaVersion is the version of the JSON report this package writes and reads. Fields are
+// only added within a version; a removal or a change of meaning bumps it.
+const SchemaVersion = 1
+
+// Report is the versioned, machine-readable report of one proxy, or of several merged.
+type Report struct {
+	SchemaVersion int       `json:"schema_version"`
+	StartedAt     time.Time `json:"started_at"`
+	EndedAt       time.Time `json:"ended_at"`
+	Generator     string    `json:"generator"` // "pgpollwatch VERSION"
+	Proxies       []Proxy   `json:"proxies"`   // the sources: one entry per proxy merged
+
+	Totals   Totals   `json:"totals"`
+	Rates    Rates    `json:"rates"`
+	Headline string   `json:"headline"`
+	Peak     *Peak    `json:"peak,omitempty"` // the busiest 10 s of the timeline; nil when empty
+	Timeline []Second `json:"timeline"`       // per second, oldest first
+
+	Keys         []Key         `json:"keys"`
+	Fingerprints []Fingerprint `json:"fingerprints"`
+	Clients      []Client      `json:"clients"`
+	Repeats      []Repeat      `json:"repeats"`
+	Storms       []Storm       `json:"storms"`
+	Findings     []Finding     `json:"findings"`
+	Watches      []Watch       `json:"watches"`
+}
+
+// Source says where a snapshot comes from.
+type Source struct {
+	Listen   string // the proxy's listen address
+	Upstream string // the server it forwards to; a password in it is removed
+	Host     string // the host the proxy ran on
+	Version  string // pgpollwatch's version
+}
+
+// Proxy is one source of a report.
+type Proxy struct {
+	Listen    string    `json:"listen"`
+	Upstream  string    `json:"upstream"`
+	Host      string    `json:"host"`
+	Version   string    `json:"version"`
+	StartedAt time.Time `json:"started_at"`
+	EndedAt   time.Time `json:"ended_at"`
+}
+
+// Totals are counts since the proxy started.
+type Totals struct {
+	Queries          int64 `json:"queries"`
+	WatchedLookups   int64 `json:"watched_lookups"`
+	WatchedWrites    int64 `json:"watched_writes"`
+	Failed           int64 `json:"failed"`
+	CachedAnswers    int64 `json:"cached_answers"`
+	Connections      int64 `json:"connections"`
+	OpenConnections  int64 `json:"open_connections"`
+	AuthFailures     int64 `json:"auth_failures"`
+	KeysTracked      int   `json:"keys_tracked"`
+	KeysEvicted      int64 `json:"keys_evicted"`
+	FingerprintsSeen int   `json:"fingerprints_tracked"`
+	StormsActive     int   `json:"storms_active"`
+}
+
+// Rates are per-second averages over the last complete seconds before ended_at.
+type Rates struct {
+	QPS           float64 `json:"qps"`
+	QPS10         float64 `json:"qps_10s"`
+	WatchedQPS10  float64 `json:"watched_qps_10s"`
+	ConnsPerSec10 float64 `json:"connections_per_sec_10s"`
+	KeysPolled10  int     `json:"keys_polled_10s"`
+}
+
+// Peak is the busiest window of the timeline by watched polls (by queries when nothing was
+// watched).
+type Peak struct {
+	From       time.Time `json:"from"` // first second of the window
+	To         time.Time `json:"to"`   // last second of the window
+	QPS        float64   `json:"qps"`
+	WatchedQPS float64   `json:"watched_qps"`
+}
+
+// Second is one second of whole-proxy traffic.
+type Second struct {
+	Time        time.Time `json:"t"`
+	Queries     uint32    `json:"queries"`
+	Watched     uint32    `json:"watched"`
+	Cached      uint32    `json:"cached"`
+	Connections uint32    `json:"connections"`
+}
+
+// Key is one watched key (a Celery task_id, a group id, ...).
+type Key struct {
+	Table              string    `json:"table"`
+	Column             string    `json:"column"`
+	Key                string    `json:"key"`
+	Polls              int64     `json:"polls"`
+	UnchangedPolls     int64     `json:"unchanged_polls"`
+	CachedPolls        int64     `json:"cached_polls"`
+	Rows               int64     `json:"rows"`
+	Writes             int64     `json:"writes"`
+	QPS1               float64   `json:"qps_1s"`
+	QPS10              float64   `json:"qps_10s"`
+	QPS60              float64   `json:"qps_60s"`
+	PeakQPS            float64   `json:"peak_qps"`
+	MedianIntervalMs   float64   `json:"median_interval_ms"` // -1: fewer than two polls
+	P10IntervalMs      float64   `json:"p10_interval_ms"`    // -1: fewer than two polls
+	FirstSeen          time.Time `json:"first_seen"`
+	LastSeen           time.Time `json:"last_seen"`
+	LastStatus         string    `json:"last_status"`
+	TimeToResultMs     float64   `json:"time_to_result_ms"` // -1: no final status seen
+	PollsAfterTerminal int64     `json:"polls_after_terminal"`
+	Clients            int       `json:"clients"`
+	Storming           bool      `json:"storming"`
+	Spinning           bool      `json:"spinning"`
+	History            []uint32  `json:"history"` // polls per second, the last one aligned with the timeline's last
+}
+
+// Fingerprint is one normalized statement.
+type Fingerprint struct {
+	Fingerprint string    `json:"fingerprint"`
+	Query       string    `json:"query"` // normalized: every constant is $n
+	Command     string    `json:"command"`
+	Calls       int64     `json:"calls"`
+	Failed      int64     `json:"failed"`
+	Cached      int64     `json:"cached"`
+	Rows        int64     `json:"rows"`
+	QPS1        float64   `json:"qps_1s"`
+	QPS10       float64   `json:"qps_10s"`
+	TotalMs     float64   `json:"total_ms"`
+	MeanMs      float64   `json:"mean_ms"`
+	P99Ms       float64   `json:"p99_ms"`
+	Watched     bool      `json:"watched"`
+	Write       bool      `json:"write"`
+	Table       string    `json:"table,omitempty"`
+	FirstSeen   time.Time `json:"first_seen"`
+	LastSeen    time.Time `json:"last_seen"`
+	History     []uint32  `json:"history"`
+}
+
+// Client is one (address, application_name, user, database).
+type Client struct {
+	Address         string  `json:"address"`
+	ApplicationName string  `json:"application_name"`
+	User            string  `json:"user"`
+	Database        string  `json:"database"`
+	Queries         int64   `json:"queries"`
+	Polls           int64   `json:"polls"`
+	Connections     int64   `json:"connections"`
+	OpenConnections int64   `json:"open_connections"`
+	QPS10           float64 `json:"qps_10s"`
+	ConnsPerSec10   float64 `json:"connections_per_sec_10s"`
+	PollShare       float64 `json:"poll_share"`
+	QueriesPerConn  float64 `json:"queries_per_connection"`
+}
+
+// Repeat is a read nobody configured that kept being repeated with the same values.
+type Repeat struct {
+	Fingerprint string  `json:"fingerprint"`
+	Query       string  `json:"query"`
+	Values      string  `json:"values"` // a digest of the values, never the values
+	Reads       int64   `json:"reads"`
+	Unchanged   int64   `json:"unchanged"`
+	QPS10       float64 `json:"qps_10s"`
+	PeakQPS     float64 `json:"peak_qps"`
+	Storming    bool    `json:"storming"`
+}
+
+// Storm is a period during which a key (or a repeated read) was polled at or above the storm
+// rate.
+type Storm struct {
+	Kind             string    `json:"kind"` // "key" or "repeat"
+	Table            string    `json:"table,omitempty"`
+	Column           string    `json:"column,omitempty"`
+	Key              string    `json:"key,omitempty"`
+	Query            string    `json:"query,omitempty"`
+	StartedAt        time.Time `json:"started_at"`
+	EndedAt          time.Time `json:"ended_at,omitzero"` // zero while active
+	Active           bool      `json:"active"`
+	Polls            int64     `json:"polls"`
+	PeakQPS          float64   `json:"peak_qps"`
+	Spin             bool      `json:"spin"`
+	MedianIntervalMs float64   `json:"median_interval_ms"`
+}
+
+// Finding is a problem with its evidence and a concrete fix.
+type Finding struct {
+	ID       string   `json:"id"`
+	Kind     string   `json:"kind"`
+	Severity string   `json:"severity"`
+	Summary  string   `json:"summary"`
+	Evidence []string `json:"evidence"`
+	Fix      string   `json:"fix"`
+}
+
+// Watch counts the statements on one watched table.column.
+type Watch struct {
+	Table   string `json:"table"`
+	Column  string `json:"column"`
+	Origin  string `json:"origin"`
+	Lookups int64  `json:"lookups"`
+	Writes  int64  `json:"writes"`
+}
+
+// FromSnapshot builds the report of one proxy from its snapshot. The report owns all its data:
+// later changes to s do not show in it.
+func FromSnapshot(s *analyzer.Snapshot, src Source) *Report {
+	started, ended := utc(s.StartedAt), utc(s.TakenAt)
+	r := &Report{
+		SchemaVersion: SchemaVersion,
+		StartedAt:     started,
+		EndedAt:       ended,
+		Generator:     generator(src.Version),
+		Proxies: []Proxy{{Listen: src.Listen, Upstream: RedactDSN(src.Upstream), Host: src.Host,
+			Version: src.Version, StartedAt: started, EndedAt: ended}},
+		Totals: Totals(s.Totals),
+		Rates: Rates{QPS: finite(s.Rates.QPS), QPS10: finite(s.Rates.QPS10), WatchedQPS10: finite(s.Rates.WatchedQPS10),
+			ConnsPerSec10: finite(s.Rates.ConnsPerSec10), KeysPolled10: s.Rates.KeysPolled10},
+		Headline:     s.Headline,
+		Timeline:     make([]Second, 0, len(s.Timeline)),
+		Keys:         make([]Key, 0, len(s.Keys)),
+		Fingerprints: make([]Fingerprint, 0, len(s.Fingerprints)),
+		Clients:      make([]Client, 0, len(s.Clients)),
+		Repeats:      make([]Repeat, 0, len(s.Repeats)),
+		Storms:       make([]Storm, 0, len(s.Storms)),
+		Findings:     make([]Finding, 0, len(s.Findings)),
+		Watches:      make([]Watch, 0, len(s.Watches)),
+	}
+	for _, t := range s.Timeline {
+		r.Timeline = append(r.Timeline, Second{Time: utc(t.Time), Queries: t.Queries, Watched: t.Watched,
+			Cached: t.Cached, Connections: t.Connections})
+	}
+	for _, k := range s.Keys {
+		r.Keys = append(r.Keys, Key{
+			Table: k.Table, Column: k.Column, Key: k.Key,
+			Polls: k.Polls, UnchangedPolls: k.UnchangedPolls, CachedPolls: k.CachedPolls, Rows: k.Rows, Writes: k.Writes,
+			QPS1: finite(k.QPS1), QPS10: finite(k.QPS10), QPS60: finite(k.QPS60), PeakQPS: finite(k.PeakQPS),
+			MedianIntervalMs: finiteOr(k.MedianIntervalMs, -1), P10IntervalMs: finiteOr(k.P10IntervalMs, -1),
+			FirstSeen: utc(k.FirstSeen), LastSeen: utc(k.LastSeen), LastStatus: k.LastStatus,
+			TimeToResultMs: finiteOr(k.TimeToResultMs, -1), PollsAfterTerminal: k.PollsAfterTerminal,
+			Clients: k.Clients, Storming: k.Storming, Spinning: k.Spinning, History: cloneHistory(k.History),
+		})
+	}
+	for _, f := range s.Fingerprints {
+		r.Fingerprints = append(r.Fingerprints, Fingerprint{
+			Fingerprint: f.Fingerprint, Query: f.Query, Command: f.Command,
+			Calls: f.Calls, Failed: f.Failed, Cached: f.Cached, Rows: f.Rows,
+			QPS1: finite(f.QPS1), QPS10: finite(f.QPS10), TotalMs: finite(f.TotalMs), MeanMs: finite(f.MeanMs), P99Ms: finite(f.P99Ms),
+			Watched: f.Watched, Write: f.Write, Table: f.Table,
+			FirstSeen: utc(f.FirstSeen), LastSeen: utc(f.LastSeen), History: cloneHistory(f.History),
+		})
+	}
+	for _, c := range s.Clients {
+		r.Clients = append(r.Clients, Client{
+			Address: c.Address, ApplicationName: c.ApplicationName, User: c.User, Database: c.Database,
+			Queries: c.Queries, Polls: c.Polls, Connections: c.Connections, OpenConnections: c.OpenConnections,
+			QPS10: finite(c.QPS10), ConnsPerSec10: finite(c.ConnsPerSec10), PollShare: finite(c.PollShare),
+			QueriesPerConn: finite(c.QueriesPerConn),
+		})
+	}
+	for _, p := range s.Repeats {
+		r.Repeats = append(r.Repeats, Repeat{Fingerprint: p.Fingerprint, Query: p.Query, Values: p.Values,
+			Reads: p.Reads, Unchanged: p.Unchanged, QPS10: finite(p.QPS10), PeakQPS: finite(p.PeakQPS), Storming: p.Storming})
+	}
+	for _, st := range s.Storms {
+		r.Storms = append(r.Storms, Storm{Kind: st.Kind, Table: st.Table, Column: st.Column, Key: st.Key, Query: st.Query,
+			StartedAt: utc(st.StartedAt), EndedAt: utc(st.EndedAt), Active: st.Active, Polls: st.Polls,
+			PeakQPS: finite(st.PeakQPS), Spin: st.Spin, MedianIntervalMs: finite(st.MedianIntervalMs)})
+	}
+	for _, f := range s.Findings {
+		r.Findings = append(r.Findings, Finding{ID: f.ID, Kind: f.Kind, Severity: f.Severity, Summary: f.Summary,
+			Evidence: append(make([]string, 0, len(f.Evidence)), f.Evidence...), Fix: f.Fix})
+	}
+	for _, w := range s.Watches {
+		r.Watches = append(r.Watches, Watch(w))
+	}
+	r.Peak = peak(r.Timeline)
+	return r
+}
+
+func generator(version string) string {
+	if version == "" {
+		version = "dev"
+	}
+	return "pgpollwatch " + version
+}
+
+// utc drops the monotonic clock reading and the location, so a report compares equal to
+// itself after a JSON round trip.
+func utc(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+func finite(f float64) float64 { return finiteOr(f, 0) }
+
+func finiteOr(f, or float64) float64 {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return or
+	}
+	return f
+}
+
+func cloneHistory(h []uint32) []uint32 { return append(make([]uint32, 0, len(h)), h...) }
+
+// peakWindow is the width, in seconds, of the window Peak reports.
+const peakWindow = 10
+
+// peak finds the peakWindow seconds of the timeline with the most watched polls (the most
+// queries when nothing was watched). Seconds missing from the timeline count as zero.
+func peak(tl []Second) *Peak {
+	if len(tl) == 0 {
+		return nil
+	}
+	var best *Peak
+	var bestW, bestQ uint64
+	var w, q uint64
+	lo := 0
+	for hi := range tl {
+		w += uint64(tl[hi].Watched)
+		q += uint64(tl[hi].Queries)
+		for tl[hi].Time.Sub(tl[lo].Time) >= peakWindow*time.Second {
+			w -= uint64(tl[lo].Watched)
+			q -= uint64(tl[lo].Queries)
+			lo++
+		}
+		if best == nil || w > bestW || w == bestW && q > bestQ {
+			bestW, bestQ = w, q
+			best = &Peak{From: tl[lo].Time, To: tl[hi].Time}
+		}
+	}
+	// A timeline shorter than the window averages over the seconds it has.
+	n := min(peakWindow, int(tl[len(tl)-1].Time.Sub(tl[0].Time)/time.Second)+1)
+	best.QPS = float64(bestQ) / float64(n)
+	best.WatchedQPS = float64(bestW) / float64(n)
+	return best
+}
+
+// Headline is the report's sentence, in the analyzer's words: "N of M queries/s are polls of K
+// watched keys (last 10 s); S storming".
+func Headline(r *Report) string {
+	if r.Rates.QPS10 == 0 {
+		return "no queries in the last 10 s"
+	}
+	return fmt.Sprintf("%.0f of %.0f queries/s are polls of %d watched keys (last 10 s); %d storming",
+		r.Rates.WatchedQPS10, r.Rates.QPS10, r.Rates.KeysPolled10, r.Totals.StormsActive)
+}
+
+var dsnPassword = regexp.MustCompile(`(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s]*)`)
+
+// RedactDSN removes a password from a postgres:// URL or a key=value connection string, so a
+// report can name its upstream without leaking a secret.
+func RedactDSN(dsn string) string {
+	if dsn == "" {
+		return ""
+	}
+	if strings.Contains(dsn, "://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return "(unparsable upstream address)"
+		}
+		if u.User != nil {
+			if _, ok := u.User.Password(); ok {
+				u.User = url.UserPassword(u.User.Username(), "xxxxx")
+			}
+		}
+		q := u.Query()
+		if q.Has("password") {
+			q.Set("password", "xxxxx")
+			u.RawQuery = q.Encode()
+		}
+		return u.String()
+	}
+	return dsnPassword.ReplaceAllString(dsn, "${1}xxxxx")
+}
