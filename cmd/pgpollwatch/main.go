@@ -6,6 +6,8 @@ package main
 import (
 	"fmt"
 	"os"
+
+	"github.com/pgpollwatch/pgpollwatch/report"
 )
 
 func main() {
@@ -21,6 +23,8 @@ func run(args []string) int {
 			return 0
 		case "help":
 			return runProxy([]string{"--help"})
+		case "report":
+			return report.Command(args[1:], os.Stdout, os.Stderr)
 		}
 	}
 	return runProxy(args)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -96,8 +97,9 @@ func TestProxyFindsStormThenStopsOnSIGTERM(t *testing.T) {
 	pg.Exec(t, db, `CREATE TABLE jobs (id int PRIMARY KEY, state text); INSERT INTO jobs VALUES (7, 'queued'); GRANT ALL ON jobs TO scram_user`)
 	addr := freeAddr(t)
 	var stderr syncBuffer
+	reportFile := filepath.Join(t.TempDir(), "report.json")
 	cmd := exec.Command(bin, "--no-tui", "--listen", addr, "--upstream", "host=127.0.0.1 port="+fmt.Sprint(pg.Port)+" sslmode=disable",
-		"--watch", "jobs.id", "--storm-window", "1s", "--log-interval", "1s")
+		"--watch", "jobs.id", "--storm-window", "1s", "--log-interval", "1s", "--report", reportFile)
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -111,12 +113,19 @@ func TestProxyFindsStormThenStopsOnSIGTERM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(2500 * time.Millisecond); time.Now().Before(deadline); {
+	polls := 0
+	usr1Sent := false
+	for deadline := time.Now().Add(2500 * time.Millisecond); time.Now().Before(deadline); polls++ {
 		var state string
 		if err := conn.QueryRow(context.Background(), "SELECT state FROM jobs WHERE id = $1", 7).Scan(&state); err != nil {
 			t.Fatal(err)
 		}
+		if !usr1Sent && polls == 500 { // a report while traffic flows
+			cmd.Process.Signal(syscall.SIGUSR1)
+			usr1Sent = true
+		}
 	}
+	mid := readReport(t, reportFile)
 	conn.Close(context.Background())
 	deadline := time.Now().Add(5 * time.Second)
 	for !strings.Contains(stderr.String(), "storm started: jobs.id = 7") && time.Now().Before(deadline) {
@@ -144,6 +153,44 @@ func TestProxyFindsStormThenStopsOnSIGTERM(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "msg=stopped") {
 		t.Errorf("no orderly stop in the log:\n%s", stderr.String())
+	}
+	// The report written at exit has every poll; the one from SIGUSR1 had some of them.
+	final := readReport(t, reportFile)
+	if final.polls("7") != int64(polls) || mid.polls("7") <= 0 || mid.polls("7") >= final.polls("7") {
+		t.Errorf("polls of key 7: SIGUSR1 report %d, exit report %d, sent %d", mid.polls("7"), final.polls("7"), polls)
+	}
+}
+
+type reportJSON struct {
+	SchemaVersion int `json:"schema_version"`
+	Keys          []struct {
+		Key   string `json:"key"`
+		Polls int64  `json:"polls"`
+	} `json:"keys"`
+}
+
+func (r reportJSON) polls(key string) int64 {
+	for _, k := range r.Keys {
+		if k.Key == key {
+			return k.Polls
+		}
+	}
+	return 0
+}
+
+func readReport(t *testing.T, path string) reportJSON {
+	t.Helper()
+	var r reportJSON
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b, err := os.ReadFile(path)
+		if err == nil && json.Unmarshal(b, &r) == nil && r.SchemaVersion > 0 {
+			return r
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no readable report at %s: %v", path, err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

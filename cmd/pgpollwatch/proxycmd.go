@@ -12,15 +12,19 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/pgpollwatch/pgpollwatch/analyzer"
 	"github.com/pgpollwatch/pgpollwatch/metrics"
 	"github.com/pgpollwatch/pgpollwatch/proxy"
+	"github.com/pgpollwatch/pgpollwatch/report"
+	"github.com/pgpollwatch/pgpollwatch/tui"
 )
 
 // proxyOptions are the flags of the proxy itself.
@@ -47,6 +51,25 @@ type proxyOptions struct {
 	logInterval time.Duration
 	analyze     bool
 	metrics     string
+	report      string
+	refresh     time.Duration
+	logFile     string
+}
+
+// checkReportPath refuses a report file whose format cannot be told from its extension, before
+// the proxy runs for hours and fails at exit.
+func checkReportPath(path string) error {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".json", ".html", ".htm", ".md", ".markdown":
+		return nil
+	}
+	return fmt.Errorf("%q: the format follows the extension: .json, .html or .md", path)
+}
+
+// isTerminal reports whether f is a character device (a terminal), not a pipe or file.
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 // watchList is the repeatable --watch flag.
@@ -73,7 +96,10 @@ func proxyFlags(o *proxyOptions) *flag.FlagSet {
 	fs := flag.NewFlagSet("pgpollwatch", flag.ContinueOnError)
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:6543", "`address` to accept PostgreSQL clients on (loopback by default; give TLS settings before exposing it)")
 	fs.StringVar(&o.upstream, "upstream", "", "the real server as a libpq `DSN` (postgres://host:5432/db?sslmode=prefer or 'host=... port=...');\nempty means the PG* environment variables and libpq defaults. Its host, port and sslmode are used;\nuser, password and database come from each client, which authenticates itself")
-	fs.BoolVar(&o.noTUI, "no-tui", false, "run headless, logging to stderr (currently the only mode)")
+	fs.BoolVar(&o.noTUI, "no-tui", false, "run headless, logging to stderr (the default when stdout is not a terminal)")
+	fs.StringVar(&o.report, "report", "", "write a report to `file` on exit, on SIGUSR1 and on e in the TUI; the format\nfollows the extension: .json, .html or .md")
+	fs.DurationVar(&o.refresh, "refresh", 250*time.Millisecond, "how often the TUI redraws")
+	fs.StringVar(&o.logFile, "log-file", "", "write logs to `file` (with the TUI, logs are otherwise dropped)")
 	fs.DurationVar(&o.shutdownGrace, "shutdown-grace", 10*time.Second, "on SIGINT/SIGTERM, how long open sessions may finish before they are closed")
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "PEM `file` with the certificate to offer clients that ask for TLS (with --tls-key)")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM `file` with the private key for --tls-cert")
@@ -128,7 +154,21 @@ func runProxy(args []string) int {
 		fmt.Fprintf(os.Stderr, "pgpollwatch: unexpected argument %q (see --help)\n", fs.Arg(0))
 		return 2
 	}
-	log, err := newLogger(os.Stderr, o.logLevel, o.logFormat)
+	// The TUI owns the terminal: logs then go to --log-file, or nowhere.
+	useTUI := !o.noTUI && isTerminal(os.Stdout) && isTerminal(os.Stdin)
+	logOut := io.Writer(os.Stderr)
+	if o.logFile != "" {
+		f, err := os.OpenFile(o.logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "pgpollwatch: --log-file:", err)
+			return 2
+		}
+		defer f.Close()
+		logOut = f
+	} else if useTUI {
+		logOut = io.Discard
+	}
+	log, err := newLogger(logOut, o.logLevel, o.logFormat)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "pgpollwatch:", err)
 		return 2
@@ -151,49 +191,125 @@ func runProxy(args []string) int {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if err := serveProxy(o, log); err != nil {
+	if err := serveProxy(o, log, useTUI); err != nil {
 		log.Error(err.Error())
 		return 1
 	}
 	return 0
 }
 
-func serveProxy(o proxyOptions, log *slog.Logger) error {
-	up, err := proxy.ParseUpstream(o.upstream)
+// app is a running proxy with its analyzer, and the ways it can be stopped and reported.
+type app struct {
+	o   proxyOptions
+	log *slog.Logger
+	an  *analyzer.Analyzer
+	up  *proxy.Upstream
+	srv *proxy.Server
+	ln  net.Listener
+
+	reportMu sync.Mutex
+}
+
+func serveProxy(o proxyOptions, log *slog.Logger, useTUI bool) error {
+	a, err := newApp(o, log)
 	if err != nil {
 		return err
+	}
+	ctx, stopAnalysis := context.WithCancel(context.Background())
+	defer stopAnalysis()
+	go a.an.Run(ctx)
+	if !useTUI {
+		go logHeadlines(ctx, log, a.an, o.logInterval)
+	}
+	if o.metrics != "" {
+		mln, err := net.Listen("tcp", o.metrics)
+		if err != nil {
+			return fmt.Errorf("--metrics-listen: %w", err)
+		}
+		msrv := &http.Server{Handler: metrics.Handler(a.an), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = msrv.Serve(mln) }()
+		defer msrv.Close()
+		log.Info("serving metrics", "addr", "http://"+mln.Addr().String()+"/metrics")
+	}
+
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
+	go func() {
+		for range usr1 {
+			a.report("SIGUSR1")
+		}
+	}()
+
+	served := make(chan error, 1)
+	go func() { served <- a.srv.Serve(a.ln) }()
+
+	stopped := make(chan string, 1)
+	if useTUI {
+		tctx, stopTUI := context.WithCancel(ctx)
+		defer stopTUI()
+		go func() {
+			select {
+			case sig := <-sigs:
+				stopped <- sig.String()
+				stopTUI()
+			case <-tctx.Done():
+			}
+		}()
+		err := tui.Run(tctx, tui.Options{
+			Source: a.an, Listen: a.ln.Addr().String(), Upstream: a.up.String(),
+			Refresh: o.refresh, Export: a.exportForTUI,
+		})
+		if err != nil {
+			log.Error("terminal UI failed", "err", err)
+		}
+		stopped <- "quit"
+	} else {
+		select {
+		case err := <-served:
+			a.srv.Close()
+			return err
+		case sig := <-sigs:
+			stopped <- sig.String()
+		}
+	}
+	a.shutdown(ctx, <-stopped, sigs)
+	<-served
+	a.report("exit")
+	log.Info("stopped")
+	return nil
+}
+
+func newApp(o proxyOptions, log *slog.Logger) (*app, error) {
+	up, err := proxy.ParseUpstream(o.upstream)
+	if err != nil {
+		return nil, err
 	}
 	tlsConf, err := loadTLS(o.tlsCert, o.tlsKey)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	an := analyzer.New(analyzer.Config{
+	if o.report != "" {
+		if err := checkReportPath(o.report); err != nil {
+			return nil, fmt.Errorf("--report: %w", err)
+		}
+	}
+	a := &app{o: o, log: log, up: up}
+	a.an = analyzer.New(analyzer.Config{
 		Watches:     append(append([]analyzer.Watch(nil), analyzer.Presets...), o.watches...),
 		MaxKeys:     o.maxKeys,
 		StormQPS:    o.stormQPS,
 		StormWindow: o.stormWindow,
 		OnNotice:    func(n analyzer.Notice) { logNotice(log, n) },
 	})
-	ctx, stopAnalysis := context.WithCancel(context.Background())
-	defer stopAnalysis()
-	go an.Run(ctx)
-	go logHeadlines(ctx, log, an, o.logInterval)
-
-	if o.metrics != "" {
-		mln, err := net.Listen("tcp", o.metrics)
-		if err != nil {
-			return fmt.Errorf("--metrics-listen: %w", err)
-		}
-		msrv := &http.Server{Handler: metrics.Handler(an), ReadHeaderTimeout: 5 * time.Second}
-		go func() { _ = msrv.Serve(mln) }()
-		defer msrv.Close()
-		log.Info("serving metrics", "addr", "http://"+mln.Addr().String()+"/metrics")
-	}
-	var observer proxy.Observer = an
+	var observer proxy.Observer = a.an
 	if !o.analyze {
 		observer = proxy.NopObserver{}
 	}
-	srv, err := proxy.NewServer(proxy.Config{
+	a.srv, err = proxy.NewServer(proxy.Config{
 		Upstream:       up,
 		TLS:            tlsConf,
 		Observer:       observer,
@@ -204,45 +320,68 @@ func serveProxy(o proxyOptions, log *slog.Logger) error {
 		ConnectTimeout: o.connectTimeout,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	ln, err := net.Listen("tcp", o.listen)
+	a.ln, err = net.Listen("tcp", o.listen)
 	if err != nil {
-		return fmt.Errorf("cannot listen: %w", err)
+		return nil, fmt.Errorf("cannot listen: %w", err)
 	}
-	if tlsConf == nil && !isLoopback(ln.Addr()) {
+	if tlsConf == nil && !isLoopback(a.ln.Addr()) {
 		log.Warn("listening on a non-loopback address without TLS: clients' passwords and data cross the network in clear; give --tls-cert and --tls-key")
 	}
-	log.Info("pgpollwatch listening", "listen", ln.Addr().String(), "upstream", up.String(), "version", version())
+	log.Info("pgpollwatch listening", "listen", a.ln.Addr().String(), "upstream", up.String(), "version", version())
+	return a, nil
+}
 
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-
-	select {
-	case err := <-served:
-		srv.Close()
-		return err
-	case sig := <-sigs:
-		log.Info("shutting down: no new connections; open sessions may finish", "signal", sig.String(), "grace", o.shutdownGrace, "open", srv.ActiveConnections())
-	}
-	graceCtx, cancel := context.WithTimeout(ctx, o.shutdownGrace)
+// shutdown stops accepting and lets sessions finish for the grace period; a second signal
+// skips the wait.
+func (a *app) shutdown(ctx context.Context, why string, sigs <-chan os.Signal) {
+	a.log.Info("shutting down: no new connections; open sessions may finish", "why", why, "grace", a.o.shutdownGrace, "open", a.srv.ActiveConnections())
+	graceCtx, cancel := context.WithTimeout(ctx, a.o.shutdownGrace)
 	defer cancel()
-	go func() { // a second signal skips the grace period
+	go func() {
 		select {
 		case <-sigs:
 			cancel()
 		case <-graceCtx.Done():
 		}
 	}()
-	if err := srv.Shutdown(graceCtx); err != nil {
-		log.Info("grace period over: remaining sessions closed")
+	if err := a.srv.Shutdown(graceCtx); err != nil {
+		a.log.Info("grace period over: remaining sessions closed")
 	}
-	<-served
-	log.Info("stopped")
-	return nil
+}
+
+// report writes --report, if given; why says what asked for it.
+func (a *app) report(why string) {
+	if a.o.report == "" {
+		if why == "SIGUSR1" {
+			a.log.Warn("SIGUSR1: no report written: start with --report FILE (.json, .html or .md)")
+		}
+		return
+	}
+	if _, err := a.writeReport(); err != nil {
+		a.log.Error("writing the report failed", "file", a.o.report, "err", err)
+		return
+	}
+	a.log.Info("report written", "file", a.o.report, "why", why)
+}
+
+func (a *app) writeReport() (string, error) {
+	a.reportMu.Lock()
+	defer a.reportMu.Unlock()
+	host, _ := os.Hostname()
+	r := report.FromSnapshot(a.an.Snapshot(), report.Source{
+		Listen: a.ln.Addr().String(), Upstream: a.up.String(), Host: host, Version: version(),
+	})
+	return a.o.report, report.Write(a.o.report, r)
+}
+
+// exportForTUI is the TUI's e key.
+func (a *app) exportForTUI() (string, error) {
+	if a.o.report == "" {
+		return "", errors.New("no report file: start pgpollwatch with --report FILE (.json, .html or .md)")
+	}
+	return a.writeReport()
 }
 
 func loadTLS(certFile, keyFile string) (*tls.Config, error) {
