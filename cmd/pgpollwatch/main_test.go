@@ -209,3 +209,75 @@ func waitForPort(t *testing.T, addr string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestTUIShowsPolledKeys runs the real binary with its terminal UI inside tmux, polls two task
+// ids through it, and finds them on the screen; q then stops it and the exit report is written.
+func TestTUIShowsPolledKeys(t *testing.T) {
+	tmux, err := exec.LookPath("tmux")
+	if err != nil {
+		t.Fatal("tmux is needed for this test: apt-get install -y tmux (make test installs it)")
+	}
+	db := pg.CreateDatabase(t)
+	pg.Exec(t, db, `CREATE TABLE celery_taskmeta (id serial PRIMARY KEY, task_id varchar(155) UNIQUE, status varchar(50));
+INSERT INTO celery_taskmeta (task_id, status) VALUES ('tui-task-aaaa', 'PENDING');
+GRANT ALL ON celery_taskmeta TO scram_user`)
+	addr := freeAddr(t)
+	dir := t.TempDir()
+	session := fmt.Sprintf("ppw-test-%d", os.Getpid())
+	socket := filepath.Join(dir, "tmux.sock")
+	tm := func(args ...string) string {
+		out, err := exec.Command(tmux, append([]string{"-S", socket}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("tmux %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	reportFile := filepath.Join(dir, "exit.md")
+	tm("new-session", "-d", "-s", session, "-x", "120", "-y", "40",
+		fmt.Sprintf("%s --listen %s --upstream 'host=127.0.0.1 port=%d sslmode=disable' --report %s --refresh 100ms; sleep 30", bin, addr, pg.Port, reportFile))
+	defer exec.Command(tmux, "-S", socket, "kill-server").Run()
+	waitForPort(t, addr)
+
+	host, port, _ := net.SplitHostPort(addr)
+	conn, err := pgx.Connect(context.Background(), fmt.Sprintf("host=%s port=%s user=%s password=%s dbname=%s sslmode=disable application_name=tui-test",
+		host, port, pgtest.ScramUser, pgtest.Password, db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var screen string
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, key := range []string{"tui-task-aaaa", "tui-task-bbbb"} {
+			rows, err := conn.Query(context.Background(), "SELECT status FROM celery_taskmeta WHERE task_id = $1", key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows.Close()
+		}
+		screen = tm("capture-pane", "-p", "-t", session)
+		if strings.Contains(screen, "tui-task-aaaa") && strings.Contains(screen, "tui-task-bbbb") && strings.Contains(screen, "PENDING") {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(screen, "tui-task-aaaa") || !strings.Contains(screen, "tui-task-bbbb") {
+		t.Fatalf("polled keys not on screen:\n%s", screen)
+	}
+	if !strings.Contains(screen, addr) {
+		t.Errorf("header does not show the listen address %s:\n%s", addr, screen)
+	}
+	conn.Close(context.Background()) // no session left to drain: q stops at once
+	tm("send-keys", "-t", session, "q")
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		b, err := os.ReadFile(reportFile)
+		if err == nil && strings.Contains(string(b), "tui-task-aaaa") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no exit report with the keys after q: %v\n%s", err, tm("capture-pane", "-p", "-t", session))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -266,7 +266,14 @@ func serveProxy(o proxyOptions, log *slog.Logger, useTUI bool) error {
 		if err != nil {
 			log.Error("terminal UI failed", "err", err)
 		}
-		stopped <- "quit"
+		if n := a.srv.ActiveConnections(); n > 0 {
+			// The screen is the user's again: say why the prompt does not come back at once.
+			fmt.Fprintf(os.Stderr, "pgpollwatch: waiting up to %s for %d open session(s) to finish; ctrl-c closes them now\n", o.shutdownGrace, n)
+		}
+		select {
+		case stopped <- "quit":
+		default: // a signal ended the TUI and said so already
+		}
 	} else {
 		select {
 		case err := <-served:
