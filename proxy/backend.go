@@ -37,6 +37,8 @@ type backend struct {
 	firstRow []byte // start of its first DataRow
 	kept     [][]byte
 	keptN    int
+	keptCap  int    // capacity of all kept slots: bounded by maxKept
+	lastCols []byte // the Columns kept last in this batch, shared by the events that follow
 
 	authDone   bool
 	authNotify bool // tell the observer after the write
@@ -91,6 +93,7 @@ func (b *backend) afterWrite() {
 		clear(b.events) // drop references to the entries' buffers
 		b.events = b.events[:0]
 		b.keptN = 0
+		b.lastCols = nil
 	}
 	b.cons.release()
 }
@@ -195,7 +198,14 @@ func (b *backend) describedStatement(name, rowDesc []byte) {
 	b.stmtCols[string(name)] = append([]byte(nil), rowDesc...)
 }
 
-// keep copies p into a slot that stays valid until the batch of events is handed over.
+// maxKept bounds the capacity of the kept slots. A batch can complete thousands of statements
+// (a pipeline of Executes of one wide prepared statement answers about 25 bytes each), each
+// carrying a RowDescription of up to a hundred kilobytes: past the budget events go without
+// Columns rather than make the proxy hold a copy of each.
+const maxKept = 4 << 20
+
+// keep copies p into a slot that stays valid until the batch of events is handed over; nil when
+// that would take the slots past maxKept.
 func (b *backend) keep(p []byte) []byte {
 	if len(p) == 0 {
 		return nil
@@ -203,9 +213,30 @@ func (b *backend) keep(p []byte) []byte {
 	if b.keptN == len(b.kept) {
 		b.kept = append(b.kept, nil)
 	}
-	k := append(b.kept[b.keptN][:0], p...)
+	slot := b.kept[b.keptN]
+	if len(p) > cap(slot) && b.keptCap+len(p)-cap(slot) > maxKept {
+		return nil
+	}
+	k := append(slot[:0], p...)
+	b.keptCap += cap(k) - cap(slot)
 	b.kept[b.keptN] = k
 	b.keptN++
+	return k
+}
+
+// keepCols keeps a RowDescription, sharing the previous event's copy when it is the same one:
+// the statements of a pipeline mostly are.
+func (b *backend) keepCols(cols []byte) []byte {
+	if len(cols) == 0 {
+		return nil
+	}
+	if len(b.lastCols) == len(cols) && string(b.lastCols) == string(cols) {
+		return b.lastCols
+	}
+	k := b.keep(cols)
+	if k != nil {
+		b.lastCols = k
+	}
 	return k
 }
 
@@ -258,7 +289,7 @@ func (b *backend) event(p *pending) *Event {
 	if len(cols) == 0 && p.kind == expExecute {
 		cols = b.stmtCols[string(p.name)]
 	}
-	ev.Columns = b.keep(cols)
+	ev.Columns = b.keepCols(cols)
 	ev.FirstRow = b.keep(b.firstRow)
 	if b.rows > 0 {
 		ev.Digest = b.digest.Sum64()

@@ -22,7 +22,19 @@ type frontend struct {
 	stmts         map[string]*preparedStmt
 	unnamedPortal portal
 	portals       map[string]*portal
+	named         int // bytes held by stmts and portals (keys and buffer capacities)
 }
+
+// Bounds on what the frontend remembers of named statements and portals. The server forgets a
+// statement whose Parse failed and a portal when its transaction ends; the proxy does not hear
+// of either, so without a bound a client could make it hold any amount (a failing Parse of a
+// megabyte under a new name, again and again). Past a bound an arbitrary entry is forgotten:
+// its statements are then observed without their text.
+const (
+	maxNamedStmts   = 4096
+	maxNamedPortals = 1024
+	maxNamedBytes   = 16 << 20
+)
 
 type preparedStmt struct{ text []byte }
 
@@ -79,7 +91,7 @@ func (f *frontend) message(typ byte, body []byte, truncated bool) error {
 			}
 			text = body
 		}
-		f.prod.add().set(expQuery, f.timestamp(), text, nil, nil)
+		f.prod.set(f.prod.add(), expQuery, f.timestamp(), text, nil, nil)
 	case 'P':
 		name, rest, ok := cstring(body)
 		query, _, ok2 := cstring(rest)
@@ -90,7 +102,7 @@ func (f *frontend) message(typ byte, body []byte, truncated bool) error {
 			query = rest
 		}
 		f.parse(name, query)
-		f.prod.add().set(expParse, f.timestamp(), query, name, nil)
+		f.prod.set(f.prod.add(), expParse, f.timestamp(), query, name, nil)
 	case 'B':
 		portalName, rest, ok := cstring(body)
 		stmtName, _, ok2 := cstring(rest)
@@ -98,7 +110,7 @@ func (f *frontend) message(typ byte, body []byte, truncated bool) error {
 			return malformedf("malformed Bind message")
 		}
 		p := f.bindPortal(portalName, stmtName, body)
-		f.prod.add().set(expBind, f.timestamp(), p.text, stmtName, nil)
+		f.prod.set(f.prod.add(), expBind, f.timestamp(), p.text, stmtName, nil)
 	case 'E':
 		portalName, rest, ok := cstring(body)
 		if !ok || len(rest) < 4 {
@@ -106,9 +118,9 @@ func (f *frontend) message(typ byte, body []byte, truncated bool) error {
 		}
 		e := f.prod.add()
 		if p := f.portal(portalName); p != nil {
-			e.set(expExecute, f.timestamp(), p.text, p.stmtName, p.bind)
+			f.prod.set(e, expExecute, f.timestamp(), p.text, p.stmtName, p.bind)
 		} else {
-			e.set(expExecute, f.timestamp(), nil, nil, nil)
+			f.prod.set(e, expExecute, f.timestamp(), nil, nil, nil)
 		}
 		e.limited = binary.BigEndian.Uint32(rest) != 0
 	case 'D':
@@ -120,7 +132,7 @@ func (f *frontend) message(typ byte, body []byte, truncated bool) error {
 			return malformedf("malformed Describe message")
 		}
 		// The name keeps its 'S'/'P' prefix so the backend can tell a statement from a portal.
-		f.prod.add().set(expDescribe, f.timestamp(), nil, body[:1+len(name)], nil)
+		f.prod.set(f.prod.add(), expDescribe, f.timestamp(), nil, body[:1+len(name)], nil)
 	case 'C':
 		if len(body) < 2 || (body[0] != 'S' && body[0] != 'P') {
 			return malformedf("malformed Close message")
@@ -130,11 +142,11 @@ func (f *frontend) message(typ byte, body []byte, truncated bool) error {
 			return malformedf("malformed Close message")
 		}
 		f.close(body[0], name)
-		f.prod.add().set(expClose, f.timestamp(), nil, body[:1+len(name)], nil)
+		f.prod.set(f.prod.add(), expClose, f.timestamp(), nil, body[:1+len(name)], nil)
 	case 'S':
-		f.prod.add().set(expSync, f.timestamp(), nil, nil, nil)
+		f.prod.set(f.prod.add(), expSync, f.timestamp(), nil, nil, nil)
 	case 'F':
-		f.prod.add().set(expFunctionCall, f.timestamp(), nil, nil, nil)
+		f.prod.set(f.prod.add(), expFunctionCall, f.timestamp(), nil, nil, nil)
 	case 'X':
 		f.terminated.Store(true)
 	}
@@ -153,7 +165,42 @@ func (f *frontend) parse(name, query []byte) {
 		f.stmts = make(map[string]*preparedStmt)
 	}
 	if _, exists := f.stmts[string(name)]; !exists {
-		f.stmts[string(name)] = &preparedStmt{text: append([]byte(nil), query...)}
+		for len(f.stmts) >= maxNamedStmts {
+			f.evictStmt()
+		}
+		s := &preparedStmt{text: append([]byte(nil), query...)}
+		f.stmts[string(name)] = s
+		f.named += len(name) + cap(s.text)
+		f.trim()
+	}
+}
+
+func (p *portal) capacity() int { return cap(p.text) + cap(p.stmtName) + cap(p.bind) }
+
+// trim forgets named portals, then named statements, until what they hold is within budget.
+func (f *frontend) trim() {
+	for f.named > maxNamedBytes && len(f.portals) > 0 {
+		f.evictPortal()
+	}
+	for f.named > maxNamedBytes && len(f.stmts) > 0 {
+		f.evictStmt()
+	}
+}
+
+// evictStmt forgets one named statement, whichever the map yields first.
+func (f *frontend) evictStmt() {
+	for k, s := range f.stmts {
+		f.named -= len(k) + cap(s.text)
+		delete(f.stmts, k)
+		return
+	}
+}
+
+func (f *frontend) evictPortal() {
+	for k, p := range f.portals {
+		f.named -= len(k) + p.capacity()
+		delete(f.portals, k)
+		return
 	}
 }
 
@@ -174,21 +221,31 @@ func (f *frontend) portal(name []byte) *portal {
 // bindPortal creates (or, for the unnamed portal, replaces) a portal from a statement.
 func (f *frontend) bindPortal(portalName, stmtName, body []byte) *portal {
 	p := &f.unnamedPortal
-	if len(portalName) > 0 {
+	named := len(portalName) > 0
+	if named {
 		if f.portals == nil {
 			f.portals = make(map[string]*portal)
 		}
 		if p = f.portals[string(portalName)]; p == nil {
+			for len(f.portals) >= maxNamedPortals {
+				f.evictPortal()
+			}
 			p = &portal{}
 			f.portals[string(portalName)] = p
+			f.named += len(portalName)
 		}
 	}
+	before := p.capacity()
 	p.text = p.text[:0]
 	if s := f.stmt(stmtName); s != nil {
 		p.text = append(p.text, s.text...)
 	}
 	p.stmtName = append(p.stmtName[:0], stmtName...)
 	p.bind = append(p.bind[:0], body...)
+	if named {
+		f.named += p.capacity() - before
+		f.trim() // p may be forgotten too: the caller still reads it, the map no longer has it
+	}
 	return p
 }
 
@@ -197,11 +254,17 @@ func (f *frontend) close(kind byte, name []byte) {
 	case kind == 'S' && len(name) == 0:
 		f.unnamedStmt.text = f.unnamedStmt.text[:0]
 	case kind == 'S':
-		delete(f.stmts, string(name))
+		if s, ok := f.stmts[string(name)]; ok {
+			f.named -= len(name) + cap(s.text)
+			delete(f.stmts, string(name))
+		}
 	case len(name) == 0:
 		f.unnamedPortal.text = f.unnamedPortal.text[:0]
 	default:
-		delete(f.portals, string(name))
+		if p, ok := f.portals[string(name)]; ok {
+			f.named -= len(name) + p.capacity()
+			delete(f.portals, string(name))
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package proxy_test
 
 import (
 	"context"
+	"flag"
 	"crypto/tls"
 	"io"
 	"log/slog"
@@ -20,7 +21,16 @@ import (
 // pg is the real PostgreSQL every test in this package talks to, directly and through a proxy.
 var pg *pgtest.Cluster
 
-func TestMain(m *testing.M) { pgtest.Main(m, &pg) }
+func TestMain(m *testing.M) {
+	flag.Parse()
+	fuzz, worker := flag.Lookup("test.fuzz"), flag.Lookup("test.fuzzworker")
+	if fuzz != nil && fuzz.Value.String() != "" || worker != nil && worker.Value.String() == "true" {
+		// Fuzzing (coordinator and workers alike) runs only the in-package fuzz targets, which
+		// need no server: skip starting a cluster per fuzzing process.
+		os.Exit(m.Run())
+	}
+	pgtest.Main(m, &pg)
+}
 
 // testProxy is a proxy.Server listening on a random loopback port, in front of pg.
 type testProxy struct {

@@ -31,23 +31,50 @@ type pending struct {
 	limited  bool   // Execute with a row limit
 }
 
-// set fills p, reusing its buffers.
-func (p *pending) set(kind expect, received time.Time, text, name, bind []byte) {
-	p.kind = kind
-	p.received = received
-	p.text = append(p.text[:0], text...)
-	p.name = append(p.name[:0], name...)
-	p.bind = append(p.bind[:0], bind...)
-	p.limited = false
+// set fills e, reusing its buffers. A buffer grows only while the entries' buffers together
+// stay within maxQueueBytes: past that the copy is left empty (the statement is observed without
+// its text), so that a client cannot make the proxy hold far more than it sent. An Execute copies
+// its portal's statement text and Bind body, so without the budget a 10-byte message could cost
+// megabytes, times every Execute in flight.
+func (p *producer) set(e *pending, kind expect, received time.Time, text, name, bind []byte) {
+	e.kind = kind
+	e.received = received
+	e.text = p.fill(e.text, text)
+	e.name = p.fill(e.name, name)
+	e.bind = p.fill(e.bind, bind)
+	e.limited = false
 }
+
+// fill copies src into dst's storage, growing it only within the budget.
+func (p *producer) fill(dst, src []byte) []byte {
+	if len(src) <= cap(dst) {
+		return append(dst[:0], src...)
+	}
+	if p.held+len(src)-cap(dst) > maxQueueBytes {
+		// Entries the consumer gave back since the last publish may free enough.
+		if p.reclaim(); p.held+len(src)-cap(dst) > maxQueueBytes {
+			return dst[:0]
+		}
+	}
+	nb := append(dst[:0], src...)
+	p.held += cap(nb) - cap(dst)
+	return nb
+}
+
+// maxQueueBytes bounds the buffers of a session's expected-answer entries, in flight and free
+// together (capacity, not length, since free entries keep theirs for reuse).
+const maxQueueBytes = 16 << 20
+
+func (e *pending) capacity() int { return cap(e.text) + cap(e.name) + cap(e.bind) }
 
 // queue is the FIFO of answers a session expects, in the order the server will send them. The
 // client-side goroutine adds to it and the server-side goroutine takes from it. Each side works
 // on a private slice and they meet under the mutex once per read, trading whole batches.
 type queue struct {
-	mu       sync.Mutex
-	inbox    []pending // published by the client side, not yet taken
-	returned []pending // consumed entries given back for reuse
+	mu        sync.Mutex
+	inbox     []pending // published by the client side, not yet taken
+	returned  []pending // consumed entries given back for reuse
+	published int64     // entries ever published; the consumer counts the ones it popped
 }
 
 // producer is the client side's end of a queue.
@@ -55,6 +82,7 @@ type producer struct {
 	q      *queue
 	staged []pending
 	free   []pending
+	held   int // capacity of all entries' buffers, wherever the entries are
 }
 
 // add stages a new entry; it becomes visible to the consumer at publish. The pointer is valid
@@ -78,12 +106,42 @@ func (p *producer) publish() {
 	q := p.q
 	q.mu.Lock()
 	q.inbox = append(q.inbox, p.staged...)
+	q.published += int64(len(p.staged))
+	n := len(p.free)
 	p.free = append(p.free, q.returned...)
 	clear(q.returned) // drop the slice headers: those buffers belong to the producer now
 	q.returned = q.returned[:0]
 	q.mu.Unlock()
+	p.relieve(n)
 	clear(p.staged)
 	p.staged = p.staged[:0]
+}
+
+// reclaim takes back the entries the consumer has finished with (outside publish: only when a
+// copy would not fit the budget).
+func (p *producer) reclaim() {
+	q := p.q
+	q.mu.Lock()
+	n := len(p.free)
+	p.free = append(p.free, q.returned...)
+	clear(q.returned)
+	q.returned = q.returned[:0]
+	q.mu.Unlock()
+	p.relieve(n)
+}
+
+// relieve drops the buffers of the free entries from index n on when the entries hold more than
+// half the budget (a deep pipeline of large statements), rather than keep the peak for the
+// session's life.
+func (p *producer) relieve(n int) {
+	if p.held <= maxQueueBytes/2 {
+		return
+	}
+	for i := n; i < len(p.free); i++ {
+		e := &p.free[i]
+		p.held -= e.capacity()
+		e.text, e.name, e.bind = nil, nil, nil
+	}
 }
 
 // consumer is the server side's end of a queue.
@@ -92,6 +150,7 @@ type consumer struct {
 	items   []pending
 	head    int
 	retired []pending // popped, but events may still point into their buffers
+	popped  int64     // entries ever popped: published - popped answers are still expected
 }
 
 // peek returns the oldest expected answer, or nil when nothing is expected.
@@ -113,6 +172,7 @@ func (c *consumer) pop() {
 	c.retired = append(c.retired, c.items[c.head])
 	c.items[c.head] = pending{}
 	c.head++
+	c.popped++
 }
 
 func (c *consumer) refill() {

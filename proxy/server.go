@@ -87,6 +87,12 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = 10 * time.Second
 	}
+	if cfg.TLS != nil && cfg.TLS.MinVersion < tls.VersionTLS12 {
+		// TLS 1.0 and 1.1 are broken; PostgreSQL's own default minimum is 1.2 too. The caller's
+		// config is left as it is.
+		cfg.TLS = cfg.TLS.Clone()
+		cfg.TLS.MinVersion = tls.VersionTLS12
+	}
 	return &Server{
 		cfg:       cfg,
 		log:       cfg.Logger,
@@ -184,6 +190,14 @@ func (s *Server) handle(conn net.Conn) {
 	defer s.active.Add(-1)
 	if tc, ok := conn.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
+	}
+	if s.cfg.MaxConnections > 0 && n > 2*int64(s.cfg.MaxConnections) {
+		// Far over the limit (a flood of connections that have not even sent their startup
+		// packet, each of which may hold a goroutine for StartupTimeout): refuse before reading
+		// anything, as the postmaster does past its limit of children.
+		_ = conn.SetDeadline(time.Now().Add(time.Second))
+		sendError(conn, "FATAL", codeTooManyConnections, "sorry, too many clients already")
+		return
 	}
 
 	_ = conn.SetDeadline(time.Now().Add(s.cfg.StartupTimeout))

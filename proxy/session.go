@@ -27,10 +27,11 @@ type Session struct {
 	cancelKey  []byte        // BackendKeyData: process ID and secret key
 	statements int64         // written by the server-side goroutine only
 
-	killed     atomic.Bool
-	killOnce   sync.Once
-	clientDone atomic.Bool // the client side ended first and will close the client itself
-	terminated atomic.Bool // the client sent Terminate: the server closing is expected
+	killed       atomic.Bool
+	killOnce     sync.Once
+	clientDone   atomic.Bool // the client side ended first and will close the client itself
+	terminated   atomic.Bool // the client sent Terminate: the server closing is expected
+	upstreamLost atomic.Bool // reading from the server failed: its backend is gone
 }
 
 func newSession(srv *Server, st *startup, clientAddr string) *Session {
@@ -88,7 +89,8 @@ func (s *Session) run() {
 	}
 
 	q := &queue{}
-	var front, back inspector = newFrontend(q, s.srv.cfg.MaxMessageSize, &s.terminated), newBackend(s, q)
+	fe, be := newFrontend(q, s.srv.cfg.MaxMessageSize, &s.terminated), newBackend(s, q)
+	var front, back inspector = fe, be
 	if s.info.Replication {
 		// Replication speaks its own sub-protocol inside COPY; it is forwarded untouched.
 		front, back = passthrough{}, passthrough{}
@@ -102,6 +104,10 @@ func (s *Session) run() {
 	go func() {
 		defer wg.Done()
 		serverErr = s2c.run(back)
+		var we *errWrite
+		if !errors.As(serverErr, &we) && !s.clientDone.Load() {
+			s.upstreamLost.Store(true) // the server ended it, not the client side closing up
+		}
 		s.serverEnded(serverErr, back)
 	}()
 	clientErr := c2s.run(front)
@@ -110,6 +116,12 @@ func (s *Session) run() {
 	s.clientDone.Store(true)
 	up.Close()
 	wg.Wait()
+	// Both pumps have stopped, so the queue's counts are settled. Answers still expected mean a
+	// statement may be running: closing the connection does not stop it (the server notices a
+	// vanished client only when it next reads or writes), so cancel it as the client would have.
+	if !s.info.Replication && q.published > be.cons.popped {
+		s.cancelInFlight()
+	}
 	var tooLarge *errTooLarge
 	var malformed *errMalformed
 	switch {
@@ -128,6 +140,21 @@ func (s *Session) run() {
 	stats.BytesFromClient, stats.BytesFromServer = c2s.bytes, s2c.bytes
 	stats.Err = sessionError(clientErr, serverErr, s.killed.Load())
 	s.logEnd(stats.Err)
+}
+
+// cancelInFlight sends the server a CancelRequest for the session's backend, when the client
+// left without Terminate while the server still owed it answers.
+func (s *Session) cancelInFlight() {
+	if s.cancelKey == nil || s.terminated.Load() || s.upstreamLost.Load() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.srv.cfg.ConnectTimeout)
+	defer cancel()
+	if err := sendCancel(ctx, s.target, s.cancelKey); err != nil {
+		s.srv.log.Info("cancelling the statement of a vanished client failed", "upstream", s.target.address, "err", err)
+		return
+	}
+	s.srv.log.Debug("client left with a statement in flight: cancelled it", "client", s.info.ClientAddr)
 }
 
 // serverEnded runs on the server-side goroutine when the upstream stops: the client is told

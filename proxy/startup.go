@@ -35,6 +35,9 @@ func (e *errStartup) Error() string { return e.msg }
 // instead of being taken as if they had arrived encrypted (CVE-2021-23214).
 func readStartup(conn net.Conn, tlsConf *tls.Config) (*startup, error) {
 	st := &startup{conn: conn}
+	// As the postmaster: one SSLRequest and one GSSENCRequest at most (a GSSENCRequest after
+	// TLS was set up is refused too); a repeated one is an unsupported protocol code.
+	sslDone, gssDone := false, false
 	for {
 		var hdr [4]byte
 		if _, err := io.ReadFull(st.conn, hdr[:]); err != nil {
@@ -51,10 +54,10 @@ func readStartup(conn net.Conn, tlsConf *tls.Config) (*startup, error) {
 		}
 		code := be32(packet[4:])
 		switch {
-		case code == sslRequestCode:
-			if st.tls {
-				return nil, &errStartup{"08P01", "SSLRequest received on an encrypted connection"}
-			}
+		case code == sslRequestCode && st.tls:
+			return nil, &errStartup{"08P01", "SSLRequest received on an encrypted connection"}
+		case code == sslRequestCode && !sslDone:
+			sslDone = true
 			if tlsConf == nil {
 				if _, err := st.conn.Write([]byte{'N'}); err != nil {
 					return nil, err
@@ -69,7 +72,9 @@ func readStartup(conn net.Conn, tlsConf *tls.Config) (*startup, error) {
 				return nil, fmt.Errorf("TLS handshake with client: %w", err)
 			}
 			st.conn, st.tls = tc, true
-		case code == gssEncRequestCode:
+			gssDone = true
+		case code == gssEncRequestCode && !gssDone:
+			gssDone = true
 			if _, err := st.conn.Write([]byte{'N'}); err != nil {
 				return nil, err
 			}

@@ -263,6 +263,7 @@ func serveProxy(o proxyOptions, log *slog.Logger, useTUI bool) error {
 			Source: a.an, Listen: a.ln.Addr().String(), Upstream: a.up.String(),
 			Refresh: o.refresh, Export: a.exportForTUI,
 		})
+		stopTUI() // and its signal watcher, so a ctrl-c now reaches the shutdown below
 		if err != nil {
 			log.Error("terminal UI failed", "err", err)
 		}
