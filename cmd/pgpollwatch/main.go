@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/pgpollwatch/pgpollwatch/fixtures/storm"
 	"github.com/pgpollwatch/pgpollwatch/report"
 )
 
@@ -25,6 +26,10 @@ func run(args []string) int {
 			return runProxy([]string{"--help"})
 		case "report":
 			return report.Command(args[1:], os.Stdout, os.Stderr)
+		case "storm":
+			return storm.Command(args[1:], os.Stdout, os.Stderr)
+		case "demo":
+			return runDemo(args[1:])
 		}
 	}
 	return runProxy(args)

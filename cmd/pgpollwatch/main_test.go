@@ -281,3 +281,49 @@ GRANT ALL ON celery_taskmeta TO scram_user`)
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestDemoHeadless runs `pgpollwatch demo` exactly as the README says for scripts and checks
+// its report: the ten subtasks storm and spin, and the finding names the fix.
+func TestDemoHeadless(t *testing.T) {
+	reportFile := filepath.Join(t.TempDir(), "demo.json")
+	cmd := exec.Command(bin, "demo", "--duration", "8s", "--report", reportFile)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, out)
+	}
+	var r struct {
+		Keys []struct {
+			Key      string `json:"key"`
+			Polls    int64  `json:"polls"`
+			Storming bool   `json:"storming"`
+			Spinning bool   `json:"spinning"`
+		} `json:"keys"`
+		Findings []struct {
+			Kind string `json:"kind"`
+			Fix  string `json:"fix"`
+		} `json:"findings"`
+	}
+	b, err := os.ReadFile(reportFile)
+	if err != nil || json.Unmarshal(b, &r) != nil {
+		t.Fatalf("report: %v\n%s", err, out)
+	}
+	spinning := 0
+	for _, k := range r.Keys {
+		if k.Storming && k.Spinning {
+			spinning++
+		}
+	}
+	if spinning < 10 {
+		t.Errorf("%d keys storm and spin, want the 10 subtasks\n%s", spinning, out)
+	}
+	var fix bool
+	for _, f := range r.Findings {
+		fix = fix || f.Kind == "spin-poll" && strings.Contains(f.Fix, "chord")
+	}
+	if !fix {
+		t.Errorf("no spin-poll finding with its fix: %+v", r.Findings)
+	}
+	if !strings.Contains(string(out), "stopping PostgreSQL and removing its files") {
+		t.Errorf("demo did not clean up:\n%s", out)
+	}
+}

@@ -54,6 +54,11 @@ type proxyOptions struct {
 	report      string
 	refresh     time.Duration
 	logFile     string
+
+	// Set by the demo, not by flags: run alongside the proxy once it listens (ctx ends when
+	// the proxy starts shutting down), and stop by itself after a while.
+	alongside func(ctx context.Context, proxyAddr string)
+	stopAfter time.Duration
 }
 
 // checkReportPath refuses a report file whose format cannot be told from its extension, before
@@ -128,6 +133,9 @@ Point your application's DSN at the proxy instead of at PostgreSQL; every connec
 
 Usage:
   pgpollwatch [flags]          run the proxy
+  pgpollwatch demo             see it find a Celery spin loop, with a throwaway PostgreSQL
+  pgpollwatch storm [flags]    generate Celery-like polling traffic (see storm -h)
+  pgpollwatch report ...       convert or merge saved reports (see report -h)
   pgpollwatch version          print the version
 
 Example:
@@ -246,6 +254,20 @@ func serveProxy(o proxyOptions, log *slog.Logger, useTUI bool) error {
 
 	served := make(chan error, 1)
 	go func() { served <- a.srv.Serve(a.ln) }()
+	stopAlongside := func() {}
+	if o.alongside != nil {
+		actx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); o.alongside(actx, a.ln.Addr().String()) }()
+		stopAlongside = func() { cancel(); <-done }
+		defer stopAlongside()
+	}
+	var timeUp <-chan time.Time
+	if o.stopAfter > 0 {
+		t := time.NewTimer(o.stopAfter)
+		defer t.Stop()
+		timeUp = t.C
+	}
 
 	stopped := make(chan string, 1)
 	if useTUI {
@@ -255,6 +277,9 @@ func serveProxy(o proxyOptions, log *slog.Logger, useTUI bool) error {
 			select {
 			case sig := <-sigs:
 				stopped <- sig.String()
+				stopTUI()
+			case <-timeUp:
+				stopped <- "time up"
 				stopTUI()
 			case <-tctx.Done():
 			}
@@ -282,9 +307,13 @@ func serveProxy(o proxyOptions, log *slog.Logger, useTUI bool) error {
 			return err
 		case sig := <-sigs:
 			stopped <- sig.String()
+		case <-timeUp:
+			stopped <- "time up"
 		}
 	}
-	a.shutdown(ctx, <-stopped, sigs)
+	why := <-stopped
+	stopAlongside() // its sessions end now, so the drain below does not wait for them
+	a.shutdown(ctx, why, sigs)
 	<-served
 	a.report("exit")
 	log.Info("stopped")
