@@ -454,10 +454,15 @@ func (a *Analyzer) snapRepeats(s *Snapshot, sec int64) {
 
 // headline is the seed's sentence, computed: "N of M queries/s are polls of K keys".
 func headline(s *Snapshot) string {
-	r := s.Rates
-	if r.QPS10 == 0 {
+	return Headline(s.Rates.WatchedQPS10, s.Rates.QPS10, s.Rates.KeysPolled10, s.Totals.StormsActive)
+}
+
+// Headline words the seed's sentence from its numbers; reports merged from several proxies
+// use it too, so every view says it the same way.
+func Headline(watchedQPS, qps float64, keys, storms int) string {
+	if qps == 0 {
 		return "no queries in the last 10 s"
 	}
 	return fmt.Sprintf("%.0f of %.0f queries/s are polls of %d watched keys (last 10 s); %d storming",
-		r.WatchedQPS10, r.QPS10, r.KeysPolled10, s.Totals.StormsActive)
+		watchedQPS, qps, keys, storms)
 }

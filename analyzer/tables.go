@@ -16,6 +16,28 @@ const shards = 16
 // full: enough that heavy hitters are practically never chosen, cheap enough to do inline.
 const evictSample = 8
 
+// evictLightest removes, from a sample of evictSample entries of a full table, the one with
+// the smallest weight among those that may go (weight's second result), and reports whether
+// it removed one. This is Space-Saving with sampled eviction: heavy hitters stay exact.
+func evictLightest[K comparable, V any](m map[K]V, weight func(V) (int64, bool)) (V, bool) {
+	var victim K
+	var gone V
+	best := int64(-1)
+	n := 0
+	for k, v := range m {
+		if w, ok := weight(v); ok && (best < 0 || w < best) {
+			victim, gone, best = k, v, w
+		}
+		if n++; n == evictSample {
+			break
+		}
+	}
+	if best >= 0 {
+		delete(m, victim)
+	}
+	return gone, best >= 0
+}
+
 // --- fingerprints ---
 
 // fpLookup is what a fingerprint does to a watched table (the same for every statement with
@@ -187,19 +209,15 @@ func (t *fpTable) get(fp uint64, mk func() *fpStats) *fpStats {
 		return f
 	}
 	if len(s.m) >= t.perShard {
-		var victim *fpStats
-		n := 0
-		for _, c := range s.m {
-			if victim == nil || c.calls < victim.calls {
-				victim = c
-			}
-			if n++; n == evictSample {
-				break
-			}
+		victim, ok := evictLightest(s.m, func(f *fpStats) (int64, bool) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			return f.calls, true
+		})
+		if ok {
+			victim.evicted.Store(true) // connections' text caches drop it
+			t.evicted.Add(1)
 		}
-		delete(s.m, victim.fingerprint)
-		victim.evicted.Store(true)
-		t.evicted.Add(1)
 	}
 	s.m[fp] = nf
 	return nf
@@ -288,19 +306,7 @@ func (t *keyTable) entry(s *keyShard, tk []byte, h uint64, watch int, key []byte
 		return k
 	}
 	if len(s.m) >= t.perShard {
-		var victim string
-		var vp int64 = -1
-		n := 0
-		for name, c := range s.m {
-			if !c.storming && (vp < 0 || c.polls < vp) {
-				victim, vp = name, c.polls
-			}
-			if n++; n == evictSample {
-				break
-			}
-		}
-		if vp >= 0 {
-			delete(s.m, victim)
+		if _, ok := evictLightest(s.m, func(k *keyStats) (int64, bool) { return k.polls, !k.storming }); ok {
 			t.evicted.Add(1)
 		}
 	}
@@ -451,18 +457,7 @@ func (a *Analyzer) repeat(cs *connState, ev *proxy.Event, text []byte, fp *fpSta
 			return
 		}
 		if len(s.m) >= t.perShard {
-			var victim *repeatStats
-			n := 0
-			for _, c := range s.m {
-				if !c.storming && (victim == nil || c.reads < victim.reads) {
-					victim = c
-				}
-				if n++; n == evictSample {
-					break
-				}
-			}
-			if victim != nil {
-				delete(s.m, victim.hash)
+			if _, ok := evictLightest(s.m, func(r *repeatStats) (int64, bool) { return r.reads, !r.storming }); ok {
 				t.evicted.Add(1)
 			}
 		}
@@ -533,18 +528,11 @@ func (t *clientTable) get(k clientKey, a *Analyzer) *clientStats {
 		return c
 	}
 	if len(t.m) >= t.max {
-		var victim *clientStats
-		n := 0
-		for _, c := range t.m {
-			if c.open == 0 && (victim == nil || c.queries < victim.queries) {
-				victim = c
-			}
-			if n++; n == evictSample {
-				break
-			}
-		}
-		if victim != nil {
-			delete(t.m, victim.key)
+		if _, ok := evictLightest(t.m, func(c *clientStats) (int64, bool) {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			return c.queries, c.open == 0
+		}); ok {
 			t.evicted.Add(1)
 		}
 	}

@@ -2,8 +2,8 @@ package proxy_test
 
 import (
 	"context"
-	"flag"
 	"crypto/tls"
+	"flag"
 	"io"
 	"log/slog"
 	"net"
@@ -23,10 +23,15 @@ var pg *pgtest.Cluster
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	fuzz, worker := flag.Lookup("test.fuzz"), flag.Lookup("test.fuzzworker")
-	if fuzz != nil && fuzz.Value.String() != "" || worker != nil && worker.Value.String() == "true" {
-		// Fuzzing (coordinator and workers alike) runs only the in-package fuzz targets, which
-		// need no server: skip starting a cluster per fuzzing process.
+	// Fuzzing workers run only the in-package fuzz targets, which need no server, and so does
+	// a fuzzing run given -run='^$': skip starting a cluster per fuzzing process.
+	value := func(name string) string {
+		if f := flag.Lookup(name); f != nil {
+			return f.Value.String()
+		}
+		return ""
+	}
+	if value("test.fuzzworker") == "true" || value("test.fuzz") != "" && value("test.run") == "^$" {
 		os.Exit(m.Run())
 	}
 	pgtest.Main(m, &pg)
@@ -100,25 +105,17 @@ func portOf(addr string) string {
 
 // connString is a DSN for user and db through the proxy (sslmode=disable unless extra says).
 func (p *testProxy) connString(user, db string, extra ...string) string {
-	host, port, _ := net.SplitHostPort(p.addr)
-	s := "host=" + host + " port=" + port + " user=" + user + " dbname=" + db
-	if user != pgtest.TrustUser {
-		s += " password=" + pgtest.Password
-	}
-	hasSSL := false
-	for _, e := range extra {
-		s += " " + e
-		hasSSL = hasSSL || strings.HasPrefix(e, "sslmode=")
-	}
-	if !hasSSL {
-		s += " sslmode=disable"
-	}
-	return s
+	return dsnFor(p.addr, user, db, extra...)
 }
 
 // directString is the same DSN straight to PostgreSQL, for comparisons.
 func directString(user, db string, extra ...string) string {
-	s := "host=127.0.0.1 port=" + portOf(pg.Addr()) + " user=" + user + " dbname=" + db
+	return dsnFor(pg.Addr(), user, db, extra...)
+}
+
+func dsnFor(addr, user, db string, extra ...string) string {
+	host, port, _ := net.SplitHostPort(addr)
+	s := "host=" + host + " port=" + port + " user=" + user + " dbname=" + db
 	if user != pgtest.TrustUser {
 		s += " password=" + pgtest.Password
 	}

@@ -9,7 +9,6 @@
 package report
 
 import (
-	"fmt"
 	"math"
 	"net/url"
 	"regexp"
@@ -359,11 +358,7 @@ func peak(tl []Second) *Peak {
 // Headline is the report's sentence, in the analyzer's words: "N of M queries/s are polls of K
 // watched keys (last 10 s); S storming".
 func Headline(r *Report) string {
-	if r.Rates.QPS10 == 0 {
-		return "no queries in the last 10 s"
-	}
-	return fmt.Sprintf("%.0f of %.0f queries/s are polls of %d watched keys (last 10 s); %d storming",
-		r.Rates.WatchedQPS10, r.Rates.QPS10, r.Rates.KeysPolled10, r.Totals.StormsActive)
+	return analyzer.Headline(r.Rates.WatchedQPS10, r.Rates.QPS10, r.Rates.KeysPolled10, r.Totals.StormsActive)
 }
 
 var dsnPassword = regexp.MustCompile(`(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s]*)`)
