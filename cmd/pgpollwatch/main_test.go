@@ -120,7 +120,7 @@ func TestProxyFindsStormThenStopsOnSIGTERM(t *testing.T) {
 		if err := conn.QueryRow(context.Background(), "SELECT state FROM jobs WHERE id = $1", 7).Scan(&state); err != nil {
 			t.Fatal(err)
 		}
-		if !usr1Sent && polls == 500 { // a report while traffic flows
+		if !usr1Sent && polls == 50 { // a report while traffic flows
 			cmd.Process.Signal(syscall.SIGUSR1)
 			usr1Sent = true
 		}
