@@ -286,7 +286,7 @@ func (b *backend) event(p *pending) *Event {
 		ev.Bind = BindMessage(p.bind)
 	}
 	cols := b.cols
-	if len(cols) == 0 && p.kind == expExecute {
+	if len(cols) == 0 && p.kind == expExecute && !p.nameLost {
 		cols = b.stmtCols[string(p.name)]
 	}
 	ev.Columns = b.keepCols(cols)

@@ -29,6 +29,7 @@ type pending struct {
 	name     []byte // prepared statement name
 	bind     []byte // Bind body of the portal an Execute runs
 	limited  bool   // Execute with a row limit
+	nameLost bool   // name was not copied (over the budget): it must not be looked up
 }
 
 // set fills e, reusing its buffers. A buffer grows only while the entries' buffers together
@@ -39,18 +40,24 @@ type pending struct {
 func (p *producer) set(e *pending, kind expect, received time.Time, text, name, bind []byte) {
 	e.kind = kind
 	e.received = received
-	e.text = p.fill(e.text, text)
-	e.name = p.fill(e.name, name)
-	e.bind = p.fill(e.bind, bind)
+	e.text = p.fill(e.text, text, 0)
+	e.name = p.fill(e.name, name, maxFreeName)
+	e.nameLost = len(e.name) < len(name)
+	e.bind = p.fill(e.bind, bind, 0)
 	e.limited = false
 }
 
-// fill copies src into dst's storage, growing it only within the budget.
-func (p *producer) fill(dst, src []byte) []byte {
+// maxFreeName is the longest statement or portal name copied whatever the budget: without its
+// name an Execute could not be matched to its statement's RowDescription.
+const maxFreeName = 256
+
+// fill copies src into dst's storage, growing it only within the budget (or when src is at most
+// free bytes long).
+func (p *producer) fill(dst, src []byte, free int) []byte {
 	if len(src) <= cap(dst) {
 		return append(dst[:0], src...)
 	}
-	if p.held+len(src)-cap(dst) > maxQueueBytes {
+	if len(src) > free && p.held+len(src)-cap(dst) > maxQueueBytes {
 		// Entries the consumer gave back since the last publish may free enough.
 		if p.reclaim(); p.held+len(src)-cap(dst) > maxQueueBytes {
 			return dst[:0]

@@ -105,8 +105,8 @@ func (s *Session) run() {
 		defer wg.Done()
 		serverErr = s2c.run(back)
 		var we *errWrite
-		if !errors.As(serverErr, &we) && !s.clientDone.Load() {
-			s.upstreamLost.Store(true) // the server ended it, not the client side closing up
+		if !errors.As(serverErr, &we) && !s.clientDone.Load() && !s.killed.Load() {
+			s.upstreamLost.Store(true) // the server ended it, not the proxy closing up
 		}
 		s.serverEnded(serverErr, back)
 	}()
@@ -116,12 +116,6 @@ func (s *Session) run() {
 	s.clientDone.Store(true)
 	up.Close()
 	wg.Wait()
-	// Both pumps have stopped, so the queue's counts are settled. Answers still expected mean a
-	// statement may be running: closing the connection does not stop it (the server notices a
-	// vanished client only when it next reads or writes), so cancel it as the client would have.
-	if !s.info.Replication && q.published > be.cons.popped {
-		s.cancelInFlight()
-	}
 	var tooLarge *errTooLarge
 	var malformed *errMalformed
 	switch {
@@ -133,6 +127,12 @@ func (s *Session) run() {
 		sendError(s.client, "FATAL", codeProtocolViolation, malformed.Error())
 	}
 	s.client.Close()
+	// Both pumps have stopped, so the queue's counts are settled. Answers still expected mean a
+	// statement may be running: closing the connection does not stop it (the server notices a
+	// vanished client only when it next reads or writes), so cancel it as the client would have.
+	if !s.info.Replication && q.published > be.cons.popped {
+		s.cancelInFlight()
+	}
 
 	if s.cancelKey != nil {
 		s.srv.cancels.remove(s.cancelKey)

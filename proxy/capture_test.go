@@ -1,0 +1,258 @@
+package proxy_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/pgpollwatch/pgpollwatch/internal/pgtest"
+)
+
+// TestCaptureFuzzSeeds records the byte streams of real psql, pgx and pgbench sessions through a
+// tee in front of the server and writes them as seed corpus files of the fuzz targets (in the
+// directory PGPOLLWATCH_CAPTURE_SEEDS names, normally proxy/testdata/fuzz). It only runs when
+// asked:
+//
+//	PGPOLLWATCH_CAPTURE_SEEDS=$PWD/proxy/testdata/fuzz go test -run TestCaptureFuzzSeeds ./proxy/
+//
+// The sessions log in as the trust user, so no authentication exchange is ever stored.
+func TestCaptureFuzzSeeds(t *testing.T) {
+	dir := os.Getenv("PGPOLLWATCH_CAPTURE_SEEDS")
+	if dir == "" {
+		t.Skip("set PGPOLLWATCH_CAPTURE_SEEDS to a testdata/fuzz directory to record seeds")
+	}
+	db := pg.CreateDatabase(t)
+	pg.Exec(t, db, `CREATE TABLE items (id int PRIMARY KEY, status text, payload bytea); GRANT ALL ON items TO trust_user`)
+	tee := startTee(t)
+	ctx := context.Background()
+
+	// psql: simple protocol, multi-statement strings, errors, transactions, COPY both ways.
+	env := cliEnv(t, cliTarget{"127.0.0.1", portOf(tee.addr)}, pgtest.TrustUser, db)
+	script := `
+SELECT 1 AS one, 'two' AS two;
+SELECT 1; SELECT 2; SELECT 1/0;
+BEGIN;
+INSERT INTO items VALUES (1, 'PENDING', '\x00ff'), (2, 'SUCCESS', NULL);
+SELECT * FROM items ORDER BY id;
+SAVEPOINT a; SELECT nope; ROLLBACK TO a;
+COMMIT;
+COPY items (id, status) FROM STDIN;
+10	PENDING
+11	STARTED
+\.
+COPY (SELECT * FROM items ORDER BY id) TO STDOUT;
+;
+LISTEN chan; NOTIFY chan, 'hello';
+SELECT repeat('x', 300), g FROM generate_series(1, 20) g;
+`
+	if r := psql(t, env, []byte(script)); r.code != 0 {
+		t.Fatalf("psql: %s", r)
+	}
+	tee.save(t, dir, "psql")
+
+	// pgx: extended protocol with a statement cache, a batch, a pipeline with an error and two
+	// Syncs, COPY FROM and TO, row-limited portals.
+	conn := connect(t, "host=127.0.0.1 port="+portOf(tee.addr)+" user="+pgtest.TrustUser+" dbname="+db+" sslmode=disable")
+	for i := 0; i < 3; i++ {
+		var s string
+		if err := conn.QueryRow(ctx, "SELECT status FROM items WHERE id = $1", 1).Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := &pgx.Batch{}
+	for i := 0; i < 5; i++ {
+		b.Queue("SELECT $1::int * 2, $2::text", i, strings.Repeat("p", i))
+	}
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		t.Fatal(err)
+	}
+	pl := conn.PgConn().StartPipeline(ctx)
+	pl.SendQueryParams("SELECT 1", nil, nil, nil, nil)
+	pl.SendQueryParams("SELECT 1/0", nil, nil, nil, nil)
+	pl.SendPipelineSync()
+	pl.SendPrepare("named", "SELECT $1::int", nil)
+	pl.SendQueryPrepared("named", [][]byte{[]byte("7")}, nil, nil)
+	pl.SendPipelineSync()
+	if err := pl.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		res, err := pl.GetResults()
+		if err != nil {
+			continue
+		}
+		if res == nil {
+			break
+		}
+		if rr, ok := res.(*pgconn.ResultReader); ok {
+			rr.Read()
+		}
+	}
+	_ = pl.Close()
+	rows := make([][]any, 50)
+	for i := range rows {
+		rows[i] = []any{100 + i, "PENDING", []byte{byte(i)}}
+	}
+	if _, err := conn.CopyFrom(ctx, pgx.Identifier{"items"}, []string{"id", "status", "payload"}, pgx.CopyFromRows(rows)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.PgConn().CopyTo(ctx, io.Discard, "COPY (SELECT id, status FROM items ORDER BY id) TO STDOUT"); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "DECLARE cur CURSOR FOR SELECT id FROM items ORDER BY id"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "FETCH 5 FROM cur"); err != nil {
+		t.Fatal(err)
+	}
+	tx.Rollback(ctx)
+	conn.Close(ctx)
+	tee.save(t, dir, "pgx")
+
+	// pgbench: prepared statements and a pipeline, a few transactions.
+	bench := filepath.Join(t.TempDir(), "seed.pgbench")
+	os.WriteFile(bench, []byte(`\set id random(1, 2)
+SELECT status FROM items WHERE id = :id;
+\startpipeline
+SELECT :id + 1;
+UPDATE items SET status = 'SUCCESS' WHERE id = :id;
+\endpipeline
+`), 0o600)
+	if r := runCLI(t, 30*time.Second, env, nil, "pgbench", "-n", "-M", "prepared", "-t", "3", "-f", bench); r.code != 0 {
+		t.Fatalf("pgbench: %s", r)
+	}
+	tee.save(t, dir, "pgbench")
+}
+
+// tee forwards connections to pg and keeps what went each way.
+type tee struct {
+	addr string
+	mu   sync.Mutex
+	wg   sync.WaitGroup
+	c2s  []*bytes.Buffer
+	s2c  []*bytes.Buffer
+}
+
+func startTee(t *testing.T) *tee {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tt := &tee{addr: ln.Addr().String()}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", pg.Addr())
+			if err != nil {
+				c.Close()
+				continue
+			}
+			up, down := &bytes.Buffer{}, &bytes.Buffer{}
+			tt.mu.Lock()
+			tt.c2s, tt.s2c = append(tt.c2s, up), append(tt.s2c, down)
+			tt.mu.Unlock()
+			tt.wg.Add(2)
+			go func() { defer tt.wg.Done(); io.Copy(io.MultiWriter(s, up), c); s.(*net.TCPConn).CloseWrite() }()
+			go func() { defer tt.wg.Done(); io.Copy(io.MultiWriter(c, down), s); c.Close() }()
+		}
+	}()
+	return tt
+}
+
+// save waits for the recorded connections to end and writes the longest one as seeds.
+func (tt *tee) save(t *testing.T, dir, name string) {
+	tt.wg.Wait()
+	tt.mu.Lock()
+	defer tt.mu.Unlock()
+	best := 0
+	for i := range tt.c2s {
+		if tt.c2s[i].Len()+tt.s2c[i].Len() > tt.c2s[best].Len()+tt.s2c[best].Len() {
+			best = i
+		}
+	}
+	client, server := tt.c2s[best].Bytes(), tt.s2c[best].Bytes()
+	tt.c2s, tt.s2c = nil, nil
+	startupEnd := 0
+	for startupEnd+8 <= len(client) {
+		n := int(binary.BigEndian.Uint32(client[startupEnd:]))
+		code := binary.BigEndian.Uint32(client[startupEnd+4:])
+		startupEnd += n
+		if code != 80877103 && code != 80877104 { // SSLRequest, GSSENCRequest
+			break
+		}
+	}
+	typed := client[startupEnd:]
+	const limit = 24 << 10
+	spec := []byte{13, 40, 7, 63, 1}
+	write := func(target, file string, args ...any) {
+		var b strings.Builder
+		b.WriteString("go test fuzz v1\n")
+		for _, a := range args {
+			switch v := a.(type) {
+			case []byte:
+				fmt.Fprintf(&b, "[]byte(%q)\n", v)
+			case bool:
+				fmt.Fprintf(&b, "bool(%v)\n", v)
+			}
+		}
+		d := filepath.Join(dir, target)
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, file), []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("FuzzReadStartup", "capture-"+name, client[:min(len(client), startupEnd+64)], false)
+	write("FuzzFramer", "capture-"+name+"-client", cutMessages(typed, limit), spec)
+	write("FuzzFramer", "capture-"+name+"-server", cutMessages(server, limit), spec)
+	write("FuzzInspectors", "capture-"+name, cutMessages(typed, limit), cutMessages(server, limit), []byte{})
+	write("FuzzInspectors", "capture-"+name+"-chunked", cutMessages(typed, limit), cutMessages(server, limit), spec)
+	binds := 0
+	seen := map[string]bool{}
+	for p := typed; len(p) >= 5 && binds < 4; {
+		n := 1 + int(binary.BigEndian.Uint32(p[1:]))
+		if n > len(p) {
+			break
+		}
+		if p[0] == 'B' && !seen[string(p[5:n])] {
+			seen[string(p[5:n])] = true
+			write("FuzzBindMessage", fmt.Sprintf("capture-%s-%d", name, binds), p[5:n])
+			binds++
+		}
+		p = p[n:]
+	}
+	t.Logf("%s: client %d bytes, server %d bytes, %d Binds", name, len(client), len(server), binds)
+}
+
+// cutMessages returns the longest run of whole messages at the start of p within limit bytes.
+func cutMessages(p []byte, limit int) []byte {
+	end := 0
+	for end+5 <= len(p) {
+		n := 1 + int(binary.BigEndian.Uint32(p[end+1:]))
+		if end+n > limit || end+n > len(p) {
+			break
+		}
+		end += n
+	}
+	return p[:end]
+}
