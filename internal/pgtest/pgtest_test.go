@@ -91,11 +91,12 @@ func TestLogins(t *testing.T) {
 
 func TestTLS(t *testing.T) {
 	t.Parallel()
-	for _, host := range []string{"127.0.0.1", "localhost", "[::1]"} {
+	hosts := []string{"127.0.0.1", "localhost"}
+	if hasIPv6() { // the cluster listens on ::1 only where the machine has it
+		hosts = append(hosts, "[::1]")
+	}
+	for _, host := range hosts {
 		t.Run(host, func(t *testing.T) {
-			if host == "[::1]" && !hasIPv6() {
-				t.Skip("no IPv6 loopback") // optional listener, not the cluster itself
-			}
 			dsn := strings.Replace(cluster.ConnString(ScramUser, ""), "127.0.0.1", host, 1)
 			dsn = strings.Replace(dsn, "sslmode=disable", "sslmode=verify-full&sslrootcert="+cluster.CertFile, 1)
 			conn := connect(t, dsn)
