@@ -162,26 +162,21 @@ func (m *matcher) ident(src []byte, i int, name string) bool {
 		return false
 	}
 	t := m.toks[i]
-	if t.Kind == sqlscan.Ident && name != lowerASCII(name) {
+	if t.Kind == sqlscan.Ident && hasUpper(name) {
 		return false // an unquoted identifier folds to lower case and cannot match
 	}
 	ok := identMatches(t.Kind, src[t.Start:t.End], name, m.scratch)
 	return ok
 }
 
-func lowerASCII(s string) string {
+// hasUpper reports whether s has an ASCII capital, which no unquoted identifier can match.
+func hasUpper(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; 'A' <= c && c <= 'Z' {
-			b := []byte(s)
-			for j := i; j < len(b); j++ {
-				if 'A' <= b[j] && b[j] <= 'Z' {
-					b[j] += 'a' - 'A'
-				}
-			}
-			return string(b)
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			return true
 		}
 	}
-	return s
+	return false
 }
 
 // isClauseWord lists the words that can follow a table name and are not an alias.

@@ -104,55 +104,100 @@ func (a *Analyzer) Tick(now time.Time) {
 	}
 }
 
-// evalKey starts or ends a key's storm. A storm starts when the last window averaged at least
-// the storm rate, and ends once a whole window has stayed below it.
-func (a *Analyzer) evalKey(k *keyStats, sec int64, threshold uint64) *Notice {
-	recent := k.ring.sum(sec, a.window)
-	spin := func() (bool, float64) {
-		med := k.gaps.quantile(0.5)
-		return med >= 0 && med < float64(a.cfg.SpinInterval.Microseconds())/1000, med
-	}
-	w := &a.cfg.Watches[k.watch]
-	if !k.storming {
-		if recent < threshold || recent == 0 {
-			return nil
+// stormState is the start/end machine keys and repeated reads share. A storm starts when the
+// last window averaged at least the storm rate, and ends once a whole window has stayed below.
+type stormState struct {
+	storming   bool
+	startCount int64 // the entry's polls (or reads) when the storm started
+	belowSince int64 // the first second below the rate; 0 while at or above it
+	record     int   // index in the storm log while storming; -1 none
+}
+
+// Storm transitions reported by step.
+const (
+	stormGoesOn = iota
+	stormStarts
+	stormEnds
+)
+
+// step advances the machine by one tick, given the events of the last window and the entry's
+// count so far.
+func (s *stormState) step(recent, threshold uint64, sec int64, window int, count int64) int {
+	if !s.storming {
+		if recent == 0 || recent < threshold {
+			return stormGoesOn
 		}
-		k.storming, k.stormStart, k.stormPolls, k.belowSince = true, max(0, sec-int64(a.window)), k.polls-int64(recent), 0
-		k.spinning, _ = spin()
-		_, med := spin()
-		st := Storm{Kind: "key", Table: w.Table, Column: w.Column, Key: k.key, Active: true,
-			StartedAt: a.epoch.Add(time.Duration(k.stormStart) * time.Second),
-			Polls:     int64(recent), PeakQPS: float64(k.peak), Spin: k.spinning, MedianIntervalMs: med}
-		k.stormRecord = a.storms.add(st)
-		return &Notice{Kind: "storm-start", Storm: &st, Message: fmt.Sprintf("storm started: %s.%s = %s polled %.0f/s (median gap %.1f ms)%s",
-			w.Table, w.Column, k.key, float64(recent)/float64(a.window), med, spinWord(k.spinning))}
+		s.storming, s.belowSince, s.startCount = true, 0, count-int64(recent)
+		return stormStarts
 	}
-	rec := a.storms.at(k.stormRecord)
 	if recent >= threshold {
-		k.belowSince = 0
-		sp, med := spin()
-		k.spinning = k.spinning || sp
-		if rec != nil {
-			rec.Polls, rec.PeakQPS, rec.Spin, rec.MedianIntervalMs = k.polls-k.stormPolls, float64(k.peak), k.spinning, med
-		}
-		return nil
+		s.belowSince = 0
+		return stormGoesOn
 	}
-	if k.belowSince == 0 {
-		k.belowSince = sec
+	if s.belowSince == 0 {
+		s.belowSince = sec
 	}
-	if sec-k.belowSince < int64(a.window) {
-		return nil
+	if sec-s.belowSince < int64(window) {
+		return stormGoesOn
 	}
-	k.storming = false
+	s.storming = false
+	return stormEnds
+}
+
+// start logs a new storm, dated from the start of the window that showed it.
+func (a *Analyzer) start(s *stormState, st Storm, sec int64) Storm {
+	st.Active = true
+	st.StartedAt = a.epoch.Add(time.Duration(max(0, sec-int64(a.window))) * time.Second)
+	s.record = a.storms.add(st)
+	return st
+}
+
+// end closes a storm's log entry and returns a copy of it, or false if the log dropped it.
+func (a *Analyzer) end(s *stormState, sec, count int64) (Storm, bool) {
+	rec := a.storms.at(s.record)
 	if rec == nil {
-		return nil
+		return Storm{}, false
 	}
 	rec.Active = false
 	rec.EndedAt = a.epoch.Add(time.Duration(sec) * time.Second)
-	rec.Polls = k.polls - k.stormPolls
-	st := *rec
-	return &Notice{Kind: "storm-end", Storm: &st, Message: fmt.Sprintf("storm ended: %s.%s = %s after %s and %d polls",
-		w.Table, w.Column, k.key, st.EndedAt.Sub(st.StartedAt).Round(time.Second), st.Polls)}
+	rec.Polls = count - s.startCount
+	return *rec, true
+}
+
+// spin reports whether gaps make a spin loop, and their median in milliseconds.
+func (a *Analyzer) spin(gaps *intervals) (bool, float64) {
+	med := gaps.quantile(0.5)
+	return med >= 0 && med < float64(a.cfg.SpinInterval.Microseconds())/1000, med
+}
+
+// evalKey starts, updates or ends a key's storm.
+func (a *Analyzer) evalKey(k *keyStats, sec int64, threshold uint64) *Notice {
+	recent := k.ring.sum(sec, a.window)
+	w := &a.cfg.Watches[k.watch]
+	switch k.step(recent, threshold, sec, a.window, k.polls) {
+	case stormStarts:
+		var med float64
+		k.spinning, med = a.spin(&k.gaps)
+		st := a.start(&k.stormState, Storm{Kind: "key", Table: w.Table, Column: w.Column, Key: k.key,
+			Polls: int64(recent), PeakQPS: float64(k.peak), Spin: k.spinning, MedianIntervalMs: med}, sec)
+		return &Notice{Kind: "storm-start", Storm: &st, Message: fmt.Sprintf("storm started: %s.%s = %s polled %.0f/s (median gap %.1f ms)%s",
+			w.Table, w.Column, k.key, float64(recent)/float64(a.window), med, spinWord(k.spinning))}
+	case stormEnds:
+		st, ok := a.end(&k.stormState, sec, k.polls)
+		if !ok {
+			return nil
+		}
+		return &Notice{Kind: "storm-end", Storm: &st, Message: fmt.Sprintf("storm ended: %s.%s = %s after %s and %d polls",
+			w.Table, w.Column, k.key, st.EndedAt.Sub(st.StartedAt).Round(time.Second), st.Polls)}
+	}
+	if k.storming && recent >= threshold {
+		sp, med := a.spin(&k.gaps)
+		k.spinning = k.spinning || sp
+		if rec := a.storms.at(k.record); rec != nil {
+			rec.Polls, rec.PeakQPS, rec.Spin, rec.MedianIntervalMs = k.polls-k.startCount, float64(k.peak), k.spinning, med
+		}
+	}
+	return nil
 }
 
 func spinWord(spin bool) string {
@@ -165,42 +210,24 @@ func spinWord(spin bool) string {
 // evalRepeat does the same for repeated reads nobody configured.
 func (a *Analyzer) evalRepeat(r *repeatStats, sec int64, threshold uint64) *Notice {
 	recent := r.ring.sum(sec, a.window)
-	if !r.storming {
-		if recent < threshold || recent == 0 {
-			return nil
-		}
-		r.storming, r.belowFrom, r.stormReads = true, 0, r.reads-int64(recent)
-		st := Storm{Kind: "repeat", Query: r.fp.text, Active: true,
-			StartedAt: a.epoch.Add(time.Duration(max(0, sec-int64(a.window))) * time.Second),
-			Polls:     int64(recent), PeakQPS: float64(r.peak)}
-		r.stormRec = a.storms.add(st)
+	switch r.step(recent, threshold, sec, a.window, r.reads) {
+	case stormStarts:
+		st := a.start(&r.stormState, Storm{Kind: "repeat", Query: r.fp.text, Polls: int64(recent), PeakQPS: float64(r.peak)}, sec)
 		return &Notice{Kind: "storm-start", Storm: &st, Message: fmt.Sprintf("repeated read storm: the same values %.0f/s on %s",
 			float64(recent)/float64(a.window), shorten(r.fp.text, 120))}
-	}
-	rec := a.storms.at(r.stormRec)
-	if recent >= threshold {
-		r.belowFrom = 0
-		if rec != nil {
-			rec.Polls = r.reads - r.stormReads
-			rec.PeakQPS = float64(r.peak)
+	case stormEnds:
+		st, ok := a.end(&r.stormState, sec, r.reads)
+		if !ok {
+			return nil
 		}
-		return nil
+		return &Notice{Kind: "storm-end", Storm: &st, Message: "repeated read storm ended: " + shorten(r.fp.text, 120)}
 	}
-	if r.belowFrom == 0 {
-		r.belowFrom = sec
+	if r.storming && recent >= threshold {
+		if rec := a.storms.at(r.record); rec != nil {
+			rec.Polls, rec.PeakQPS = r.reads-r.startCount, float64(r.peak)
+		}
 	}
-	if sec-r.belowFrom < int64(a.window) {
-		return nil
-	}
-	r.storming = false
-	if rec == nil {
-		return nil
-	}
-	rec.Active = false
-	rec.EndedAt = a.epoch.Add(time.Duration(sec) * time.Second)
-	rec.Polls = r.reads - r.stormReads
-	st := *rec
-	return &Notice{Kind: "storm-end", Storm: &st, Message: "repeated read storm ended: " + shorten(r.fp.text, 120)}
+	return nil
 }
 
 func shorten(s string, n int) string {

@@ -260,14 +260,8 @@ type keyStats struct {
 	ring               keyRing
 	peak               uint32
 
-	// storm state, written by the ticker
-	storming    bool
-	stormStart  int64 // second
-	stormPolls  int64 // polls when the storm started
-	stormPeak   uint32
-	spinning    bool
-	belowSince  int64
-	stormRecord int // index in the storm log while active
+	stormState // written by the ticker
+	spinning   bool
 }
 
 type keyShard struct {
@@ -310,7 +304,7 @@ func (t *keyTable) entry(s *keyShard, tk []byte, h uint64, watch int, key []byte
 			t.evicted.Add(1)
 		}
 	}
-	k := &keyStats{watch: watch, key: string(key), hash: h, stormRecord: -1}
+	k := &keyStats{watch: watch, key: string(key), hash: h, stormState: stormState{record: -1}}
 	s.m[string(tk)] = k
 	return k
 }
@@ -374,17 +368,6 @@ func (t *keyTable) write(a *Analyzer, watch int, key []byte, at int64) {
 	s.mu.Unlock()
 }
 
-func (t *keyTable) each(fn func(*keyStats)) {
-	for i := range t.shards {
-		s := &t.shards[i]
-		s.mu.Lock()
-		for _, k := range s.m {
-			fn(k)
-		}
-		s.mu.Unlock()
-	}
-}
-
 // --- repeated reads nobody configured ---
 
 // repeatStats counts one (fingerprint, parameter values) pair: the same read, again.
@@ -398,10 +381,7 @@ type repeatStats struct {
 	lastNs     int64
 	ring       keyRing
 	peak       uint32
-	storming   bool
-	stormRec   int
-	stormReads int64 // reads when the storm started
-	belowFrom  int64
+	stormState // written by the ticker
 }
 
 type repeatShard struct {
@@ -461,7 +441,7 @@ func (a *Analyzer) repeat(cs *connState, ev *proxy.Event, text []byte, fp *fpSta
 				t.evicted.Add(1)
 			}
 		}
-		r = &repeatStats{fp: fp, hash: key, firstNs: at, stormRec: -1, reads: 1}
+		r = &repeatStats{fp: fp, hash: key, firstNs: at, stormState: stormState{record: -1}, reads: 1}
 		s.m[key] = r
 	}
 	if r.reads > 0 && r.digest == ev.Digest {

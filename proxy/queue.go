@@ -202,11 +202,3 @@ func (c *consumer) release() {
 	clear(c.retired)
 	c.retired = c.retired[:0]
 }
-
-// pending reports how many answers are still expected (for tests and diagnostics).
-func (c *consumer) pendingCount() int {
-	c.q.mu.Lock()
-	n := len(c.q.inbox)
-	c.q.mu.Unlock()
-	return n + len(c.items) - c.head
-}
