@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/pgpollwatch/pgpollwatch/internal/pgtest"
+	"github.com/pgpollwatch/pgpollwatch/report"
 )
 
 var (
@@ -113,14 +113,14 @@ func TestProxyFindsStormThenStopsOnSIGTERM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	polls := 0
+	sent := 0
 	usr1Sent := false
-	for deadline := time.Now().Add(2500 * time.Millisecond); time.Now().Before(deadline); polls++ {
+	for deadline := time.Now().Add(2500 * time.Millisecond); time.Now().Before(deadline); sent++ {
 		var state string
 		if err := conn.QueryRow(context.Background(), "SELECT state FROM jobs WHERE id = $1", 7).Scan(&state); err != nil {
 			t.Fatal(err)
 		}
-		if !usr1Sent && polls == 50 { // a report while traffic flows
+		if !usr1Sent && sent == 50 { // a report while traffic flows
 			cmd.Process.Signal(syscall.SIGUSR1)
 			usr1Sent = true
 		}
@@ -156,20 +156,13 @@ func TestProxyFindsStormThenStopsOnSIGTERM(t *testing.T) {
 	}
 	// The report written at exit has every poll; the one from SIGUSR1 had some of them.
 	final := readReport(t, reportFile)
-	if final.polls("7") != int64(polls) || mid.polls("7") <= 0 || mid.polls("7") >= final.polls("7") {
-		t.Errorf("polls of key 7: SIGUSR1 report %d, exit report %d, sent %d", mid.polls("7"), final.polls("7"), polls)
+	if polls(final, "7") != int64(sent) || polls(mid, "7") <= 0 || polls(mid, "7") >= polls(final, "7") {
+		t.Errorf("polls of key 7: SIGUSR1 report %d, exit report %d, sent %d", polls(mid, "7"), polls(final, "7"), sent)
 	}
 }
 
-type reportJSON struct {
-	SchemaVersion int `json:"schema_version"`
-	Keys          []struct {
-		Key   string `json:"key"`
-		Polls int64  `json:"polls"`
-	} `json:"keys"`
-}
-
-func (r reportJSON) polls(key string) int64 {
+// polls is the report's poll count for key, 0 when absent.
+func polls(r *report.Report, key string) int64 {
 	for _, k := range r.Keys {
 		if k.Key == key {
 			return k.Polls
@@ -178,13 +171,13 @@ func (r reportJSON) polls(key string) int64 {
 	return 0
 }
 
-func readReport(t *testing.T, path string) reportJSON {
+// readReport waits for a complete report at path (it is written atomically) and reads it.
+func readReport(t *testing.T, path string) *report.Report {
 	t.Helper()
-	var r reportJSON
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		b, err := os.ReadFile(path)
-		if err == nil && json.Unmarshal(b, &r) == nil && r.SchemaVersion > 0 {
+		r, err := report.Read(path)
+		if err == nil {
 			return r
 		}
 		if time.Now().After(deadline) {
@@ -291,20 +284,8 @@ func TestDemoHeadless(t *testing.T) {
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, out)
 	}
-	var r struct {
-		Keys []struct {
-			Key      string `json:"key"`
-			Polls    int64  `json:"polls"`
-			Storming bool   `json:"storming"`
-			Spinning bool   `json:"spinning"`
-		} `json:"keys"`
-		Findings []struct {
-			Kind string `json:"kind"`
-			Fix  string `json:"fix"`
-		} `json:"findings"`
-	}
-	b, err := os.ReadFile(reportFile)
-	if err != nil || json.Unmarshal(b, &r) != nil {
+	r, err := report.Read(reportFile)
+	if err != nil {
 		t.Fatalf("report: %v\n%s", err, out)
 	}
 	spinning := 0
