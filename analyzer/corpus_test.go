@@ -125,15 +125,13 @@ func TestFingerprintsGroupLikePgStatStatements(t *testing.T) {
 		t.Fatalf("corpus has %d statements, want at least 60", len(fingerprintCorpus))
 	}
 	db := pg.CreateDatabase(t)
-	pg.Exec(t, db, celeryDDL)
-	pg.Exec(t, db, `CREATE SEQUENCE taskset_id_sequence;
-CREATE TABLE celery_tasksetmeta (id INTEGER NOT NULL DEFAULT nextval('taskset_id_sequence') PRIMARY KEY, taskset_id VARCHAR(155) UNIQUE, result BYTEA, date_done TIMESTAMP);
-CREATE TABLE django_celery_results_taskresult (id serial PRIMARY KEY, task_id varchar(255) UNIQUE, status varchar(50));
+	celerySchema(t, db)
+	pendingTasks(t, db, "one", "two")
+	pg.Exec(t, db, `CREATE TABLE django_celery_results_taskresult (id serial PRIMARY KEY, task_id varchar(255) UNIQUE, status varchar(50));
 CREATE TABLE django_celery_results_groupresult (id serial PRIMARY KEY, group_id varchar(255) UNIQUE);
 CREATE TABLE jobs (id int PRIMARY KEY, name text, done boolean, payload jsonb);
 CREATE TABLE pgbench_accounts (aid int PRIMARY KEY, abalance int);
 CREATE TABLE pgbench_history (tid int, bid int, aid int, delta int, mtime timestamp);
-INSERT INTO celery_taskmeta (task_id, status) VALUES ('one', 'PENDING'), ('two', 'PENDING');
 GRANT ALL ON ALL TABLES IN SCHEMA public TO scram_user;
 GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO scram_user;`)
 	p := startAnalyzedProxy(t, analyzer.Config{})

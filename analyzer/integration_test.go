@@ -16,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/pgpollwatch/pgpollwatch/analyzer"
+	"github.com/pgpollwatch/pgpollwatch/fixtures"
 	"github.com/pgpollwatch/pgpollwatch/internal/pgtest"
 	"github.com/pgpollwatch/pgpollwatch/proxy"
 )
@@ -24,17 +25,23 @@ var pg *pgtest.Cluster
 
 func TestMain(m *testing.M) { pgtest.Main(m, &pg) }
 
-// celeryDDL is the SQLAlchemy result backend's table, as Celery creates it.
-const celeryDDL = `CREATE SEQUENCE task_id_sequence;
-CREATE TABLE celery_taskmeta (
-	id INTEGER NOT NULL DEFAULT nextval('task_id_sequence') PRIMARY KEY,
-	task_id VARCHAR(155) UNIQUE,
-	status VARCHAR(50),
-	result BYTEA,
-	date_done TIMESTAMP WITHOUT TIME ZONE,
-	traceback TEXT
-);
-GRANT ALL ON celery_taskmeta, task_id_sequence TO scram_user;`
+// celerySchema creates Celery's result tables in db (the DDL Celery itself creates, from
+// fixtures) and lets the test user use them.
+func celerySchema(t *testing.T, db string) {
+	t.Helper()
+	ddl, err := fixtures.DDL(fixtures.Celery)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg.Exec(t, db, ddl)
+	pg.Exec(t, db, "GRANT ALL ON ALL TABLES IN SCHEMA public TO scram_user; GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO scram_user")
+}
+
+// pendingTasks inserts PENDING rows the way Celery's SQLAlchemy backend does (id from the sequence).
+func pendingTasks(t *testing.T, db string, ids ...string) {
+	t.Helper()
+	pg.Exec(t, db, "INSERT INTO celery_taskmeta (id, task_id, status) SELECT nextval('task_id_sequence'), k, 'PENDING' FROM unnest(ARRAY['"+strings.Join(ids, "','")+"']) k")
+}
 
 // sqlalchemyPoll is the statement Celery's database backend sends for AsyncResult.state.
 const sqlalchemyPoll = `SELECT celery_taskmeta.id AS celery_taskmeta_id, celery_taskmeta.task_id AS celery_taskmeta_task_id, celery_taskmeta.status AS celery_taskmeta_status, celery_taskmeta.result AS celery_taskmeta_result, celery_taskmeta.date_done AS celery_taskmeta_date_done, celery_taskmeta.traceback AS celery_taskmeta_traceback 
@@ -82,8 +89,8 @@ func (p *proxied) dsn(db, app string) string {
 // on a pgbench run.
 func TestPollCountsMatchServerLog(t *testing.T) {
 	db := pg.CreateDatabase(t)
-	pg.Exec(t, db, celeryDDL)
-	pg.Exec(t, db, `INSERT INTO celery_taskmeta (task_id, status) VALUES ('key-psql', 'PENDING'), ('key-pgx', 'PENDING'), ('key-slow', 'PENDING'), ('key-spin', 'PENDING')`)
+	celerySchema(t, db)
+	pendingTasks(t, db, "key-psql", "key-pgx", "key-slow", "key-spin")
 	pg.Exec(t, db, `ALTER DATABASE "`+db+`" SET log_statement = 'all'`)
 	pg.Exec(t, db, `ALTER DATABASE "`+db+`" SET log_min_messages = 'log'`)
 	logStart := fileSize(pg.LogFile)
