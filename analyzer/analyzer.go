@@ -204,12 +204,16 @@ func (a *Analyzer) ingest(cs *connState, ev *proxy.Event) {
 	if ev.Failed {
 		a.failed.Add(1)
 	}
-	fp.record(ev, sec, watched)
+	fp.record(ev, sec)
 
+	// A watched lookup is one poll statement, however many keys it reads (IN lists count a poll
+	// per key in the per-key table): totals, timeline and clients all count statements, so the
+	// watched share of queries can never exceed 100%.
 	var watchedN uint32
 	switch {
 	case watched:
-		watchedN = a.pollKeys(cs, ev, text, fp, sec, a.nanos(end))
+		a.pollKeys(cs, ev, text, fp, sec, a.nanos(end))
+		watchedN = 1
 	case lk.watch >= 0 && lk.write && !ev.Failed:
 		a.writes.Add(1)
 		a.perWatch[lk.watch].writes.Add(1)
@@ -301,18 +305,15 @@ func truncateText(s string) string {
 	return s
 }
 
-// pollKeys counts a poll for each key the statement reads and returns how many keys.
-func (a *Analyzer) pollKeys(cs *connState, ev *proxy.Event, text []byte, fp *fpStats, sec, at int64) uint32 {
+// pollKeys counts a poll for each key the statement reads.
+func (a *Analyzer) pollKeys(cs *connState, ev *proxy.Event, text []byte, fp *fpStats, sec, at int64) {
 	a.watched.Add(1)
 	a.perWatch[fp.lookup.watch].lookups.Add(1)
 	w := &a.cfg.Watches[fp.lookup.watch]
 	status, hasStatus := fp.status(ev, w)
-	var n uint32
 	a.eachKey(cs, ev, text, fp, func(key []byte) {
-		n++
 		a.keys.poll(a, cs, fp.lookup.watch, key, ev, sec, at, status, hasStatus)
 	})
-	return n
 }
 
 // writeKeys marks the keys a write touches (for time-to-result and, later, cache invalidation).

@@ -302,3 +302,27 @@ func BenchmarkSnapshot(b *testing.B) {
 		}
 	}
 }
+
+// TestINListIsOnePollStatement: a lookup of three keys is one watched statement in the totals,
+// the timeline and the client, and one poll for each key.
+func TestINListIsOnePollStatement(t *testing.T) {
+	a := New(Config{})
+	info := &proxy.ConnInfo{ClientAddr: "127.0.0.1:5000"}
+	a.ConnOpened(info)
+	at := a.epoch.Add(100 * time.Millisecond)
+	a.Statements(info, []proxy.Event{simpleEvent(`SELECT * FROM celery_taskmeta WHERE task_id IN ('a', 'b', 'c')`, at)})
+	time.Sleep(time.Until(a.epoch.Add(1100 * time.Millisecond))) // the timeline shows complete seconds
+	s := a.Snapshot()
+	var watched uint32
+	for _, sec := range s.Timeline {
+		watched += sec.Watched
+	}
+	if s.Totals.WatchedLookups != 1 || watched != 1 || s.Clients[0].Polls != 1 || len(s.Keys) != 3 {
+		t.Fatalf("lookups %d, timeline %d, client %d, keys %d", s.Totals.WatchedLookups, watched, s.Clients[0].Polls, len(s.Keys))
+	}
+	for _, k := range s.Keys {
+		if k.Polls != 1 {
+			t.Fatalf("key %s: %d polls", k.Key, k.Polls)
+		}
+	}
+}

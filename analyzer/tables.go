@@ -71,7 +71,7 @@ type fpStats struct {
 	statusIdx int // column of the watch's status in the rows; -1 unknown, -2 absent
 }
 
-func (f *fpStats) record(ev *proxy.Event, sec int64, watched bool) {
+func (f *fpStats) record(ev *proxy.Event, sec int64) {
 	f.mu.Lock()
 	if f.calls == 0 {
 		f.firstSec = sec
