@@ -12,6 +12,7 @@ package analyzer
 import (
 	"bytes"
 	"hash/maphash"
+	"math"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -93,6 +94,8 @@ type Analyzer struct {
 	found   map[string]bool // findings already announced
 
 	nextClient atomic.Uint32
+
+	coalesceStats atomic.Pointer[func() CoalesceStats]
 }
 
 // New makes an Analyzer. Call Run to evaluate storms every second.
@@ -101,6 +104,9 @@ func New(cfg Config) *Analyzer {
 	a := &Analyzer{cfg: cfg, epoch: time.Now(), seed: maphash.MakeSeed(), found: map[string]bool{}}
 	a.window = max(1, int(cfg.StormWindow/time.Second))
 	a.perWatch = make([]watchCounters, len(cfg.Watches))
+	for i := range a.perWatch {
+		a.perWatch[i].tableWriteNs.Store(math.MinInt64)
+	}
 	a.fps.init(cfg.MaxFingerprints)
 	a.keys.init(cfg.MaxKeys)
 	a.repeats.init(cfg.MaxRepeats)
@@ -127,7 +133,13 @@ type connState struct {
 	m      matcher
 }
 
-type watchCounters struct{ lookups, writes atomic.Int64 }
+type watchCounters struct {
+	lookups, writes atomic.Int64
+	// tableWriteNs is the latest write to the table whose keys could not be told (TRUNCATE,
+	// COPY, DDL, an UPDATE by another column): it invalidates every key of the table in the
+	// what-if estimate, as it does in the cache. math.MinInt64: none.
+	tableWriteNs atomic.Int64
+}
 
 type textCacheEntry struct {
 	hash uint64
@@ -316,11 +328,19 @@ func (a *Analyzer) pollKeys(cs *connState, ev *proxy.Event, text []byte, fp *fpS
 	})
 }
 
-// writeKeys marks the keys a write touches (for time-to-result and, later, cache invalidation).
+// writeKeys marks the keys a write touches (for time-to-result and the what-if estimate's
+// invalidations); a write whose keys cannot be told marks the whole table.
 func (a *Analyzer) writeKeys(cs *connState, ev *proxy.Event, text []byte, fp *fpStats, at int64) {
+	n := 0
 	a.eachKey(cs, ev, text, fp, func(key []byte) {
+		n++
 		a.keys.write(a, fp.lookup.watch, key, at)
 	})
+	if n == 0 {
+		tw := &a.perWatch[fp.lookup.watch].tableWriteNs
+		for old := tw.Load(); at > old && !tw.CompareAndSwap(old, at); old = tw.Load() {
+		}
+	}
 }
 
 // eachKey calls fn for each key of a watched statement: from the literal(s) in the text for

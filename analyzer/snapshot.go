@@ -28,6 +28,13 @@ type Snapshot struct {
 	Repeats      []RepeatStat      `json:"repeats"`
 	Storms       []Storm           `json:"storms"`
 	Findings     []Finding         `json:"findings"`
+
+	// Coalesce is the coalescing cache's state; nil when coalescing is not available (the
+	// proxy runs without --coalesce). See SetCoalesceStats.
+	Coalesce *CoalesceStats `json:"coalesce,omitempty"`
+	// WhatIf estimates, for each of WhatIfTTLs, the upstream queries a cache would have saved
+	// on the watched polls seen since start.
+	WhatIf []WhatIf `json:"what_if"`
 }
 
 // WatchStat counts the statements on one watched table.column since start.
@@ -98,6 +105,8 @@ type KeyStat struct {
 	Storming           bool      `json:"storming"`
 	Spinning           bool      `json:"spinning"`
 	History            []uint32  `json:"history"` // polls per second, last 60 s
+	// WhatIfSaved500ms is how many of this key's polls a 500 ms cache would have answered.
+	WhatIfSaved500ms int64 `json:"what_if_saved_500ms"`
 }
 
 // FingerprintStat describes one normalized statement.
@@ -213,6 +222,8 @@ func (a *Analyzer) Snapshot() *Snapshot {
 	a.snapFingerprints(s, sec)
 	a.snapClients(s, sec)
 	a.snapRepeats(s, sec)
+	a.snapWhatIf(s)
+	a.snapCoalesce(s)
 	a.stormMu.Lock()
 	s.Storms = a.storms.list()
 	a.stormMu.Unlock()
@@ -274,6 +285,7 @@ func (a *Analyzer) keyStat(k *keyStats, sec int64) KeyStat {
 		Spinning:           k.spinning,
 		PollsAfterTerminal: k.pollsAfterTerminal,
 		History:            k.ring.history(sec, historyLen),
+		WhatIfSaved500ms:   k.whatIf.saved,
 	}
 	if k.polls > 0 {
 		ks.FirstSeen = a.epoch.Add(time.Duration(k.firstNs))

@@ -260,13 +260,16 @@ type keyStats struct {
 	ring               keyRing
 	peak               uint32
 
+	whatIf whatIfKey
+
 	stormState // written by the ticker
 	spinning   bool
 }
 
 type keyShard struct {
-	mu sync.Mutex
-	m  map[string]*keyStats
+	mu     sync.Mutex
+	m      map[string]*keyStats
+	whatIf whatIfCounts
 }
 
 type keyTable struct {
@@ -314,6 +317,7 @@ func (t *keyTable) poll(a *Analyzer, cs *connState, watch int, key []byte, ev *p
 	w := &a.cfg.Watches[watch]
 	s.mu.Lock()
 	k := t.entry(s, tk, h, watch, key)
+	whatIfPoll(&s.whatIf, k, at, a.perWatch[watch].tableWriteNs.Load())
 	if k.polls == 0 {
 		k.firstNs = at
 	} else if gap := at - k.lastNs; gap >= 0 {
@@ -364,7 +368,7 @@ func (t *keyTable) write(a *Analyzer, watch int, key []byte, at int64) {
 	if k.firstWriteNs == 0 {
 		k.firstWriteNs = at
 	}
-	k.lastWriteNs = at
+	k.lastWriteNs = max(k.lastWriteNs, at)
 	s.mu.Unlock()
 }
 
