@@ -61,6 +61,12 @@ type htmlView struct {
 	Duration    string
 	SingleProxy *Proxy
 	Storming    int
+
+	Coalesce       []measure   // the cache's numbers; nil without a cache
+	WhatIf         []whatIfRow // nil when the report has no estimate
+	WhatIfPolls    int64
+	WhatIfSentence string
+	WhatIfNote     string
 }
 
 // rows splits a long table into the rows shown and the rows folded away.
@@ -135,6 +141,10 @@ func newHTMLView(r *Report) *htmlView {
 	if len(r.Proxies) == 1 {
 		v.SingleProxy = &r.Proxies[0]
 	}
+	if r.Coalesce != nil {
+		v.Coalesce = coalesceMeasures(r.Coalesce)
+	}
+	v.WhatIf, v.WhatIfPolls, v.WhatIfSentence, v.WhatIfNote = whatIfRows(r.WhatIf), whatIfPolls(r.WhatIf), whatIfSentence(r.WhatIf), whatIfNote
 	for _, k := range r.Keys {
 		if k.Storming {
 			v.Storming++

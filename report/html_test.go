@@ -10,6 +10,8 @@ import (
 
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
+
+	"github.com/pgpollwatch/pgpollwatch/analyzer"
 )
 
 // nastyKeys need escaping in HTML and Markdown.
@@ -278,4 +280,113 @@ func keysOf(m map[string]string) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// TestCoalescingSections: the cache's numbers and the what-if table, in HTML and Markdown,
+// exactly when the report has them.
+func TestCoalescingSections(t *testing.T) {
+	s, src := secretSnapshot(t)
+	withCache := FromSnapshot(s, src)
+	story := FromSnapshot(storySnapshot(t0, 60, incidentKeys(), "h"), Source{})
+	empty := FromSnapshot(analyzer.New(analyzer.Config{}).Snapshot(), Source{}) // an analyzer that saw nothing
+	old := FromSnapshot(storySnapshot(t0, 60, incidentKeys(), "h"), Source{})
+	old.WhatIf = nil // a report written before the estimate existed
+
+	if withCache.WhatIf[1].Polls == 0 || withCache.WhatIf[1].Saved == 0 {
+		t.Fatalf("the real analyzer estimated nothing: %+v", withCache.WhatIf)
+	}
+	cacheWants := []string{"Coalescing", "on", "500 ms", "read-committed", "9,876", "124", "99%", "9,901", "3 of 10,000",
+		"1.5 KiB of 64 MiB", "250 ms", "499 ms", "discarded fills", "bypassed"}
+	cases := []struct {
+		name           string
+		r              *Report
+		cache, whatIf  bool
+		nothingToSave  bool
+		whatIfSentence string
+	}{
+		{"cache on, real analyzer", withCache, true, true, false, whatIfSentence(withCache.WhatIf)},
+		{"no cache", story, false, true, false, "A 500 ms cache would have answered 34,620 of the 35,820 watched polls (97%) without asking the server."},
+		{"no polls", empty, false, true, true, ""},
+		{"no estimate", old, false, false, false, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var hb, mb bytes.Buffer
+			if err := WriteHTML(&hb, c.r); err != nil {
+				t.Fatal(err)
+			}
+			if err := WriteMarkdown(&mb, c.r); err != nil {
+				t.Fatal(err)
+			}
+			doc, err := html.Parse(&hb)
+			if err != nil {
+				t.Fatal(err)
+			}
+			section := func(id string) *html.Node {
+				return find(doc, func(n *html.Node) bool { return n.DataAtom == atom.Section && attr(n, "id") == id })
+			}
+			md := mb.String()
+
+			cs := section("coalescing")
+			if (cs != nil) != c.cache || strings.Contains(md, "## Coalescing") != c.cache {
+				t.Fatalf("coalescing section in HTML %v, in Markdown %v; want %v", cs != nil, strings.Contains(md, "## Coalescing"), c.cache)
+			}
+			if c.cache {
+				text := textOf(cs)
+				for _, w := range cacheWants {
+					if !strings.Contains(text, w) || !strings.Contains(md, mdText(w)) {
+						t.Errorf("coalescing section lacks %q", w)
+					}
+				}
+			}
+
+			ws := section("what-if")
+			if (ws != nil) != c.whatIf || strings.Contains(md, "## What coalescing would save") != c.whatIf {
+				t.Fatalf("what-if section in HTML %v, want %v", ws != nil, c.whatIf)
+			}
+			if !c.whatIf {
+				return
+			}
+			text := textOf(ws)
+			if c.nothingToSave {
+				if !strings.Contains(text, "nothing a cache could have saved") || !strings.Contains(md, "nothing a cache could have saved") {
+					t.Fatalf("no polls, but:\n%s", text)
+				}
+				return
+			}
+			if !strings.Contains(text, c.whatIfSentence) || !strings.Contains(md, mdText(c.whatIfSentence)) {
+				t.Errorf("sentence %q missing:\n%s", c.whatIfSentence, text)
+			}
+			// One row per TTL, with its numbers, in both formats.
+			var rows []*html.Node
+			for n := range ws.Descendants() {
+				if n.DataAtom == atom.Tr && n.Parent.DataAtom == atom.Tbody {
+					rows = append(rows, n)
+				}
+			}
+			if len(rows) != len(c.r.WhatIf) {
+				t.Fatalf("%d rows, want %d", len(rows), len(c.r.WhatIf))
+			}
+			for i, w := range c.r.WhatIf {
+				var cells []string
+				for td := range rows[i].ChildNodes() {
+					cells = append(cells, textOf(td))
+				}
+				want := []string{fmtMs(w.TTLMs), fmtInt(w.Polls), fmtInt(w.Saved), fmtPct(float64(w.Saved), float64(w.Polls)), fmtInt(w.Polls - w.Saved)}
+				if strings.Join(cells, "|") != strings.Join(want, "|") {
+					t.Errorf("row %d: %q, want %q", i, cells, want)
+				}
+				for j := range want {
+					want[j] = mdText(want[j])
+				}
+				mdRow := "| " + strings.Join(want, " | ") + " |"
+				if w.TTLMs == 500 {
+					mdRow = "| **" + strings.Join(want, "** | **") + "** |"
+				}
+				if !strings.Contains(md, mdRow) {
+					t.Errorf("Markdown lacks the row %q", mdRow)
+				}
+			}
+		})
+	}
 }

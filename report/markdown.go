@@ -102,6 +102,41 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 			"llrrrrrlrrl", rows)
 	}
 
+	if r.Coalesce != nil {
+		m.line("## Coalescing")
+		m.blank()
+		var rows [][]string
+		for _, c := range coalesceMeasures(r.Coalesce) {
+			rows = append(rows, []string{mdText(c.Label), "**" + mdText(c.Value) + "**", mdText(c.Note)})
+		}
+		m.table([]string{"measure", "value", "meaning"}, "lrl", rows)
+	}
+
+	if len(r.WhatIf) > 0 {
+		m.line("## What coalescing would save")
+		m.blank()
+		if whatIfPolls(r.WhatIf) == 0 {
+			m.line("No watched polls were seen, so there is nothing a cache could have saved.")
+			m.blank()
+		} else {
+			m.line(mdText(whatIfSentence(r.WhatIf)))
+			m.blank()
+			var rows [][]string
+			for _, w := range whatIfRows(r.WhatIf) {
+				row := []string{mdText(w.TTL), mdText(w.Polls), mdText(w.Saved), mdText(w.Share), mdText(w.Left)}
+				if w.Highlight {
+					for i := range row {
+						row[i] = "**" + row[i] + "**"
+					}
+				}
+				rows = append(rows, row)
+			}
+			m.table([]string{"TTL", "polls", "answered by the cache", "share", "still sent to the server"}, "rrrrr", rows)
+			m.line(mdText(whatIfNote))
+			m.blank()
+		}
+	}
+
 	if len(r.Clients) > 0 {
 		m.line(fmt.Sprintf("## Clients (%d)", len(r.Clients)))
 		m.blank()

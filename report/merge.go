@@ -31,6 +31,10 @@ import (
 //   - storms: concatenated, by start. findings: concatenated, deduplicated by id (the first
 //     keeps its text, gains the evidence lines it lacked and the highest severity).
 //   - watches united by (table, column), counts summed. proxies: concatenated.
+//   - coalesce: present if any report has it; counts, entries, bytes and their bounds summed,
+//     served ages the largest, enabled if any proxy had it on, ttl the largest, scope the
+//     common one ("mixed" when they differ).
+//   - what_if united by TTL: polls and saved summed, saved_share recomputed.
 //   - started_at the earliest, ended_at the latest; generator of the first report; headline
 //     and peak recomputed.
 //
@@ -111,6 +115,8 @@ func Merge(reports ...*Report) (*Report, error) {
 	}
 	slices.SortStableFunc(out.Storms, func(a, b Storm) int { return a.StartedAt.Compare(b.StartedAt) })
 	out.Findings = mergeFindings(reports)
+	out.Coalesce = mergeCoalesce(reports)
+	out.WhatIf = mergeWhatIf(reports)
 	out.Headline = Headline(out)
 	out.Peak = peak(out.Timeline)
 	return out, nil
@@ -236,6 +242,7 @@ func mergeKeys(reports []*Report, al *aligner) []Key {
 			m.Clients += k.Clients
 			m.Storming = m.Storming || k.Storming
 			m.Spinning = m.Spinning || k.Spinning
+			m.WhatIfSaved500ms += k.WhatIfSaved500ms
 			if k.MedianIntervalMs >= 0 {
 				w := float64(max(k.Polls, 1))
 				a.medSum += k.MedianIntervalMs * w
@@ -428,5 +435,63 @@ func mergeFindings(reports []*Report) []Finding {
 			}
 		}
 	}
+	return out
+}
+
+func mergeCoalesce(reports []*Report) *Coalesce {
+	var out *Coalesce
+	for _, r := range reports {
+		c := r.Coalesce
+		if c == nil {
+			continue
+		}
+		if out == nil {
+			cp := *c
+			out = &cp
+			continue
+		}
+		out.Enabled = out.Enabled || c.Enabled
+		out.TTLMs = max(out.TTLMs, c.TTLMs)
+		if out.Scope != c.Scope {
+			out.Scope = "mixed"
+		}
+		out.Hits += c.Hits
+		out.Misses += c.Misses
+		out.Fills += c.Fills
+		out.Invalidations += c.Invalidations
+		out.DiscardedFills += c.DiscardedFills
+		out.Bypassed += c.Bypassed
+		out.Entries += c.Entries
+		out.Bytes += c.Bytes
+		out.MaxEntries += c.MaxEntries
+		out.MaxBytes += c.MaxBytes
+		out.AgeP50Ms = max(out.AgeP50Ms, c.AgeP50Ms)
+		out.AgeMaxMs = max(out.AgeMaxMs, c.AgeMaxMs)
+		out.Saved += c.Saved
+	}
+	return out
+}
+
+func mergeWhatIf(reports []*Report) []WhatIf {
+	out := []WhatIf{}
+	at := map[float64]int{}
+	for _, r := range reports {
+		for _, w := range r.WhatIf {
+			i, ok := at[w.TTLMs]
+			if !ok {
+				at[w.TTLMs] = len(out)
+				out = append(out, WhatIf{TTLMs: w.TTLMs})
+				i = len(out) - 1
+			}
+			out[i].Polls += w.Polls
+			out[i].Saved += w.Saved
+		}
+	}
+	for i := range out {
+		if out[i].Polls > 0 {
+			out[i].SavedShare = float64(out[i].Saved) / float64(out[i].Polls)
+		}
+	}
+	slices.SortFunc(out, func(a, b WhatIf) int { return cmp.Compare(a.TTLMs, b.TTLMs) })
 	return out
 }

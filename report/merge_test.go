@@ -40,7 +40,7 @@ func mergeInputs() (a, b *Report) {
 		Keys: []analyzer.KeyStat{
 			{Table: "celery_taskmeta", Column: "task_id", Key: "shared", Polls: 100, UnchangedPolls: 90, Rows: 100, Writes: 1,
 				QPS10: 5, PeakQPS: 10, MedianIntervalMs: 100, P10IntervalMs: 50, FirstSeen: at(1), LastSeen: at(9),
-				LastStatus: "PENDING", TimeToResultMs: -1, Clients: 1, History: history60(10, 5)},
+				LastStatus: "PENDING", TimeToResultMs: -1, Clients: 1, History: history60(10, 5), WhatIfSaved500ms: 80},
 			{Table: "celery_taskmeta", Column: "task_id", Key: "only-a", Polls: 7, MedianIntervalMs: 1000, P10IntervalMs: 900,
 				FirstSeen: at(2), LastSeen: at(8), LastStatus: "SUCCESS", TimeToResultMs: 0, PollsAfterTerminal: 6, Clients: 1, History: history60(0, 0)},
 		},
@@ -56,6 +56,11 @@ func mergeInputs() (a, b *Report) {
 			{ID: "churn:10.0.0.1|celery|u|d", Kind: "connection-churn", Severity: "high", Summary: "churn", Evidence: []string{"c"}, Fix: "pool"},
 		},
 		Watches: []analyzer.WatchStat{{Table: "celery_taskmeta", Column: "task_id", Origin: "celery", Lookups: 107}},
+		Coalesce: &analyzer.CoalesceStats{Enabled: true, TTL: 500 * time.Millisecond, Scope: "read-committed", Hits: 90, Misses: 10,
+			Fills: 9, Invalidations: 2, DiscardedFills: 1, Bypassed: 4, Entries: 2, Bytes: 1000, MaxEntries: 100, MaxBytes: 1 << 20,
+			AgeP50: 200 * time.Millisecond, AgeMax: 450 * time.Millisecond, Saved: 92},
+		WhatIf: []analyzer.WhatIf{{TTL: 100 * time.Millisecond, Polls: 107, Saved: 50, SavedShare: 50.0 / 107},
+			{TTL: 500 * time.Millisecond, Polls: 107, Saved: 90, SavedShare: 90.0 / 107}},
 	}
 	sb := &analyzer.Snapshot{StartedAt: at(3), TakenAt: at(13),
 		Totals:   analyzer.Totals{Queries: 200, WatchedLookups: 303, Connections: 3, KeysTracked: 2, FingerprintsSeen: 1, StormsActive: 1},
@@ -64,7 +69,7 @@ func mergeInputs() (a, b *Report) {
 		Keys: []analyzer.KeyStat{
 			{Table: "celery_taskmeta", Column: "task_id", Key: "shared", Polls: 300, UnchangedPolls: 200, Rows: 300, Writes: 2,
 				QPS10: 8, PeakQPS: 12, MedianIntervalMs: 20, P10IntervalMs: 10, FirstSeen: at(4), LastSeen: at(12),
-				LastStatus: "SUCCESS", TimeToResultMs: 5000, Clients: 2, Storming: true, Spinning: true, History: history60(10, 8)},
+				LastStatus: "SUCCESS", TimeToResultMs: 5000, Clients: 2, Storming: true, Spinning: true, History: history60(10, 8), WhatIfSaved500ms: 250},
 			{Table: "celery_taskmeta", Column: "task_id", Key: "only-b", Polls: 3, MedianIntervalMs: -1, P10IntervalMs: -1,
 				FirstSeen: at(5), LastSeen: at(5), TimeToResultMs: -1, Clients: 1, History: history60(0, 0)},
 		},
@@ -82,6 +87,13 @@ func mergeInputs() (a, b *Report) {
 			{ID: "repeat:ab#cd", Kind: "repeated-read", Severity: "medium", Summary: "repeat", Evidence: []string{"r"}, Fix: "cache"},
 		},
 		Watches: []analyzer.WatchStat{{Table: "celery_taskmeta", Column: "task_id", Origin: "celery", Lookups: 303}},
+		Coalesce: &analyzer.CoalesceStats{Enabled: false, TTL: time.Second, Scope: "idle", Hits: 10, Misses: 30,
+			Fills: 30, Invalidations: 3, Entries: 1, Bytes: 24, MaxEntries: 50, MaxBytes: 1 << 10,
+			AgeP50: 300 * time.Millisecond, AgeMax: 400 * time.Millisecond, Saved: 11},
+		// B knows a TTL A does not, and lists them in another order.
+		WhatIf: []analyzer.WhatIf{{TTL: 500 * time.Millisecond, Polls: 303, Saved: 290, SavedShare: 290.0 / 303},
+			{TTL: 100 * time.Millisecond, Polls: 303, Saved: 200, SavedShare: 200.0 / 303},
+			{TTL: 5 * time.Second, Polls: 303, Saved: 300, SavedShare: 300.0 / 303}},
 	}
 	return FromSnapshot(sa, Source{Listen: ":6543", Host: "host-a", Version: "v1"}),
 		FromSnapshot(sb, Source{Listen: ":6543", Host: "host-b", Version: "v1"})
@@ -212,6 +224,20 @@ func TestMerge(t *testing.T) {
 			if len(m.Watches) != 1 || m.Watches[0].Lookups != 410 {
 				t.Fatalf("watches %+v", m.Watches)
 			}
+			if sh.WhatIfSaved500ms != 330 {
+				t.Fatalf("shared what_if_saved_500ms %d", sh.WhatIfSaved500ms)
+			}
+			wantC := Coalesce{Enabled: true, TTLMs: 1000, Scope: "mixed", Hits: 100, Misses: 40, Fills: 39, Invalidations: 5,
+				DiscardedFills: 1, Bypassed: 4, Entries: 3, Bytes: 1024, MaxEntries: 150, MaxBytes: 1<<20 + 1<<10,
+				AgeP50Ms: 300, AgeMaxMs: 450, Saved: 103}
+			if m.Coalesce == nil || *m.Coalesce != wantC {
+				t.Fatalf("coalesce %+v, want %+v", m.Coalesce, wantC)
+			}
+			wantW := []WhatIf{{TTLMs: 100, Polls: 410, Saved: 250, SavedShare: 250.0 / 410}, {TTLMs: 500, Polls: 410, Saved: 380, SavedShare: 380.0 / 410},
+				{TTLMs: 5000, Polls: 303, Saved: 300, SavedShare: 300.0 / 303}}
+			if !reflect.DeepEqual(m.WhatIf, wantW) {
+				t.Fatalf("what_if %+v, want %+v", m.WhatIf, wantW)
+			}
 		})
 	}
 	after, _ := json.Marshal([]*Report{a, b})
@@ -254,12 +280,37 @@ func TestMergeOne(t *testing.T) {
 		t.Fatal(err)
 	}
 	if m.Totals != a.Totals || len(m.Keys) != len(a.Keys) || !reflect.DeepEqual(m.Timeline, a.Timeline) ||
-		!reflect.DeepEqual(m.Findings, a.Findings) || m.Headline != a.Headline {
+		!reflect.DeepEqual(m.Findings, a.Findings) || m.Headline != a.Headline ||
+		!reflect.DeepEqual(m.Coalesce, a.Coalesce) || !reflect.DeepEqual(m.WhatIf, a.WhatIf) {
 		t.Fatalf("merge of one report changed it:\n%+v\n%+v", m, a)
 	}
 	for i := range a.Keys {
 		if !reflect.DeepEqual(m.Keys[i], a.Keys[i]) {
 			t.Fatalf("key %d:\n%+v\n%+v", i, m.Keys[i], a.Keys[i])
 		}
+	}
+}
+
+// TestMergeWithoutCoalescing: reports of proxies without a cache merge to a report without
+// one, and reports without a what-if estimate (older writers) to an empty list.
+func TestMergeWithoutCoalescing(t *testing.T) {
+	a, b := mergeInputs()
+	a.Coalesce, b.Coalesce = nil, nil
+	a.WhatIf, b.WhatIf = nil, nil
+	m, err := Merge(a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Coalesce != nil || m.WhatIf == nil || len(m.WhatIf) != 0 {
+		t.Fatalf("coalesce %+v, what_if %#v", m.Coalesce, m.WhatIf)
+	}
+	// One proxy with a cache: the merged report has its numbers.
+	a2, _ := mergeInputs()
+	m, err = Merge(a2, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Coalesce == nil || *m.Coalesce != *a2.Coalesce {
+		t.Fatalf("coalesce %+v, want %+v", m.Coalesce, a2.Coalesce)
 	}
 }

@@ -43,6 +43,9 @@ type Report struct {
 	Storms       []Storm       `json:"storms"`
 	Findings     []Finding     `json:"findings"`
 	Watches      []Watch       `json:"watches"`
+
+	Coalesce *Coalesce `json:"coalesce,omitempty"` // the coalescing cache; nil when the proxy ran without it
+	WhatIf   []WhatIf  `json:"what_if"`            // what a cache would have saved, per TTL, shortest first
 }
 
 // Source says where a snapshot comes from.
@@ -131,6 +134,7 @@ type Key struct {
 	Storming           bool      `json:"storming"`
 	Spinning           bool      `json:"spinning"`
 	History            []uint32  `json:"history"` // polls per second, the last one aligned with the timeline's last
+	WhatIfSaved500ms   int64     `json:"what_if_saved_500ms"`
 }
 
 // Fingerprint is one normalized statement.
@@ -219,6 +223,42 @@ type Watch struct {
 	Writes  int64  `json:"writes"`
 }
 
+// Coalesce is the state of the coalescing cache at ended_at, counts since start.
+type Coalesce struct {
+	Enabled        bool    `json:"enabled"`
+	TTLMs          float64 `json:"ttl_ms"`
+	Scope          string  `json:"scope"`
+	Hits           int64   `json:"hits"`
+	Misses         int64   `json:"misses"`
+	Fills          int64   `json:"fills"`
+	Invalidations  int64   `json:"invalidations"`
+	DiscardedFills int64   `json:"discarded_fills"`
+	Bypassed       int64   `json:"bypassed"`
+	Entries        int     `json:"entries"`
+	Bytes          int64   `json:"bytes"`
+	MaxEntries     int     `json:"max_entries"`
+	MaxBytes       int64   `json:"max_bytes"`
+	AgeP50Ms       float64 `json:"age_p50_ms"`
+	AgeMaxMs       float64 `json:"age_max_ms"`
+	Saved          int64   `json:"saved"`
+}
+
+// HitRatio is hits / (hits + misses); 0 before the first eligible read.
+func (c *Coalesce) HitRatio() float64 {
+	if n := c.Hits + c.Misses; n > 0 {
+		return float64(c.Hits) / float64(n)
+	}
+	return 0
+}
+
+// WhatIf is the estimate, for one TTL, of the watched polls a cache would have answered.
+type WhatIf struct {
+	TTLMs      float64 `json:"ttl_ms"`
+	Polls      int64   `json:"polls"`
+	Saved      int64   `json:"saved"`
+	SavedShare float64 `json:"saved_share"`
+}
+
 // FromSnapshot builds the report of one proxy from its snapshot. The report owns all its data:
 // later changes to s do not show in it.
 func FromSnapshot(s *analyzer.Snapshot, src Source) *Report {
@@ -256,6 +296,7 @@ func FromSnapshot(s *analyzer.Snapshot, src Source) *Report {
 			FirstSeen: utc(k.FirstSeen), LastSeen: utc(k.LastSeen), LastStatus: k.LastStatus,
 			TimeToResultMs: finiteOr(k.TimeToResultMs, -1), PollsAfterTerminal: k.PollsAfterTerminal,
 			Clients: k.Clients, Storming: k.Storming, Spinning: k.Spinning, History: cloneHistory(k.History),
+			WhatIfSaved500ms: k.WhatIfSaved500ms,
 		})
 	}
 	for _, f := range s.Fingerprints {
@@ -291,9 +332,22 @@ func FromSnapshot(s *analyzer.Snapshot, src Source) *Report {
 	for _, w := range s.Watches {
 		r.Watches = append(r.Watches, Watch(w))
 	}
+	if c := s.Coalesce; c != nil {
+		r.Coalesce = &Coalesce{Enabled: c.Enabled, TTLMs: ms(c.TTL), Scope: c.Scope, Hits: c.Hits, Misses: c.Misses,
+			Fills: c.Fills, Invalidations: c.Invalidations, DiscardedFills: c.DiscardedFills, Bypassed: c.Bypassed,
+			Entries: c.Entries, Bytes: c.Bytes, MaxEntries: c.MaxEntries, MaxBytes: c.MaxBytes,
+			AgeP50Ms: ms(c.AgeP50), AgeMaxMs: ms(c.AgeMax), Saved: c.Saved}
+	}
+	r.WhatIf = make([]WhatIf, 0, len(s.WhatIf))
+	for _, w := range s.WhatIf {
+		r.WhatIf = append(r.WhatIf, WhatIf{TTLMs: ms(w.TTL), Polls: w.Polls, Saved: w.Saved, SavedShare: finite(w.SavedShare)})
+	}
 	r.Peak = peak(r.Timeline)
 	return r
 }
+
+// ms is a duration in milliseconds, the report's unit.
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func generator(version string) string {
 	if version == "" {

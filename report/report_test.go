@@ -103,6 +103,13 @@ func TestStableFields(t *testing.T) {
 		{"storms[].kind", str}, {"storms[].started_at", timestamp},
 		{"findings[].kind", str}, {"findings[].summary", str}, {"findings[].evidence", array}, {"findings[].fix", str},
 		{"watches[].table", str}, {"repeats", array},
+		{"keys[].what_if_saved_500ms", number},
+		{"what_if[].ttl_ms", number}, {"what_if[].polls", number}, {"what_if[].saved", number}, {"what_if[].saved_share", number},
+		{"coalesce.enabled", boolean}, {"coalesce.ttl_ms", number}, {"coalesce.scope", str}, {"coalesce.hits", number},
+		{"coalesce.misses", number}, {"coalesce.fills", number}, {"coalesce.invalidations", number},
+		{"coalesce.discarded_fills", number}, {"coalesce.bypassed", number}, {"coalesce.entries", number},
+		{"coalesce.bytes", number}, {"coalesce.max_entries", number}, {"coalesce.max_bytes", number},
+		{"coalesce.age_p50_ms", number}, {"coalesce.age_max_ms", number}, {"coalesce.saved", number},
 	}
 	for _, p := range paths {
 		t.Run(p.path, func(t *testing.T) {
@@ -176,7 +183,7 @@ func TestReportCoversSnapshot(t *testing.T) {
 		{analyzer.Totals{}, Totals{}}, {analyzer.Rates{}, Rates{}}, {analyzer.Second{}, Second{}},
 		{analyzer.KeyStat{}, Key{}}, {analyzer.FingerprintStat{}, Fingerprint{}}, {analyzer.ClientStat{}, Client{}},
 		{analyzer.RepeatStat{}, Repeat{}}, {analyzer.Storm{}, Storm{}}, {analyzer.Finding{}, Finding{}},
-		{analyzer.WatchStat{}, Watch{}},
+		{analyzer.WatchStat{}, Watch{}}, {analyzer.CoalesceStats{}, Coalesce{}}, {analyzer.WhatIf{}, WhatIf{}},
 		// The snapshot's own fields, but for taken_at/uptime_ns (ended_at and started_at here).
 		{analyzer.Snapshot{}, Report{}},
 	}
@@ -185,6 +192,10 @@ func TestReportCoversSnapshot(t *testing.T) {
 		for f := range jsonFields(reflect.TypeOf(p.snap)) {
 			if f == "taken_at" || f == "uptime_ns" {
 				continue
+			}
+			// A snapshot's durations are nanoseconds (_ns); the report's are milliseconds (_ms).
+			if base, ok := strings.CutSuffix(f, "_ns"); ok {
+				f = base + "_ms"
 			}
 			if !have[f] {
 				t.Errorf("analyzer.%s has JSON field %q that report.%s lacks", reflect.TypeOf(p.snap).Name(), f, reflect.TypeOf(p.rep).Name())
