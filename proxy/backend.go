@@ -40,6 +40,19 @@ type backend struct {
 	keptCap  int    // capacity of all kept slots: bounded by maxKept
 	lastCols []byte // the Columns kept last in this batch, shared by the events that follow
 
+	// Coalescing (cache non-nil only when the proxy has a Cache).
+	cache     Cache
+	fillBuf   []byte // DataRow messages of the answer being collected for a fill
+	fillOver  bool   // the answer grew past the cache's limit: it will not fill
+	inRow     bool   // a DataRow is being collected in pieces
+	rowStart  int    // where in fillBuf that DataRow starts
+	txPure    bool   // this transaction ran only a plain BEGIN and eligible reads
+	txWrites  []Touch
+	txWideAll bool // more writes than txWrites holds: invalidate everything at its end
+	batchErr  bool // an ErrorResponse since the last ReadyForQuery
+	params    []string
+	inject    []byte
+
 	authDone   bool
 	authNotify bool // tell the observer after the write
 	authOK     bool
@@ -49,7 +62,7 @@ type backend struct {
 }
 
 func newBackend(s *Session, q *queue) *backend {
-	b := &backend{s: s, cons: consumer{q: q}}
+	b := &backend{s: s, cons: consumer{q: q}, cache: s.srv.cfg.Cache, txPure: true}
 	b.digest.SetSeed(digestSeed)
 	return b
 }
@@ -70,6 +83,9 @@ func (b *backend) part(typ byte, piece []byte, last bool) {
 	if typ != 'D' {
 		return
 	}
+	if b.cache != nil {
+		b.collectRow(piece, last)
+	}
 	if b.rows == 0 && len(b.firstRow) < FirstRowPrefix {
 		b.firstRow = append(b.firstRow, piece[:min(len(piece), FirstRowPrefix-len(b.firstRow))]...)
 	}
@@ -79,7 +95,15 @@ func (b *backend) part(typ byte, piece []byte, last bool) {
 	}
 }
 
-func (b *backend) beforeWrite() {}
+func (b *backend) beforeWrite() {
+	if b.cache != nil {
+		// Under the client's write lock: once the frontend sees every answer published as
+		// written, nothing of the server's can be pending behind an answer it writes.
+		b.s.co.answered.Store(b.cons.popped)
+	}
+}
+
+func (b *backend) injection() []byte { return b.inject }
 
 func (b *backend) afterWrite() {
 	b.hasNow = false
@@ -88,8 +112,14 @@ func (b *backend) afterWrite() {
 		b.s.authenticated(b.authOK, b.authState)
 	}
 	if len(b.events) > 0 {
-		b.s.observer.Statements(&b.s.info, b.events)
-		b.s.statements += int64(len(b.events))
+		if b.cache != nil {
+			b.s.co.observeMu.Lock()
+			b.s.observer.Statements(&b.s.info, b.events)
+			b.s.co.observeMu.Unlock()
+		} else {
+			b.s.observer.Statements(&b.s.info, b.events)
+		}
+		b.s.statements.Add(int64(len(b.events)))
 		clear(b.events) // drop references to the entries' buffers
 		b.events = b.events[:0]
 		b.keptN = 0
@@ -98,7 +128,7 @@ func (b *backend) afterWrite() {
 	b.cons.release()
 }
 
-func (b *backend) message(typ byte, body []byte, truncated bool) error {
+func (b *backend) message(typ byte, body []byte, truncated bool) (verdict, error) {
 	b.lastError = typ == 'E'
 	switch typ {
 	case 'R': // Authentication*: only the outcome matters; SASL payloads are never looked at
@@ -112,7 +142,14 @@ func (b *backend) message(typ byte, body []byte, truncated bool) error {
 			b.txStatus = body[0]
 			b.s.txStatus.Store(uint32(body[0]))
 		}
+		if b.cache != nil {
+			return b.coalescedReady(), nil
+		}
 		b.readyForQuery()
+	case 'S':
+		if b.cache != nil {
+			b.parameterStatus(body)
+		}
 	case 'E':
 		b.errorResponse(body)
 	case 'T':
@@ -156,10 +193,10 @@ func (b *backend) message(typ byte, body []byte, truncated bool) error {
 			b.endStatement()
 		}
 	}
-	// 't' ParameterDescription, 'S' ParameterStatus, 'N' notices, 'A' notifications, 'G'/'H'/'W'
-	// COPY responses, 'c' CopyDone and 'v' NegotiateProtocolVersion pass
-	// through: the statement they belong to completes with a later message.
-	return nil
+	// 't' ParameterDescription, 'N' notices, 'A' notifications, 'G'/'H'/'W' COPY responses, 'c'
+	// CopyDone and 'v' NegotiateProtocolVersion pass through: the statement they belong to
+	// completes with a later message.
+	return 0, nil
 }
 
 func (b *backend) popIf(kind expect) {
@@ -247,6 +284,9 @@ func (b *backend) complete(tag []byte, suspended, empty bool) {
 		b.endStatement()
 		return
 	}
+	if b.cache != nil {
+		b.statementDone(p, tag, suspended || empty)
+	}
 	ev := b.event(p)
 	ev.Tag = tag
 	ev.Suspended = suspended
@@ -313,6 +353,10 @@ func (b *backend) errorResponse(body []byte) {
 	if p == nil {
 		return // an error outside any statement, e.g. the server shutting the session down
 	}
+	if b.cache != nil {
+		b.batchErr = true
+		b.statementFailed(p)
+	}
 	switch p.kind {
 	case expQuery, expFunctionCall:
 		ev := b.event(p)
@@ -340,6 +384,10 @@ func (b *backend) readyForQuery() {
 			return
 		}
 		kind := p.kind
+		if p.fill != nil { // skipped after an error: readers waiting for it forward their own
+			p.fill.Abandon()
+			p.fill = nil
+		}
 		b.cons.pop()
 		if kind == expSync || kind == expQuery || kind == expFunctionCall {
 			return

@@ -120,7 +120,7 @@ func TestNamedStatementsAndPortalsAreBounded(t *testing.T) {
 	// The accounting matches what the maps hold.
 	sum := 0
 	for k, s := range fe.stmts {
-		sum += len(k) + cap(s.text)
+		sum += len(k) + s.capacity()
 	}
 	for k, p := range fe.portals {
 		sum += len(k) + p.capacity()

@@ -12,6 +12,7 @@ import (
 // with its statement. It runs on the client-to-server goroutine only.
 type frontend struct {
 	prod       producer
+	co         *coalescing // nil unless the proxy has a cache
 	maxMessage int
 	terminated *atomic.Bool // set on Terminate, so the server's close is not reported as a loss
 
@@ -36,7 +37,11 @@ const (
 	maxNamedBytes   = 16 << 20
 )
 
-type preparedStmt struct{ text []byte }
+type preparedStmt struct {
+	text  []byte
+	types []byte // the Parse's parameter type section: part of what a cached answer depends on
+	cls   stmtClass
+}
 
 type portal struct {
 	text     []byte // the statement's text when the portal was bound
@@ -81,7 +86,18 @@ func (f *frontend) beforeWrite() { f.prod.publish() }
 
 func (f *frontend) afterWrite() { f.hasNow = false }
 
-func (f *frontend) message(typ byte, body []byte, truncated bool) error {
+func (f *frontend) injection() []byte { return f.co.inject }
+
+func (f *frontend) message(typ byte, body []byte, truncated bool) (verdict, error) {
+	if f.co != nil && !truncated {
+		return f.co.message(f, typ, body)
+	}
+	return 0, f.forward(typ, body, truncated)
+}
+
+// forward checks a message the server will see, learns what it names and queues the answers
+// it will bring.
+func (f *frontend) forward(typ byte, body []byte, truncated bool) error {
 	switch typ {
 	case 'Q':
 		text, _, ok := cstring(body)
@@ -93,54 +109,35 @@ func (f *frontend) message(typ byte, body []byte, truncated bool) error {
 		}
 		f.prod.set(f.prod.add(), expQuery, f.timestamp(), text, nil, nil)
 	case 'P':
-		name, rest, ok := cstring(body)
-		query, _, ok2 := cstring(rest)
-		if !ok || !ok2 {
-			if !truncated || !ok {
-				return malformedf("malformed Parse message")
-			}
-			query = rest
+		name, query, types, ok := parseParse(body, truncated)
+		if !ok {
+			return malformedf("malformed Parse message")
 		}
-		f.parse(name, query)
-		f.prod.set(f.prod.add(), expParse, f.timestamp(), query, name, nil)
+		f.parse(name, query, types)
+		f.expect(typ, body)
 	case 'B':
 		portalName, rest, ok := cstring(body)
 		stmtName, _, ok2 := cstring(rest)
 		if !ok || !ok2 || (!truncated && BindMessage(body).ResultFormats() == nil) {
 			return malformedf("malformed Bind message")
 		}
-		p := f.bindPortal(portalName, stmtName, body)
-		f.prod.set(f.prod.add(), expBind, f.timestamp(), p.text, stmtName, nil)
+		f.bindPortal(portalName, stmtName, body)
+		f.expect(typ, body)
 	case 'E':
-		portalName, rest, ok := cstring(body)
-		if !ok || len(rest) < 4 {
+		if _, rest, ok := cstring(body); !ok || len(rest) < 4 {
 			return malformedf("malformed Execute message")
 		}
-		e := f.prod.add()
-		if p := f.portal(portalName); p != nil {
-			f.prod.set(e, expExecute, f.timestamp(), p.text, p.stmtName, p.bind)
-		} else {
-			f.prod.set(e, expExecute, f.timestamp(), nil, nil, nil)
-		}
-		e.limited = binary.BigEndian.Uint32(rest) != 0
+		f.expect(typ, body)
 	case 'D':
-		if len(body) < 2 || (body[0] != 'S' && body[0] != 'P') {
+		if !validDescribeOrClose(body) {
 			return malformedf("malformed Describe message")
 		}
-		name, _, ok := cstring(body[1:])
-		if !ok {
-			return malformedf("malformed Describe message")
-		}
-		// The name keeps its 'S'/'P' prefix so the backend can tell a statement from a portal.
-		f.prod.set(f.prod.add(), expDescribe, f.timestamp(), nil, body[:1+len(name)], nil)
+		f.expect(typ, body)
 	case 'C':
-		if len(body) < 2 || (body[0] != 'S' && body[0] != 'P') {
+		if !validDescribeOrClose(body) {
 			return malformedf("malformed Close message")
 		}
-		name, _, ok := cstring(body[1:])
-		if !ok {
-			return malformedf("malformed Close message")
-		}
+		name, _, _ := cstring(body[1:])
 		f.close(body[0], name)
 		f.prod.set(f.prod.add(), expClose, f.timestamp(), nil, body[:1+len(name)], nil)
 	case 'S':
@@ -154,11 +151,73 @@ func (f *frontend) message(typ byte, body []byte, truncated bool) error {
 	return nil
 }
 
+// expect queues the answer to a Parse, Bind, Describe or Execute that has been checked (and,
+// for Parse and Bind, learnt) already. A held message passes here when it is released.
+func (f *frontend) expect(typ byte, body []byte) *pending {
+	e := f.prod.add()
+	switch typ {
+	case 'P':
+		name, rest, _ := cstring(body)
+		query, _, ok := cstring(rest)
+		if !ok {
+			query = rest // truncated
+		}
+		f.prod.set(e, expParse, f.timestamp(), query, name, nil)
+	case 'B':
+		portalName, _, _ := cstring(body)
+		p := f.portal(portalName)
+		if p == nil { // forgotten over the budget
+			f.prod.set(e, expBind, f.timestamp(), nil, nil, nil)
+			break
+		}
+		f.prod.set(e, expBind, f.timestamp(), p.text, p.stmtName, nil)
+	case 'E':
+		portalName, rest, _ := cstring(body)
+		if p := f.portal(portalName); p != nil {
+			f.prod.set(e, expExecute, f.timestamp(), p.text, p.stmtName, p.bind)
+		} else {
+			f.prod.set(e, expExecute, f.timestamp(), nil, nil, nil)
+		}
+		e.limited = binary.BigEndian.Uint32(rest) != 0
+	case 'D':
+		name, _, _ := cstring(body[1:])
+		// The name keeps its 'S'/'P' prefix so the backend can tell a statement from a portal.
+		f.prod.set(e, expDescribe, f.timestamp(), nil, body[:1+len(name)], nil)
+	}
+	return e
+}
+
+// parseParse splits a Parse body into statement name, query and the parameter type section.
+func parseParse(body []byte, truncated bool) (name, query, types []byte, ok bool) {
+	name, rest, ok := cstring(body)
+	if !ok {
+		return nil, nil, nil, false
+	}
+	query, types, ok2 := cstring(rest)
+	if !ok2 {
+		if !truncated {
+			return nil, nil, nil, false
+		}
+		return name, rest, nil, true
+	}
+	return name, query, types, true
+}
+
+func validDescribeOrClose(body []byte) bool {
+	if len(body) < 2 || (body[0] != 'S' && body[0] != 'P') {
+		return false
+	}
+	_, _, ok := cstring(body[1:])
+	return ok
+}
+
 // parse records a prepared statement's text. A second Parse of an existing named statement
 // fails on the server (42P05), so the first text is kept.
-func (f *frontend) parse(name, query []byte) {
+func (f *frontend) parse(name, query, types []byte) {
 	if len(name) == 0 {
 		f.unnamedStmt.text = append(f.unnamedStmt.text[:0], query...)
+		f.unnamedStmt.types = append(f.unnamedStmt.types[:0], types...)
+		f.unnamedStmt.cls = stmtClass{}
 		return
 	}
 	if f.stmts == nil {
@@ -168,12 +227,14 @@ func (f *frontend) parse(name, query []byte) {
 		for len(f.stmts) >= maxNamedStmts {
 			f.evictStmt()
 		}
-		s := &preparedStmt{text: append([]byte(nil), query...)}
+		s := &preparedStmt{text: append([]byte(nil), query...), types: append([]byte(nil), types...)}
 		f.stmts[string(name)] = s
-		f.named += len(name) + cap(s.text)
+		f.named += len(name) + s.capacity()
 		f.trim()
 	}
 }
+
+func (s *preparedStmt) capacity() int { return cap(s.text) + cap(s.types) }
 
 func (p *portal) capacity() int { return cap(p.text) + cap(p.stmtName) + cap(p.bind) }
 
@@ -190,7 +251,7 @@ func (f *frontend) trim() {
 // evictStmt forgets one named statement, whichever the map yields first.
 func (f *frontend) evictStmt() {
 	for k, s := range f.stmts {
-		f.named -= len(k) + cap(s.text)
+		f.named -= len(k) + s.capacity()
 		delete(f.stmts, k)
 		return
 	}
@@ -255,7 +316,7 @@ func (f *frontend) close(kind byte, name []byte) {
 		f.unnamedStmt.text = f.unnamedStmt.text[:0]
 	case kind == 'S':
 		if s, ok := f.stmts[string(name)]; ok {
-			f.named -= len(name) + cap(s.text)
+			f.named -= len(name) + s.capacity()
 			delete(f.stmts, string(name))
 		}
 	case len(name) == 0:

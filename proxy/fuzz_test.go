@@ -68,9 +68,10 @@ func fuzzWantsWhole(typ byte) bool { return typ%3 != 0 }
 
 func (r *framerInspector) header(byte, int) error { return nil }
 func (r *framerInspector) wantsWhole(t byte) bool { return fuzzWantsWhole(t) }
-func (r *framerInspector) message(t byte, body []byte, truncated bool) error {
+func (r *framerInspector) injection() []byte      { return nil }
+func (r *framerInspector) message(t byte, body []byte, truncated bool) (verdict, error) {
 	r.got = append(r.got, framed{t, string(body), true, truncated})
-	return nil
+	return 0, nil
 }
 func (r *framerInspector) part(t byte, piece []byte, last bool) {
 	r.cur = append(r.cur, piece...)
@@ -373,7 +374,7 @@ func FuzzInspectors(f *testing.F) {
 		// The byte accounting matches what is held.
 		named := 0
 		for k, st := range fe.stmts {
-			named += len(k) + cap(st.text)
+			named += len(k) + st.capacity()
 		}
 		for k, p := range fe.portals {
 			named += len(k) + p.capacity()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
 	"syscall"
 	"unsafe"
 )
@@ -17,8 +18,13 @@ type inspector interface {
 	header(typ byte, length int) error
 	// message is called for each message whose type wantsWhole reports, with its body. The body
 	// aliases the read buffer. truncated is true when the message was larger than the pump
-	// holds: body is then only the first part; the rest streams through unseen.
-	message(typ byte, body []byte, truncated bool) error
+	// holds: body is then only the first part; the rest streams through unseen. The verdict
+	// says what to do with the message: forward it (0), or hold it back and/or write what
+	// injection returns in its place (only the coalescing cache asks for either).
+	message(typ byte, body []byte, truncated bool) (verdict, error)
+	// injection returns the bytes to write before the current message when message asked for
+	// vInject. They are written before the messages that follow, in order.
+	injection() []byte
 	// part is called, in order, with the pieces of the body of each message that wantsWhole does
 	// not report; last marks the final piece. Small messages arrive as one piece.
 	part(typ byte, piece []byte, last bool)
@@ -31,6 +37,14 @@ type inspector interface {
 	// not delay forwarding (handing events to the observer) happens here.
 	afterWrite()
 }
+
+// verdict is what an inspector asks the pump to do with a message. The zero value forwards it.
+type verdict uint8
+
+const (
+	vWithhold verdict = 1 << iota // do not forward this message
+	vInject                       // write injection() where this message stands
+)
 
 // errMalformed marks input that breaks the framing; the session answers it with 08P01.
 type errMalformed struct{ msg string }
@@ -49,6 +63,11 @@ type pump struct {
 	src    net.Conn
 	dst    net.Conn
 	dstRaw syscall.RawConn // dst's socket when it is a plain one: written without a scheduler handoff
+	// dstMu, when set, is held around every write to dst together with the inspector's
+	// beforeWrite: the coalescing cache writes answers to the same client from the other
+	// direction, and must see what this pump has published as written.
+	dstMu   *sync.Mutex
+	partial bool // (under dstMu) a message has been written in part: nothing may be interleaved
 
 	buf     []byte
 	end     int // buf[:end] holds bytes read and not yet forwarded
@@ -147,10 +166,11 @@ func (p *pump) runRaw(rc syscall.RawConn, ins inspector) error {
 }
 
 // process walks buf[:end], forwards every whole message (and any streamed pieces), and keeps
-// an incomplete trailing message that must be seen whole.
+// an incomplete trailing message that must be seen whole. Messages are written in runs: a run
+// ends only where the inspector holds a message back or injects bytes.
 func (p *pump) process(ins inspector) error {
 	buf := p.buf[:p.end]
-	pos := 0
+	pos, run := 0, 0 // buf[run:pos] is the run of messages not yet written
 	if p.streaming > 0 {
 		k := min(p.streaming, len(buf))
 		p.streaming -= k
@@ -174,12 +194,29 @@ func (p *pump) process(ins inspector) error {
 		whole := ins.wantsWhole(typ)
 		if pos+size <= len(buf) {
 			body := buf[pos+headerLen : pos+size]
-			if whole {
-				if err = ins.message(typ, body, false); err != nil {
-					break
-				}
-			} else {
+			if !whole {
 				ins.part(typ, body, true)
+				pos += size
+				continue
+			}
+			v, merr := ins.message(typ, body, false)
+			if merr != nil {
+				err = merr
+				break
+			}
+			if v != 0 {
+				if err = p.flush(ins, buf[run:pos]); err != nil {
+					return err
+				}
+				if v&vInject != 0 {
+					if err = p.flush(ins, ins.injection()); err != nil {
+						return err
+					}
+				}
+				run = pos
+				if v&vWithhold != 0 {
+					run = pos + size
+				}
 			}
 			pos += size
 			continue
@@ -193,7 +230,8 @@ func (p *pump) process(ins inspector) error {
 		p.streamTyp = typ
 		p.streamWho = !whole
 		if whole {
-			err = ins.message(typ, body, true)
+			// A truncated message is always forwarded: nothing can be decided on part of it.
+			_, err = ins.message(typ, body, true)
 		} else {
 			ins.part(typ, body, false)
 		}
@@ -204,22 +242,49 @@ func (p *pump) process(ins inspector) error {
 	}
 	if err != nil {
 		// Nothing from a bad message on is forwarded; what came before it is.
-		if pos > 0 {
-			ins.beforeWrite()
-			_ = p.write(buf[:pos])
-			ins.afterWrite()
-		}
+		_ = p.flush(ins, buf[run:pos])
 		return err
 	}
-	if pos > 0 {
-		ins.beforeWrite()
-		if werr := p.write(buf[:pos]); werr != nil {
-			return werr
-		}
-		ins.afterWrite()
+	if werr := p.flush(ins, buf[run:pos]); werr != nil {
+		return werr
 	}
 	p.keep(pos)
 	return nil
+}
+
+// flush writes one run of messages, telling the inspector before and after.
+func (p *pump) flush(ins inspector, b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	if p.dstMu != nil {
+		p.dstMu.Lock()
+		ins.beforeWrite()
+		err := p.write(b)
+		p.partial = p.streaming > 0
+		p.dstMu.Unlock()
+		if err != nil {
+			return err
+		}
+	} else {
+		ins.beforeWrite()
+		if err := p.write(b); err != nil {
+			return err
+		}
+	}
+	ins.afterWrite()
+	return nil
+}
+
+// writeBetween writes b to dst from outside the pump's goroutine, between two of its runs of
+// messages; false (and nothing written) when the pump is in the middle of a message.
+func (p *pump) writeBetween(b []byte) (bool, error) {
+	p.dstMu.Lock()
+	defer p.dstMu.Unlock()
+	if p.partial {
+		return false, nil
+	}
+	return true, p.write(b)
 }
 
 func (p *pump) write(b []byte) error {

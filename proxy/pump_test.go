@@ -55,13 +55,14 @@ type recordingInspector struct {
 
 func (r *recordingInspector) header(byte, int) error { return nil }
 func (r *recordingInspector) wantsWhole(t byte) bool { return r.whole[t] }
-func (r *recordingInspector) message(t byte, body []byte, truncated bool) error {
+func (r *recordingInspector) injection() []byte      { return nil }
+func (r *recordingInspector) message(t byte, body []byte, truncated bool) (verdict, error) {
 	s := string(t) + ":" + string(body)
 	if truncated {
 		s += "…"
 	}
 	r.messages = append(r.messages, s)
-	return nil
+	return 0, nil
 }
 func (r *recordingInspector) part(t byte, piece []byte, last bool) {
 	if r.parts == nil {
@@ -203,7 +204,7 @@ func benchSession(obs Observer) (*pump, *frontend, *pump, *backend) {
 	front := newFrontend(q, defaultMaxMessageSize, &s.terminated)
 	back := newBackend(s, q)
 	// Prime the prepared statement, as pgx does once per connection.
-	front.parse([]byte("stmtcache_1"), []byte("SELECT status, result FROM celery_taskmeta WHERE task_id = $1"))
+	front.parse([]byte("stmtcache_1"), []byte("SELECT status, result FROM celery_taskmeta WHERE task_id = $1"), nil)
 	c2s := newPump(nil, &sink{}, clientBufSize, maxHold)
 	s2c := newPump(nil, &sink{}, serverBufSize, maxHold)
 	return c2s, front, s2c, back

@@ -30,6 +30,14 @@ type pending struct {
 	bind     []byte // Bind body of the portal an Execute runs
 	limited  bool   // Execute with a row limit
 	nameLost bool   // name was not copied (over the budget): it must not be looked up
+
+	// Coalescing (set only when the proxy has a cache).
+	class    StmtKind    // what the statement is
+	wrote    bool        // it writes touch: invalidate again when its transaction ends
+	fillDesc bool        // the fill's answer includes the RowDescription the client asked for
+	touch    Touch       // what it writes
+	fill     Fill        // the server's answer fills the cache
+	tail     *tailAnswer // (Sync) write this cached answer in place of the ReadyForQuery
 }
 
 // set fills e, reusing its buffers. A buffer grows only while the entries' buffers together
@@ -45,6 +53,8 @@ func (p *producer) set(e *pending, kind expect, received time.Time, text, name, 
 	e.nameLost = len(e.name) < len(name)
 	e.bind = p.fill(e.bind, bind, 0)
 	e.limited = false
+	e.class, e.wrote, e.fillDesc, e.touch, e.fill, e.tail = StmtOther, false, false, Touch{}, nil, nil
+	p.added++
 }
 
 // maxFreeName is the longest statement or portal name copied whatever the budget: without its
@@ -89,7 +99,8 @@ type producer struct {
 	q      *queue
 	staged []pending
 	free   []pending
-	held   int // capacity of all entries' buffers, wherever the entries are
+	held   int   // capacity of all entries' buffers, wherever the entries are
+	added  int64 // entries ever set: added - popped answers are still owed
 }
 
 // add stages a new entry; it becomes visible to the consumer at publish. The pointer is valid

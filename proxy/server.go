@@ -22,6 +22,8 @@ type Config struct {
 	TLS *tls.Config
 	// Observer hears about connections and statements. Default: NopObserver.
 	Observer Observer
+	// Cache, when set, answers repeated watched reads (coalescing); nil forwards everything.
+	Cache Cache
 	// Logger receives connection-level diagnostics. Default: slog.Default().
 	Logger *slog.Logger
 	// MaxConnections bounds concurrent client connections; the next one is refused with

@@ -25,7 +25,9 @@ type Session struct {
 
 	txStatus   atomic.Uint32 // the last ReadyForQuery status: 'I', 'T' or 'E'
 	cancelKey  []byte        // BackendKeyData: process ID and secret key
-	statements int64         // written by the server-side goroutine only
+	statements atomic.Int64  // statements completed (by the server or the cache)
+	s2c        *pump         // server to client: the cache's answers are written between its runs
+	co         coalesceState // shared by the two sides when the proxy has a cache
 
 	killed       atomic.Bool
 	killOnce     sync.Once
@@ -63,7 +65,7 @@ func (s *Session) run() {
 	stats := ConnStats{}
 	defer func() {
 		stats.Duration = time.Since(s.info.OpenedAt)
-		stats.Statements = s.statements
+		stats.Statements = s.statements.Load()
 		s.observer.ConnClosed(&s.info, stats)
 	}()
 
@@ -91,12 +93,18 @@ func (s *Session) run() {
 	q := &queue{}
 	fe, be := newFrontend(q, s.srv.cfg.MaxMessageSize, &s.terminated), newBackend(s, q)
 	var front, back inspector = fe, be
-	if s.info.Replication {
-		// Replication speaks its own sub-protocol inside COPY; it is forwarded untouched.
-		front, back = passthrough{}, passthrough{}
-	}
 	c2s := newPump(s.client, up, clientBufSize, maxHold)
 	s2c := newPump(up, s.client, serverBufSize, maxHold)
+	s.s2c = s2c
+	switch {
+	case s.info.Replication:
+		// Replication speaks its own sub-protocol inside COPY; it is forwarded untouched.
+		front, back = passthrough{}, passthrough{}
+		be.cache = nil
+	case s.srv.cfg.Cache != nil:
+		fe.co = newCoalescing(s, s.srv.cfg.Cache)
+		s2c.dstMu = new(sync.Mutex)
+	}
 
 	var wg sync.WaitGroup
 	var serverErr error
@@ -133,6 +141,7 @@ func (s *Session) run() {
 	if !s.info.Replication && q.published > be.cons.popped {
 		s.cancelInFlight()
 	}
+	abandonFills(fe, be)
 
 	if s.cancelKey != nil {
 		s.srv.cancels.remove(s.cancelKey)
@@ -243,9 +252,10 @@ func (s *Session) logEnd(err error) {
 // passthrough forwards without looking: replication connections.
 type passthrough struct{}
 
-func (passthrough) header(byte, int) error           { return nil }
-func (passthrough) message(byte, []byte, bool) error { return nil }
-func (passthrough) part(byte, []byte, bool)          {}
-func (passthrough) wantsWhole(byte) bool             { return false }
-func (passthrough) beforeWrite()                     {}
-func (passthrough) afterWrite()                      {}
+func (passthrough) header(byte, int) error                      { return nil }
+func (passthrough) message(byte, []byte, bool) (verdict, error) { return 0, nil }
+func (passthrough) injection() []byte                           { return nil }
+func (passthrough) part(byte, []byte, bool)                     {}
+func (passthrough) wantsWhole(byte) bool                        { return false }
+func (passthrough) beforeWrite()                                {}
+func (passthrough) afterWrite()                                 {}

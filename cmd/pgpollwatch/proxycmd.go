@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/pgpollwatch/pgpollwatch/analyzer"
+	"github.com/pgpollwatch/pgpollwatch/coalesce"
 	"github.com/pgpollwatch/pgpollwatch/metrics"
 	"github.com/pgpollwatch/pgpollwatch/proxy"
 	"github.com/pgpollwatch/pgpollwatch/report"
@@ -54,6 +55,13 @@ type proxyOptions struct {
 	report      string
 	refresh     time.Duration
 	logFile     string
+
+	coalesce           bool
+	coalesceTTL        time.Duration
+	coalesceMaxEntries int
+	coalesceMaxBytes   byteSize
+	coalesceScope      string
+	useTUI             bool // set by runProxy: with the TUI the cache is wired (off) so c can start it
 
 	// Set by the demo, not by flags: run alongside the proxy once it listens (ctx ends when
 	// the proxy starts shutting down), and stop by itself after a while.
@@ -122,6 +130,12 @@ func proxyFlags(o *proxyOptions) *flag.FlagSet {
 	fs.StringVar(&o.metrics, "metrics-listen", "", "serve Prometheus /metrics and /healthz on this `address` (e.g. 127.0.0.1:9187)")
 	fs.BoolVar(&o.analyze, "analyze", true, "analyse the traffic; --analyze=false forwards only, to measure what analysis costs (scripts/bench)")
 	fs.DurationVar(&o.logInterval, "log-interval", 10*time.Second, "headless: how often to log the headline numbers")
+	fs.BoolVar(&o.coalesce, "coalesce", false, "answer repeated watched reads (Celery's task polls, --watch lookups) from a short-TTL cache,\nso the database gets relief while the polling is fixed; never older than the last committed\nwrite through the proxy nor than --coalesce-ttl (see README). In the TUI, c switches it")
+	fs.DurationVar(&o.coalesceTTL, "coalesce-ttl", 500*time.Millisecond, "how long a cached answer may be served")
+	fs.IntVar(&o.coalesceMaxEntries, "coalesce-max-entries", 10_000, "cached answers kept at most (least recently used go first)")
+	o.coalesceMaxBytes = 64 << 20
+	fs.Var(&o.coalesceMaxBytes, "coalesce-max-bytes", "memory for cached answers, e.g. 256MB (default 64MB); one answer may use a sixteenth")
+	fs.StringVar(&o.coalesceScope, "coalesce-scope", "read-committed", "where cached answers may be served: read-committed (idle sessions, and transactions that so far\nran only BEGIN and eligible reads, as SQLAlchemy wraps each poll; assumes the database's default\nisolation is read committed) or idle (only outside transaction blocks)")
 	fs.IntVar(&o.procs, "procs", 1, "how many threads run the proxy's Go code at once (GOMAXPROCS, unless that is set in the\nenvironment). 1, like PgBouncer's single event loop, costs the least CPU per query; raise it\nonly if the proxy saturates one core")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a Go CPU profile to `file` until exit (for performance work)")
 	fs.Usage = func() {
@@ -208,17 +222,19 @@ func runProxy(args []string) int {
 
 // app is a running proxy with its analyzer, and the ways it can be stopped and reported.
 type app struct {
-	o   proxyOptions
-	log *slog.Logger
-	an  *analyzer.Analyzer
-	up  *proxy.Upstream
-	srv *proxy.Server
-	ln  net.Listener
+	o     proxyOptions
+	log   *slog.Logger
+	an    *analyzer.Analyzer
+	cache *coalesce.Cache // nil: coalescing not available
+	up    *proxy.Upstream
+	srv   *proxy.Server
+	ln    net.Listener
 
 	reportMu sync.Mutex
 }
 
 func serveProxy(o proxyOptions, log *slog.Logger, useTUI bool) error {
+	o.useTUI = useTUI
 	a, err := newApp(o, log)
 	if err != nil {
 		return err
@@ -286,7 +302,7 @@ func serveProxy(o proxyOptions, log *slog.Logger, useTUI bool) error {
 		}()
 		err := tui.Run(tctx, tui.Options{
 			Source: a.an, Listen: a.ln.Addr().String(), Upstream: a.up.String(),
-			Refresh: o.refresh, Export: a.exportForTUI,
+			Refresh: o.refresh, Export: a.exportForTUI, Coalesce: a.toggleCoalesce(),
 		})
 		stopTUI() // and its signal watcher, so a ctrl-c now reaches the shutdown below
 		if err != nil {
@@ -335,8 +351,9 @@ func newApp(o proxyOptions, log *slog.Logger) (*app, error) {
 		}
 	}
 	a := &app{o: o, log: log, up: up}
+	watches := append(append([]analyzer.Watch(nil), analyzer.Presets...), o.watches...)
 	a.an = analyzer.New(analyzer.Config{
-		Watches:     append(append([]analyzer.Watch(nil), analyzer.Presets...), o.watches...),
+		Watches:     watches,
 		MaxKeys:     o.maxKeys,
 		StormQPS:    o.stormQPS,
 		StormWindow: o.stormWindow,
@@ -346,10 +363,17 @@ func newApp(o proxyOptions, log *slog.Logger) (*app, error) {
 	if !o.analyze {
 		observer = proxy.NopObserver{}
 	}
+	var cache proxy.Cache // a nil interface, not a nil *coalesce.Cache: no coalescing work at all
+	if a.cache, err = newCache(o, watches, a.an); err != nil {
+		return nil, err
+	} else if a.cache != nil {
+		cache = a.cache
+	}
 	a.srv, err = proxy.NewServer(proxy.Config{
 		Upstream:       up,
 		TLS:            tlsConf,
 		Observer:       observer,
+		Cache:          cache,
 		Logger:         log,
 		MaxConnections: o.maxConnections,
 		MaxMessageSize: int(o.maxMessageSize),
@@ -368,6 +392,32 @@ func newApp(o proxyOptions, log *slog.Logger) (*app, error) {
 	}
 	log.Info("pgpollwatch listening", "listen", a.ln.Addr().String(), "upstream", up.String(), "version", version())
 	return a, nil
+}
+
+// newCache makes the coalescing cache when it may be used: --coalesce, or the TUI (whose c key
+// starts it). Headless without --coalesce the sessions do no coalescing work at all.
+func newCache(o proxyOptions, watches []analyzer.Watch, an *analyzer.Analyzer) (*coalesce.Cache, error) {
+	var scope proxy.CacheScope
+	switch o.coalesceScope {
+	case "read-committed":
+		scope = proxy.ScopeReadCommitted
+	case "idle":
+		scope = proxy.ScopeIdle
+	default:
+		return nil, fmt.Errorf("--coalesce-scope: %q is not read-committed or idle", o.coalesceScope)
+	}
+	if o.coalesceTTL <= 0 {
+		return nil, errors.New("--coalesce-ttl must be positive")
+	}
+	if !o.coalesce && !o.useTUI {
+		return nil, nil
+	}
+	c := coalesce.New(coalesce.Config{
+		TTL: o.coalesceTTL, MaxEntries: o.coalesceMaxEntries, MaxBytes: int64(o.coalesceMaxBytes),
+		Scope: scope, Watches: watches, Enabled: o.coalesce,
+	})
+	an.SetCoalesceStats(c.Stats)
+	return c, nil
 }
 
 // shutdown stops accepting and lets sessions finish for the grace period; a second signal
@@ -411,6 +461,18 @@ func (a *app) writeReport() (string, error) {
 		Listen: a.ln.Addr().String(), Upstream: a.up.String(), Host: host, Version: version(),
 	})
 	return a.o.report, report.Write(a.o.report, r)
+}
+
+// toggleCoalesce is the TUI's c key; nil when there is no cache.
+func (a *app) toggleCoalesce() func() (bool, error) {
+	if a.cache == nil {
+		return nil
+	}
+	return func() (bool, error) {
+		on, err := a.cache.Toggle()
+		a.log.Info("coalescing switched", "on", on, "ttl", a.cache.TTL())
+		return on, err
+	}
 }
 
 // exportForTUI is the TUI's e key.

@@ -1,0 +1,207 @@
+package proxy
+
+import (
+	"encoding/binary"
+	"slices"
+	"strings"
+)
+
+// The backend's part in coalescing: it keeps the session state that decides whether a hit may
+// be served (published at each ReadyForQuery), collects the server's answers to reads that fill
+// the cache, invalidates again what a transaction wrote when it ends, and writes the cached rest
+// of an answer whose Parse went upstream.
+
+// maxTxWrites bounds the writes a transaction remembers; past it, its end invalidates all.
+const maxTxWrites = 64
+
+// statementDone runs when a statement completes (CommandComplete, EmptyQuery, PortalSuspended).
+func (b *backend) statementDone(p *pending, tag []byte, abnormal bool) {
+	b.noteStatement(p)
+	if p.fill == nil {
+		return
+	}
+	if abnormal || b.fillOver || b.inRow {
+		p.fill.Abandon()
+	} else {
+		p.fill.Done(b.answer(p, tag))
+	}
+	p.fill = nil
+	b.resetFill()
+}
+
+// statementFailed runs when the server refuses the statement at the head of the queue.
+func (b *backend) statementFailed(p *pending) {
+	b.txPure = false
+	if p.fill != nil {
+		p.fill.Abandon()
+		p.fill = nil
+	}
+	b.resetFill()
+}
+
+// noteStatement keeps the transaction's "reads only" state and remembers its writes.
+func (b *backend) noteStatement(p *pending) {
+	if p.kind != expQuery && p.kind != expExecute {
+		return
+	}
+	if p.class != StmtBegin && p.class != StmtRead {
+		b.txPure = false
+	}
+	if p.wrote {
+		if len(b.txWrites) < maxTxWrites {
+			b.txWrites = append(b.txWrites, p.touch)
+		} else {
+			b.txWideAll = true
+		}
+	}
+}
+
+// answer copies the collected answer into an immutable Answer.
+func (b *backend) answer(p *pending, tag []byte) *Answer {
+	a := &Answer{NRows: b.rows}
+	cols := b.cols
+	if p.fillDesc && len(cols) > 0 {
+		a.Desc = appendMessage(nil, 'T', cols)
+	}
+	if len(cols) == 0 && p.kind == expExecute && !p.nameLost {
+		cols = b.stmtCols[string(p.name)]
+	}
+	a.Columns = slices.Clone(cols)
+	a.Rows = slices.Clone(b.fillBuf)
+	a.Complete = commandComplete(tag)
+	a.FirstRow = slices.Clone(b.firstRow)
+	if b.rows > 0 {
+		a.Digest = b.digest.Sum64()
+		if a.Digest == 0 {
+			a.Digest = 1
+		}
+	}
+	return a
+}
+
+// collectRow appends a DataRow piece to the answer being collected for a fill.
+func (b *backend) collectRow(piece []byte, last bool) {
+	p := b.cons.peek()
+	if p == nil || p.fill == nil || b.fillOver {
+		return
+	}
+	if !b.inRow {
+		b.rowStart = len(b.fillBuf)
+		b.fillBuf = append(b.fillBuf, 'D', 0, 0, 0, 0)
+		b.inRow = true
+	}
+	b.fillBuf = append(b.fillBuf, piece...)
+	if last {
+		binary.BigEndian.PutUint32(b.fillBuf[b.rowStart+1:], uint32(len(b.fillBuf)-b.rowStart-1))
+		b.inRow = false
+	}
+	if len(b.fillBuf) > b.cache.MaxAnswer() {
+		b.fillOver = true // too large to be worth caching: the read is forwarded as usual
+		b.fillBuf = b.fillBuf[:0]
+	}
+}
+
+func (b *backend) resetFill() {
+	if cap(b.fillBuf) > 64<<10 {
+		b.fillBuf = nil // do not keep a large answer's buffer for the session's life
+	}
+	b.fillBuf, b.fillOver, b.inRow = b.fillBuf[:0], false, false
+}
+
+// coalescedReady handles a ReadyForQuery: it ends the statement or batch, invalidates again
+// what a finished transaction wrote (before the client hears it finished), publishes whether
+// the state allows hits, and writes a cached tail in place of it when one is waiting.
+func (b *backend) coalescedReady() verdict {
+	var tail *tailAnswer
+	if p := b.cons.peek(); p != nil && p.kind == expSync {
+		tail = p.tail
+		p.tail = nil
+	}
+	b.readyForQuery()
+	status := b.txStatus
+	if status == 'I' {
+		b.endTransaction()
+	}
+	b.s.co.servable.Store(status == 'I' || status == 'T' && b.txPure && b.cache.Scope() == ScopeReadCommitted)
+	failed := b.batchErr
+	b.batchErr = false
+	if tail == nil || failed {
+		return 0
+	}
+	// The Parse went upstream and succeeded: the rest of the answer comes from the cache.
+	ans := tail.ans
+	b.inject = append(b.inject[:0], '2', 0, 0, 0, 4)
+	if tail.describe {
+		b.inject = append(b.inject, ans.Desc...)
+	}
+	b.inject = append(append(append(b.inject, ans.Rows...), ans.Complete...), 'Z', 0, 0, 0, 5, status)
+	now := b.timestamp()
+	ev := Event{Protocol: Extended, Text: b.keep(tail.text), StatementName: b.keep(tail.stmtName),
+		Bind: BindMessage(b.keep(tail.bind)), Start: tail.received, Duration: now.Sub(tail.received),
+		Columns: ans.Columns, FirstRow: ans.FirstRow, Rows: ans.NRows, Digest: ans.Digest, Cached: true}
+	if len(ans.Complete) > headerLen {
+		ev.Tag, _, _ = cstring(ans.Complete[headerLen:])
+	}
+	b.events = append(b.events, ev)
+	return vWithhold | vInject
+}
+
+// endTransaction invalidates again everything the finished transaction wrote: entries filled
+// by reads that ran while it was open must not outlive its commit.
+func (b *backend) endTransaction() {
+	b.txPure = true
+	if b.txWideAll {
+		b.cache.Invalidate(Touch{All: true})
+	}
+	for _, t := range b.txWrites {
+		b.cache.Invalidate(t)
+	}
+	b.txWrites, b.txWideAll = b.txWrites[:0], false
+}
+
+// parameterStatus tracks the parameters the server reports (TimeZone, DateStyle, ...): they are
+// part of every cache key, so a SET the server reports just changes the key.
+func (b *backend) parameterStatus(body []byte) {
+	name, rest, ok := cstring(body)
+	value, _, ok2 := cstring(rest)
+	if !ok || !ok2 {
+		return
+	}
+	entry := string(name) + "=" + string(value)
+	i, found := slices.BinarySearchFunc(b.params, string(name), func(e, n string) int {
+		return strings.Compare(e[:strings.IndexByte(e, '=')], n)
+	})
+	if found {
+		b.params[i] = entry
+	} else {
+		b.params = slices.Insert(b.params, i, entry)
+	}
+	b.s.co.paramHash.Store(paramDigest(digestSeed, b.params))
+}
+
+// abandonFills gives up the fills of reads whose answers will never come (the session ended).
+func abandonFills(fe *frontend, be *backend) {
+	drop := func(es []pending) {
+		for i := range es {
+			if es[i].fill != nil {
+				es[i].fill.Abandon()
+				es[i].fill = nil
+			}
+		}
+	}
+	drop(be.cons.items[be.cons.head:])
+	q := be.cons.q
+	q.mu.Lock()
+	drop(q.inbox)
+	q.mu.Unlock()
+	drop(fe.prod.staged)
+}
+
+// commandComplete builds a CommandComplete message for tag.
+func commandComplete(tag []byte) []byte {
+	m := make([]byte, 0, headerLen+len(tag)+1)
+	m = append(m, 'C')
+	m = binary.BigEndian.AppendUint32(m, uint32(4+len(tag)+1))
+	m = append(m, tag...)
+	return append(m, 0)
+}

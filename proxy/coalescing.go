@@ -1,0 +1,469 @@
+package proxy
+
+import (
+	"encoding/binary"
+	"hash/maphash"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// coalescing is the client side of a session whose proxy has a Cache. It classifies what the
+// client sends, invalidates on writes, and answers eligible reads from the cache when the
+// session's state makes a cached answer indistinguishable from a fresh one (up to staleness):
+//
+//   - nothing is outstanding: every answer the server owed has been written to the client;
+//   - the server is idle ('I'), or (ScopeReadCommitted) inside a transaction that so far ran
+//     only a plain BEGIN and eligible reads;
+//   - the session never changed state the server does not report (search_path, roles, ...);
+//   - the read is one Query, or one batch [Parse] Bind [Describe portal] Execute Sync on the
+//     unnamed portal with no row limit.
+//
+// Everything else is forwarded as if there were no cache. An extended batch is held back
+// (not forwarded) from its Parse or Bind until its Sync shows whether it is such a read; any
+// other message releases it, in order, before itself.
+type coalescing struct {
+	s     *Session
+	cache Cache
+	cls   Classifier
+	scope CacheScope
+
+	tainted bool // the session changed unreported state: no hits for the rest of its life
+
+	// The batch being held: its messages, and what they were.
+	held      []byte
+	holding   bool
+	hParse    bool
+	hBind     bool
+	hDescribe bool
+	hExecute  bool
+	hStmt     *preparedStmt // the statement the held Bind binds
+
+	tail   tailAnswer
+	inject []byte // what the pump writes in place of the current message (vInject)
+	out    []byte // an answer being written to the client
+	key    []byte
+	events [1]Event
+}
+
+// Session-wide state the two sides share for coalescing. The backend writes it before each
+// write to the client (under the client's write lock); the frontend reads it.
+type coalesceState struct {
+	answered  atomic.Int64  // expected answers popped (published as written)
+	servable  atomic.Bool   // the last ReadyForQuery left a state where hits may be served
+	paramHash atomic.Uint64 // digest of the ParameterStatus values the server reported
+	observeMu sync.Mutex    // the observer hears one side at a time
+}
+
+// tailAnswer is the cached rest of an answer whose Parse went upstream: the backend writes it
+// in place of the ReadyForQuery that answers the Parse's Sync. The backend copies what it
+// keeps before the frontend may reuse it.
+type tailAnswer struct {
+	ans                  *Answer
+	describe             bool
+	text, stmtName, bind []byte
+	received             time.Time
+}
+
+// stmtClass caches a prepared statement's classification.
+type stmtClass struct {
+	done bool
+	Class
+}
+
+// maxHeld bounds the bytes of a held batch: a larger one is no poll.
+const maxHeld = 64 << 10
+
+func newCoalescing(s *Session, c Cache) *coalescing {
+	return &coalescing{s: s, cache: c, cls: c.NewClassifier(), scope: c.Scope()}
+}
+
+// message handles one whole client message. It returns the verdict for the pump.
+func (co *coalescing) message(f *frontend, typ byte, body []byte) (verdict, error) {
+	if co.holding {
+		switch v, held, err := co.hold(f, typ, body); {
+		case err != nil:
+			return 0, err
+		case held:
+			return v, nil
+		}
+		// The message is not part of a cacheable batch: release the batch before it.
+		co.release(f)
+		v, err := co.dispatch(f, typ, body)
+		return v | vInject, err
+	}
+	if (typ == 'P' || typ == 'B') && co.quiet(f) {
+		co.holding, co.held = true, co.held[:0]
+		if v, held, err := co.hold(f, typ, body); err != nil || held {
+			return v, err
+		}
+		co.holding = false
+	}
+	return co.dispatch(f, typ, body)
+}
+
+func (co *coalescing) dispatch(f *frontend, typ byte, body []byte) (verdict, error) {
+	if typ == 'Q' {
+		return co.query(f, body)
+	}
+	return co.classified(f, typ, body)
+}
+
+// classified forwards a message, noting for the backend what each statement is.
+func (co *coalescing) classified(f *frontend, typ byte, body []byte) (verdict, error) {
+	if typ == 'P' {
+		if _, query, _, ok := parseParse(body, false); ok && !co.cache.Enabled() && co.cls.Taints(query) {
+			co.tainted = true
+		}
+	}
+	if err := f.forward(typ, body, false); err != nil {
+		return 0, err
+	}
+	if typ == 'E' && co.cache.Enabled() {
+		portalName, _, _ := cstring(body)
+		if p := f.portal(portalName); p != nil {
+			c := co.stmtClassOf(f.stmt(p.stmtName))
+			co.note(f.prod.staged[len(f.prod.staged)-1:], c, p.bind)
+			if c != nil && c.Kind == StmtRead {
+				co.cache.Bypassed()
+			}
+		}
+	}
+	return 0, nil
+}
+
+// note records on the queued entry for an Execute (or Query) what the statement is: the
+// backend needs it to keep the transaction's "reads only" state and to invalidate again at
+// commit. A write invalidates now, before the server runs it.
+func (co *coalescing) note(e []pending, c *Class, bind BindMessage) {
+	if len(e) == 0 || c == nil {
+		return
+	}
+	p := &e[0]
+	p.class = c.Kind
+	switch c.Kind {
+	case StmtTaint:
+		co.tainted = true
+	case StmtWrite:
+		t := c.Touch
+		if c.KeyParam > 0 {
+			var ok bool
+			if t, ok = co.cls.BindTouch(c, bind); !ok {
+				t = Touch{Watch: int16(c.Watch), Table: true}
+			}
+		}
+		p.touch, p.wrote = t, true
+		co.cache.Invalidate(t)
+	}
+}
+
+// stmtClassOf classifies a prepared statement once.
+func (co *coalescing) stmtClassOf(st *preparedStmt) *Class {
+	if st == nil {
+		return nil
+	}
+	if !st.cls.done {
+		st.cls = stmtClass{done: true, Class: co.cls.Classify(st.text)}
+	}
+	return &st.cls.Class
+}
+
+// quiet reports whether a hit could be served now: the cache is on, nothing is outstanding and
+// the server left the session in a servable state.
+func (co *coalescing) quiet(f *frontend) bool {
+	st := &co.s.co
+	return !co.tainted && co.cache.Enabled() && f.prod.added == st.answered.Load() && st.servable.Load()
+}
+
+// query handles a Query message.
+func (co *coalescing) query(f *frontend, body []byte) (verdict, error) {
+	text, _, ok := cstring(body)
+	if !ok {
+		return 0, malformedf("Query message without terminator")
+	}
+	if !co.cache.Enabled() {
+		if co.cls.Taints(text) {
+			co.tainted = true
+		}
+		return 0, f.forward('Q', body, false)
+	}
+	c := co.cls.Classify(text)
+	var fill Fill
+	if c.Kind == StmtRead && c.KeyParam == 0 {
+		if !co.quiet(f) {
+			co.cache.Bypassed()
+		} else {
+			key := co.cacheKey('Q', text, nil, nil)
+			ans, fl := co.cache.Get(key, c.Touch, time.Now())
+			if ans != nil && ans.Desc != nil {
+				received := f.timestamp()
+				co.out = append(append(append(append(co.out[:0], ans.Desc...), ans.Rows...), ans.Complete...), 'Z', 0, 0, 0, 5, co.s.status())
+				if co.answer(ans, Event{Protocol: Simple, Text: text}, received) {
+					return vWithhold, nil
+				}
+			}
+			fill = fl
+		}
+	}
+	f.prod.set(f.prod.add(), expQuery, f.timestamp(), text, nil, nil)
+	e := f.prod.staged[len(f.prod.staged)-1:]
+	co.note(e, &c, nil)
+	e[0].fill = fill
+	e[0].fillDesc = true
+	return 0, nil
+}
+
+// hold looks at a message while a batch is (or may start being) held. held is false when the
+// message does not continue a cacheable batch.
+func (co *coalescing) hold(f *frontend, typ byte, body []byte) (v verdict, held bool, err error) {
+	switch {
+	case typ == 'P' && !co.hParse && !co.hBind:
+		name, query, types, ok := parseParse(body, false)
+		if !ok {
+			return 0, false, nil // forward reports it
+		}
+		c := co.cls.Classify(query)
+		if c.Kind != StmtRead {
+			return 0, false, nil
+		}
+		f.parse(name, query, types)
+		if st := f.stmt(name); st != nil {
+			st.cls = stmtClass{done: true, Class: c}
+		}
+		co.hParse = true
+	case typ == 'B' && !co.hBind:
+		portalName, rest, ok := cstring(body)
+		stmtName, _, ok2 := cstring(rest)
+		if !ok || !ok2 || len(portalName) != 0 || BindMessage(body).ResultFormats() == nil {
+			return 0, false, nil
+		}
+		st := f.stmt(stmtName)
+		if c := co.stmtClassOf(st); c == nil || c.Kind != StmtRead {
+			return 0, false, nil
+		}
+		f.bindPortal(portalName, stmtName, body)
+		co.hBind, co.hStmt = true, st
+	case typ == 'D' && co.hBind && !co.hDescribe && !co.hExecute && len(body) == 2 && body[0] == 'P' && body[1] == 0:
+		co.hDescribe = true
+	case typ == 'E' && co.hBind && !co.hExecute && len(body) == 5 && body[0] == 0 && binary.BigEndian.Uint32(body[1:]) == 0:
+		co.hExecute = true
+	case typ == 'S' && co.hExecute:
+		return co.sync(f, body)
+	default:
+		return 0, false, nil
+	}
+	if len(co.held)+headerLen+len(body) > maxHeld {
+		return 0, false, nil
+	}
+	co.held = appendMessage(co.held, typ, body)
+	return vWithhold, true, nil
+}
+
+// sync decides a held batch at its Sync: answered from the cache, or released upstream (with
+// a fill when this read is to fill the cache).
+func (co *coalescing) sync(f *frontend, body []byte) (verdict, bool, error) {
+	received := f.timestamp()
+	st := co.hStmt
+	c := &st.cls.Class
+	bind := BindMessage(f.unnamedPortal.bind)
+	t, ok := c.Touch, true
+	if c.KeyParam > 0 {
+		t, ok = co.cls.BindTouch(c, bind)
+	}
+	var fill Fill
+	if ok {
+		key := co.cacheKey('E', st.text, st.types, bind)
+		ans, fl := co.cache.Get(key, t, time.Now())
+		if ans != nil && (ans.Desc != nil || !co.hDescribe) {
+			ev := Event{Protocol: Extended, Text: st.text, StatementName: f.unnamedPortal.stmtName, Bind: bind}
+			if co.hParse {
+				// Never swallow a Parse: it goes upstream with this Sync, and the backend puts
+				// the cached rest of the answer in place of the ReadyForQuery.
+				v := co.releaseParse(f, body, ans, ev, received)
+				return v, true, nil
+			}
+			co.out = append(co.out[:0], '2', 0, 0, 0, 4)
+			if co.hDescribe {
+				co.out = append(co.out, ans.Desc...)
+			}
+			co.out = append(append(append(co.out, ans.Rows...), ans.Complete...), 'Z', 0, 0, 0, 5, co.s.status())
+			if co.answer(ans, ev, received) {
+				co.reset()
+				return vWithhold, true, nil
+			}
+		}
+		fill = fl
+	}
+	// A miss: the batch goes upstream as the client sent it, and its Sync after it.
+	describe := co.hDescribe
+	exec := co.release(f)
+	if exec != nil {
+		exec.fill = fill
+		exec.fillDesc = describe
+	} else if fill != nil {
+		fill.Abandon()
+	}
+	if err := f.forward('S', body, false); err != nil {
+		return 0, true, err
+	}
+	co.reset()
+	return vInject, true, nil
+}
+
+// releaseParse sends the held Parse upstream with the client's Sync, and leaves the rest of
+// the answer to the backend.
+func (co *coalescing) releaseParse(f *frontend, sync []byte, ans *Answer, ev Event, received time.Time) verdict {
+	co.inject = co.inject[:0]
+	pos := 0
+	for pos < len(co.held) {
+		typ, n := co.held[pos], int(be32(co.held[pos+1:]))
+		if typ == 'P' {
+			msg := co.held[pos : pos+1+n]
+			co.inject = append(co.inject, msg...)
+			f.expect('P', msg[headerLen:])
+		}
+		pos += 1 + n
+	}
+	co.inject = appendMessage(co.inject, 'S', sync)
+	f.prod.set(f.prod.add(), expSync, received, nil, nil, nil)
+	// One tail is enough: the next hit needs this Sync answered first.
+	t := &co.tail
+	t.ans, t.describe, t.received = ans, co.hDescribe, received
+	t.text = append(t.text[:0], ev.Text...)
+	t.stmtName = append(t.stmtName[:0], ev.StatementName...)
+	t.bind = append(t.bind[:0], ev.Bind...)
+	f.prod.staged[len(f.prod.staged)-1].tail = t
+	co.reset()
+	return vWithhold | vInject
+}
+
+// release queues the answers of the held messages and has the pump write them. It returns the
+// queued Execute, if the batch had one.
+func (co *coalescing) release(f *frontend) *pending {
+	co.inject = append(co.inject[:0], co.held...)
+	for pos := 0; pos < len(co.held); {
+		typ, n := co.held[pos], int(be32(co.held[pos+1:]))
+		f.expect(typ, co.held[pos+headerLen:pos+1+n])
+		pos += 1 + n
+	}
+	var exec *pending
+	if co.hExecute { // the Execute is the last held message
+		last := f.prod.staged[len(f.prod.staged)-1:]
+		co.note(last, &co.hStmt.cls.Class, f.unnamedPortal.bind)
+		exec = &last[0]
+	}
+	co.reset()
+	return exec
+}
+
+func (co *coalescing) reset() {
+	co.holding, co.hParse, co.hBind, co.hDescribe, co.hExecute, co.hStmt = false, false, false, false, false, nil
+	co.held = co.held[:0]
+}
+
+// answer writes co.out to the client and tells the observer; false when it could not be
+// written now (the server side is mid-message) and the read must be forwarded instead.
+func (co *coalescing) answer(ans *Answer, ev Event, received time.Time) bool {
+	ok, err := co.s.s2c.writeBetween(co.out)
+	if !ok {
+		return false
+	}
+	if err != nil {
+		co.s.client.Close() // the client is gone; its side of the session ends on the next read
+	}
+	co.s.observeCached(co.events[:], ans, ev, received)
+	return true
+}
+
+// observeCached tells the observer about a statement the cache answered.
+func (s *Session) observeCached(slot []Event, ans *Answer, ev Event, received time.Time) {
+	now := time.Now()
+	ev.Start, ev.Duration = received, now.Sub(received)
+	ev.Columns, ev.FirstRow = ans.Columns, ans.FirstRow
+	ev.Rows, ev.Digest, ev.Cached = ans.NRows, ans.Digest, true
+	if len(ans.Complete) > headerLen {
+		ev.Tag, _, _ = cstring(ans.Complete[headerLen:])
+	}
+	slot[0] = ev
+	s.co.observeMu.Lock()
+	s.observer.Statements(&s.info, slot[:1])
+	s.co.observeMu.Unlock()
+	s.statements.Add(1)
+	slot[0] = Event{}
+}
+
+// status is the transaction status the server last reported.
+func (s *Session) status() byte { return byte(s.txStatus.Load()) }
+
+// cacheKey identifies one read: who asks (user, database, the reported session parameters),
+// the exact statement text, its parameter types, and for the extended protocol the bound
+// values with their formats and the result formats.
+func (co *coalescing) cacheKey(kind byte, text, types []byte, bind BindMessage) []byte {
+	s := co.s
+	k := append(co.key[:0], kind)
+	k = append(k, s.info.User...)
+	k = append(k, 0)
+	k = append(k, s.info.Database...)
+	k = append(k, 0)
+	k = binary.BigEndian.AppendUint64(k, s.co.paramHash.Load())
+	k = binary.BigEndian.AppendUint32(k, uint32(len(text)))
+	k = append(k, text...)
+	if kind == 'E' {
+		k = binary.BigEndian.AppendUint32(k, uint32(len(types)))
+		k = append(k, types...)
+		k = appendBindKey(k, bind)
+	}
+	co.key = k
+	return k
+}
+
+// appendBindKey appends the parameters (format and value of each) and the result formats,
+// written the same way whatever shorthand the client used: no codes, one code for all, or a
+// code per column all the same mean one thing.
+func appendBindKey(k []byte, bind BindMessage) []byte {
+	bind.Params(func(i int, format int16, v []byte) bool {
+		k = append(k, byte(format))
+		if v == nil {
+			k = binary.BigEndian.AppendUint32(k, 0xffffffff) // NULL
+			return true
+		}
+		k = binary.BigEndian.AppendUint32(k, uint32(len(v)))
+		k = append(k, v...)
+		return true
+	})
+	rf := bind.ResultFormats()
+	n := int(binary.BigEndian.Uint16(rf))
+	codes := rf[2 : 2+2*n]
+	same := true
+	for i := 2; i < len(codes); i += 2 {
+		if codes[i] != codes[0] || codes[i+1] != codes[1] {
+			same = false
+		}
+	}
+	if same {
+		var c uint16
+		if n > 0 {
+			c = binary.BigEndian.Uint16(codes)
+		}
+		return binary.BigEndian.AppendUint16(append(k, 'R', 1), c)
+	}
+	return append(append(k, 'R', 0), rf...)
+}
+
+// appendMessage appends a protocol message with its header.
+func appendMessage(dst []byte, typ byte, body []byte) []byte {
+	dst = append(dst, typ)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(4+len(body)))
+	return append(dst, body...)
+}
+
+// paramDigest hashes the server-reported parameters (name=value, in name order).
+func paramDigest(seed maphash.Seed, params []string) uint64 {
+	var h maphash.Hash
+	h.SetSeed(seed)
+	for _, p := range params {
+		h.WriteString(p)
+		h.WriteByte(0)
+	}
+	return h.Sum64()
+}
