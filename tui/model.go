@@ -14,8 +14,9 @@ import (
 	"github.com/pgpollwatch/pgpollwatch/analyzer"
 )
 
-// Screen layout, in lines: the header, the tab line, the body, the status line and the key
-// hints. Update needs it to scroll; the views draw it.
+// Screen layout, in lines: the header (one more line when there is a cache line, see
+// headerHeight), the tab line, the body, the status line and the key hints. Update needs it to
+// scroll; the views draw it.
 const (
 	headerLines = 4
 	tabLines    = 1
@@ -320,7 +321,7 @@ func (m model) startExport() (tea.Model, tea.Cmd) {
 
 func (m model) startCoalesce() (tea.Model, tea.Cmd) {
 	if m.coalesce == nil {
-		return m, m.setStatus("coalescing is not available yet", true)
+		return m, m.setStatus("coalescing needs --coalesce", true)
 	}
 	toggle := m.coalesce
 	return m, func() tea.Msg {
@@ -387,7 +388,15 @@ func (m *model) clamp() {
 
 // bodyHeight is the lines between the tab line and the status line.
 func (m model) bodyHeight() int {
-	return max(1, m.height-headerLines-tabLines-footerLines)
+	return max(1, m.height-m.headerHeight()-tabLines-footerLines)
+}
+
+// headerHeight is the header's lines: four, and the cache line when there is one.
+func (m model) headerHeight() int {
+	if m.snap != nil && hasCacheLine(m.snap) {
+		return headerLines + 1
+	}
+	return headerLines
 }
 
 // listHeight is the table rows shown (the body less the column titles).

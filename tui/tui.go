@@ -35,7 +35,7 @@ type Options struct {
 	// "no report file configured".
 	Export func() (string, error)
 	// Coalesce toggles coalescing and returns the new state (key c). nil: the key says
-	// coalescing is not available yet.
+	// coalescing needs --coalesce.
 	Coalesce func() (bool, error)
 	// NoColor turns colour off. It is also off when NO_COLOR is set or the terminal has none.
 	NoColor bool

@@ -358,11 +358,15 @@ func TestResize(t *testing.T) {
 	requireGolden(t, m)
 
 	// No size breaks the screen, in any view or overlay.
-	for _, keys := range [][]string{nil, {"2"}, {"3"}, {"4"}, {"enter"}, {"2", "enter"}, {"3", "enter"}, {"?"}, {"/"}} {
-		for _, sz := range []struct{ w, h int }{{20, 5}, {40, 10}, {60, 16}, {80, 24}, {100, 30}, {132, 43}, {200, 60}} {
-			mm := press(t, newTestModel(t, storm(), Options{}, 120, 40), keys...)
-			mm = send(t, mm, tea.WindowSizeMsg{Width: sz.w, Height: sz.h})
-			checkScreen(t, mm.View(), sz.w, sz.h)
+	for _, snap := range []func() *analyzer.Snapshot{stormSnapshot, func() *analyzer.Snapshot { return cacheSnapshot(true) },
+		func() *analyzer.Snapshot { return cacheSnapshot(false) }, noCacheSnapshot} {
+		for _, keys := range [][]string{nil, {"2"}, {"3"}, {"4"}, {"enter"}, {"2", "enter"}, {"3", "enter"}, {"?"}, {"/"}} {
+			for _, sz := range []struct{ w, h int }{{20, 5}, {40, 10}, {60, 16}, {80, 24}, {100, 30}, {132, 43}, {200, 60}} {
+				src := &fakeSource{snaps: []*analyzer.Snapshot{snap()}}
+				mm := press(t, newTestModel(t, src, Options{}, 120, 40), keys...)
+				mm = send(t, mm, tea.WindowSizeMsg{Width: sz.w, Height: sz.h})
+				checkScreen(t, mm.View(), sz.w, sz.h)
+			}
 		}
 	}
 }
@@ -444,7 +448,7 @@ func TestExport(t *testing.T) {
 
 func TestCoalesce(t *testing.T) {
 	m := press(t, newTestModel(t, storm(), Options{}, 80, 24), "c")
-	if !strings.Contains(m.View(), "coalescing is not available yet") {
+	if !strings.Contains(m.View(), "coalescing needs --coalesce") {
 		t.Errorf("nil Coalesce:\n%s", m.View())
 	}
 	requireGolden(t, m)
@@ -461,6 +465,51 @@ func TestCoalesce(t *testing.T) {
 	m = send(t, m, cmd())
 	if on || !strings.Contains(m.View(), "coalescing off") {
 		t.Errorf("coalesce off:\n%s", m.View())
+	}
+}
+
+// TestCacheHeader: the header's cache line, with the cache on, off, and without a cache.
+func TestCacheHeader(t *testing.T) {
+	cases := []struct {
+		name  string
+		snap  *analyzer.Snapshot
+		want  string // the cache line, at 120 columns
+		short string // what must survive at 80 columns
+	}{
+		{"on", cacheSnapshot(true), "cache on 500ms  hits 158907 (98%)  saved 159102  age p50 248ms", "cache on 500ms  hits 158907 (98%)  saved 159102"},
+		{"off", cacheSnapshot(false), "cache off — c to enable; a 500ms cache would save 160132 (96%)", "a 500ms cache would save 160132 (96%)"},
+		{"none", noCacheSnapshot(), "no cache (--coalesce): a 500ms cache would save 160132 (96%)", "a 500ms cache would save 160132 (96%)"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			eachSize(t, func(t *testing.T, w, h int) {
+				m := newTestModel(t, &fakeSource{snaps: []*analyzer.Snapshot{c.snap}}, Options{}, w, h)
+				lines := strings.Split(m.View(), "\n")
+				if got := strings.TrimRight(lines[4], " "); w >= 120 && got != c.want || !strings.Contains(got, c.short) {
+					t.Errorf("cache line %q, want %q", got, c.want)
+				}
+				if !strings.HasPrefix(lines[5], "[1 Tasks]") && !strings.Contains(lines[5], "Tasks") {
+					t.Errorf("the tab line is not under the cache line: %q", lines[5])
+				}
+				// The cache's hits are on its line, not also among the facts.
+				if strings.Contains(lines[0], "cache hits") {
+					t.Errorf("line 1 still has the hit count: %q", lines[0])
+				}
+				requireGolden(t, m)
+			})
+		})
+	}
+	// The list loses the line the header gained, and the cursor stays on the screen.
+	m := press(t, newTestModel(t, storm(), Options{}, 80, 24), "end")
+	before := m.listHeight()
+	m = send(t, m, snapshotMsg{cacheSnapshot(true)})
+	if m.listHeight() != before-1 || !strings.Contains(m.View(), "> ") {
+		t.Errorf("list height %d then %d; selection shown %v", before, m.listHeight(), strings.Contains(m.View(), "> "))
+	}
+	checkScreen(t, m.View(), 80, 24)
+	// No estimate yet and no cache: no cache line.
+	if v := newTestModel(t, storm(), Options{}, 80, 24).View(); strings.Contains(v, "cache") {
+		t.Errorf("a cache line without a cache or an estimate:\n%s", v)
 	}
 }
 

@@ -2,13 +2,15 @@ package tui
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/pgpollwatch/pgpollwatch/analyzer"
 )
 
 // headerView is four lines: where the proxy sits and how long it has run; all queries per
 // second with the last minute as a sparkline; the watched polls on the same scale with their
-// share; and the storm alert, the seed's "597 of 683 queries/s are polls of 10 keys".
+// share; and the storm alert, the seed's "597 of 683 queries/s are polls of 10 keys". A fifth
+// line says what the coalescing cache does, or would save (see cacheView).
 func (m model) headerView() []string {
 	st := m.st
 	s := m.snap
@@ -34,7 +36,7 @@ func (m model) headerView() []string {
 	facts += "  " + st.dim.Render("up ") + fmtDuration(s.Uptime)
 	facts += "  " + st.dim.Render("conns ") + fmtRate(s.Rates.ConnsPerSec10) + "/s"
 	facts += "  " + st.dim.Render("open ") + fmt.Sprint(s.Totals.OpenConnections)
-	if s.Totals.CachedAnswers > 0 {
+	if s.Totals.CachedAnswers > 0 && s.Coalesce == nil { // with a cache, its line says more
 		facts += "  " + st.dim.Render("cache hits ") + fmtCount(s.Totals.CachedAnswers)
 	}
 	addrW := m.width - len("pgpollwatch  ") - visibleWidth(facts) - visibleWidth(paused) - 1
@@ -67,8 +69,71 @@ func (m model) headerView() []string {
 	line3 := st.dim.Render("watched ") + fit(fmtRate(r.WatchedQPS10)+"/s", labelW-9, true) + " " +
 		st.sparkWatched.Render(sparkline(watched, sparkW, top)) + " " + shareText
 
-	return []string{joinLR(line1, paused, m.width), line2, line3, m.alertView(s, share)}
+	lines := []string{joinLR(line1, paused, m.width), line2, line3, m.alertView(s, share)}
+	if hasCacheLine(s) {
+		lines = append(lines, trunc(m.cacheView(s), m.width))
+	}
+	return lines
 }
+
+// hasCacheLine reports whether the header has a cache line: when the proxy has a cache (on or
+// off), or, without one, when the what-if estimate has something to say.
+func hasCacheLine(s *analyzer.Snapshot) bool {
+	if s.Coalesce != nil {
+		return true
+	}
+	w, ok := whatIfAt(s, 500*time.Millisecond)
+	return ok && w.Polls > 0
+}
+
+// whatIfAt finds the what-if estimate for ttl.
+func whatIfAt(s *analyzer.Snapshot, ttl time.Duration) (analyzer.WhatIf, bool) {
+	for _, w := range s.WhatIf {
+		if w.TTL == ttl {
+			return w, true
+		}
+	}
+	return analyzer.WhatIf{}, false
+}
+
+// cacheView is the cache line. On: its TTL, hits with the hit ratio, upstream queries saved
+// and the median age of the answers served. Off: how to turn it on and what it would save at
+// its TTL (500 ms when the estimate has no such TTL). Without a cache: what one would save.
+func (m model) cacheView(s *analyzer.Snapshot) string {
+	st := m.st
+	c := s.Coalesce
+	if c != nil && c.Enabled {
+		ratio := 0.0
+		if n := c.Hits + c.Misses; n > 0 {
+			ratio = float64(c.Hits) / float64(n)
+		}
+		return st.calm.Render("cache on") + " " + fmtTTL(c.TTL) +
+			"  " + st.dim.Render("hits ") + fmtCount(c.Hits) + " (" + fmtPct(ratio) + ")" +
+			"  " + st.dim.Render("saved ") + fmtCount(c.Saved) +
+			"  " + st.dim.Render("age p50 ") + fmtMs(float64(c.AgeP50)/float64(time.Millisecond))
+	}
+	ttl := 500 * time.Millisecond
+	if c != nil {
+		if _, ok := whatIfAt(s, c.TTL); ok {
+			ttl = c.TTL
+		}
+	}
+	var would string
+	if w, ok := whatIfAt(s, ttl); ok && w.Polls > 0 {
+		would = fmt.Sprintf("a %s cache would save %s (%s)", fmtTTL(ttl), fmtCount(w.Saved), fmtPct(w.SavedShare))
+	}
+	if c == nil {
+		return st.dim.Render("no cache (--coalesce): ") + would
+	}
+	line := st.hot.Render("cache off") + st.dim.Render(" — c to enable")
+	if would != "" {
+		line += st.dim.Render("; ") + would
+	}
+	return line
+}
+
+// fmtTTL writes a TTL the way the flag takes it: 100ms, 500ms, 1s, 5s.
+func fmtTTL(d time.Duration) string { return d.String() }
 
 // alertView is the header's last line: the storm badge and the seed's sentence.
 func (m model) alertView(s *analyzer.Snapshot, share float64) string {
