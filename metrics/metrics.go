@@ -1,11 +1,13 @@
 // Package metrics serves the analyzer's numbers to Prometheus. Values are read from a snapshot
 // at scrape time, so the hot path pays nothing for metrics. Labels are bounded: per-table for
-// watched lookups, and per-fingerprint only for the top fingerprints; never a task_id.
+// watched lookups, per-fingerprint only for the top fingerprints, per TTL for the what-if
+// estimate, per quantile for the cache's served age; never a task_id.
 package metrics
 
 import (
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/pgpollwatch/pgpollwatch/analyzer"
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,6 +35,24 @@ var (
 	descCached     = prometheus.NewDesc("pgpollwatch_cached_answers_total", "Statements answered by the coalescing cache.", nil, nil)
 	descQPS        = prometheus.NewDesc("pgpollwatch_queries_per_second", "Queries per second over the last 10 s.", nil, nil)
 	descWatchedQPS = prometheus.NewDesc("pgpollwatch_watched_lookups_per_second", "Watched polls per second over the last 10 s.", nil, nil)
+
+	// The coalescing cache, when the proxy has one (--coalesce).
+	descCacheHits      = prometheus.NewDesc("pgpollwatch_cache_hits_total", "Eligible reads answered from the coalescing cache.", nil, nil)
+	descCacheMisses    = prometheus.NewDesc("pgpollwatch_cache_misses_total", "Eligible reads the coalescing cache sent to the server.", nil, nil)
+	descCacheFills     = prometheus.NewDesc("pgpollwatch_cache_fills_total", "Cache entries stored from a server's answer.", nil, nil)
+	descCacheInval     = prometheus.NewDesc("pgpollwatch_cache_invalidations_total", "Cache entries ended by a write through the proxy.", nil, nil)
+	descCacheDiscarded = prometheus.NewDesc("pgpollwatch_cache_discarded_fills_total", "Answers not cached because a write raced with them.", nil, nil)
+	descCacheBypassed  = prometheus.NewDesc("pgpollwatch_cache_bypassed_total", "Reads of watched keys forwarded because the session's state forbade a cached answer.", nil, nil)
+	descCacheSaved     = prometheus.NewDesc("pgpollwatch_cache_saved_queries_total", "Upstream queries the coalescing cache saved.", nil, nil)
+	descCacheEntries   = prometheus.NewDesc("pgpollwatch_cache_entries", "Entries in the coalescing cache.", nil, nil)
+	descCacheBytes     = prometheus.NewDesc("pgpollwatch_cache_bytes", "Bytes held by the coalescing cache.", nil, nil)
+	descCacheEnabled   = prometheus.NewDesc("pgpollwatch_cache_enabled", "1 while the coalescing cache answers, 0 while it is switched off.", nil, nil)
+	descCacheTTL       = prometheus.NewDesc("pgpollwatch_cache_ttl_seconds", "The coalescing cache's TTL.", nil, nil)
+	descCacheAge       = prometheus.NewDesc("pgpollwatch_cache_served_age_seconds", "Age of the cache entries served, when served: median (quantile 0.5) and largest (quantile 1).", []string{"quantile"}, nil)
+
+	// The what-if estimate.
+	descWhatIfSaved = prometheus.NewDesc("pgpollwatch_whatif_saved_queries_total", "Watched polls a coalescing cache with this TTL would have answered (estimated from the traffic seen).", []string{"ttl"}, nil)
+	descWhatIfPolls = prometheus.NewDesc("pgpollwatch_whatif_polls_total", "Watched key polls the what-if estimate considered.", nil, nil)
 )
 
 // Collector exports a Source's snapshot.
@@ -44,7 +64,9 @@ func NewCollector(src Source) *Collector { return &Collector{src: src} }
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descQueries, descFailed, descWatched, descWrites, descFPCalls, descStorms,
-		descConns, descOpen, descAuthFailed, descKeys, descEvicted, descCached, descQPS, descWatchedQPS} {
+		descConns, descOpen, descAuthFailed, descKeys, descEvicted, descCached, descQPS, descWatchedQPS,
+		descCacheHits, descCacheMisses, descCacheFills, descCacheInval, descCacheDiscarded, descCacheBypassed, descCacheSaved,
+		descCacheEntries, descCacheBytes, descCacheEnabled, descCacheTTL, descCacheAge, descWhatIfSaved, descWhatIfPolls} {
 		ch <- d
 	}
 }
@@ -80,6 +102,36 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		counter(descFPCalls, float64(f.Calls), f.Fingerprint, f.Command, strconv.FormatBool(f.Watched))
 	}
+	if cs := s.Coalesce; cs != nil {
+		counter(descCacheHits, float64(cs.Hits))
+		counter(descCacheMisses, float64(cs.Misses))
+		counter(descCacheFills, float64(cs.Fills))
+		counter(descCacheInval, float64(cs.Invalidations))
+		counter(descCacheDiscarded, float64(cs.DiscardedFills))
+		counter(descCacheBypassed, float64(cs.Bypassed))
+		counter(descCacheSaved, float64(cs.Saved))
+		gauge(descCacheEntries, float64(cs.Entries))
+		gauge(descCacheBytes, float64(cs.Bytes))
+		enabled := 0.0
+		if cs.Enabled {
+			enabled = 1
+		}
+		gauge(descCacheEnabled, enabled)
+		gauge(descCacheTTL, cs.TTL.Seconds())
+		gauge(descCacheAge, cs.AgeP50.Seconds(), "0.5")
+		gauge(descCacheAge, cs.AgeMax.Seconds(), "1")
+	}
+	for i, w := range s.WhatIf {
+		if i == 0 {
+			counter(descWhatIfPolls, float64(w.Polls))
+		}
+		counter(descWhatIfSaved, float64(w.Saved), ttlLabel(w.TTL))
+	}
+}
+
+// ttlLabel writes a TTL in seconds, as Prometheus writes durations: 0.1s, 0.5s, 1s, 5s.
+func ttlLabel(d time.Duration) string {
+	return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + "s"
 }
 
 // Handler serves /metrics for src and /healthz.

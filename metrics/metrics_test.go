@@ -53,3 +53,88 @@ func TestMetricsFromRealAnalyzer(t *testing.T) {
 		t.Fatalf("/healthz: %v %v", res, err)
 	}
 }
+
+// TestCacheMetrics: the cache's numbers when the analyzer carries them, the what-if estimate
+// always, and no task_id in either.
+func TestCacheMetrics(t *testing.T) {
+	a := analyzer.New(analyzer.Config{})
+	info := &proxy.ConnInfo{ClientAddr: "10.0.0.1:5000", User: "u", Database: "d"}
+	a.ConnOpened(info)
+	base := time.Now()
+	// 100 polls of one key, 10 ms apart (a fill per TTL window), then a write and one more poll.
+	for i := 0; i < 100; i++ {
+		a.Statements(info, []proxy.Event{{Protocol: proxy.Simple, Start: base.Add(time.Duration(i) * 10 * time.Millisecond),
+			Text: []byte("SELECT status FROM celery_taskmeta WHERE task_id = 'secret-task-x'")}})
+	}
+	a.Statements(info, []proxy.Event{{Protocol: proxy.Simple, Start: base.Add(995 * time.Millisecond),
+		Text: []byte("UPDATE celery_taskmeta SET status = 'SUCCESS' WHERE task_id = 'secret-task-x'")}})
+	a.Statements(info, []proxy.Event{{Protocol: proxy.Simple, Start: base.Add(1000 * time.Millisecond),
+		Text: []byte("SELECT status FROM celery_taskmeta WHERE task_id = 'secret-task-x'")}})
+
+	scrape := func() string {
+		t.Helper()
+		srv := httptest.NewServer(Handler(a))
+		defer srv.Close()
+		res, err := srv.Client().Get(srv.URL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		return string(body)
+	}
+	// 101 polls: fills at 0, 100, ..., 900 ms and after the write (100 ms: 11 fills); at 0, 500
+	// ms and after the write (500 ms: 3); at 0 and after the write (1 s, 5 s: 2).
+	whatIf := []string{
+		"pgpollwatch_whatif_polls_total 101",
+		`pgpollwatch_whatif_saved_queries_total{ttl="0.1s"} 90`,
+		`pgpollwatch_whatif_saved_queries_total{ttl="0.5s"} 98`,
+		`pgpollwatch_whatif_saved_queries_total{ttl="1s"} 99`,
+		`pgpollwatch_whatif_saved_queries_total{ttl="5s"} 99`,
+	}
+	text := scrape()
+	for _, want := range whatIf {
+		if !strings.Contains(text, want+"\n") {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if strings.Contains(text, "pgpollwatch_cache_") {
+		t.Error("cache metrics without a cache")
+	}
+
+	a.SetCoalesceStats(func() analyzer.CoalesceStats {
+		return analyzer.CoalesceStats{Enabled: true, TTL: 500 * time.Millisecond, Scope: "read-committed", Hits: 950, Misses: 50,
+			Fills: 48, Invalidations: 4, DiscardedFills: 2, Bypassed: 7, Entries: 10, Bytes: 4096, MaxEntries: 10000, MaxBytes: 1 << 26,
+			AgeP50: 250 * time.Millisecond, AgeMax: 499 * time.Millisecond, Saved: 960}
+	})
+	text = scrape()
+	for _, want := range append([]string{
+		"# TYPE pgpollwatch_cache_hits_total counter",
+		"pgpollwatch_cache_hits_total 950",
+		"pgpollwatch_cache_misses_total 50",
+		"pgpollwatch_cache_fills_total 48",
+		"pgpollwatch_cache_invalidations_total 4",
+		"pgpollwatch_cache_discarded_fills_total 2",
+		"pgpollwatch_cache_bypassed_total 7",
+		"pgpollwatch_cache_saved_queries_total 960",
+		"# TYPE pgpollwatch_cache_entries gauge",
+		"pgpollwatch_cache_entries 10",
+		"pgpollwatch_cache_bytes 4096",
+		"pgpollwatch_cache_enabled 1",
+		"pgpollwatch_cache_ttl_seconds 0.5",
+		`pgpollwatch_cache_served_age_seconds{quantile="0.5"} 0.25`,
+		`pgpollwatch_cache_served_age_seconds{quantile="1"} 0.499`,
+		"# TYPE pgpollwatch_whatif_saved_queries_total counter",
+	}, whatIf...) {
+		if !strings.Contains(text, want+"\n") {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if strings.Contains(text, "secret-task") {
+		t.Error("/metrics exposes a task_id")
+	}
+	a.SetCoalesceStats(func() analyzer.CoalesceStats { return analyzer.CoalesceStats{TTL: time.Second} })
+	if text = scrape(); !strings.Contains(text, "pgpollwatch_cache_enabled 0\n") {
+		t.Error("a cache switched off is not enabled 0")
+	}
+}
