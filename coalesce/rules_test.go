@@ -1,0 +1,278 @@
+package coalesce_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/pgpollwatch/pgpollwatch/coalesce"
+	"github.com/pgpollwatch/pgpollwatch/proxy"
+)
+
+const literalPoll = `SELECT status, result FROM celery_taskmeta WHERE task_id = 'rule-task'`
+
+// served polls twice (the first may fill) and reports whether the second was a hit: the
+// cache's count and the server's count (pg_stat_statements) must agree.
+func (e *env) secondPollHit(t *testing.T, c *pgx.Conn, sql string, args ...any) bool {
+	t.Helper()
+	ctx := context.Background()
+	run := func() {
+		rows, err := c.Query(ctx, sql, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows.Close()
+		if rows.Err() != nil {
+			t.Fatal(rows.Err())
+		}
+	}
+	run()
+	hits, server := e.cache.Stats().Hits, e.serverCalls("FROM celery_taskmeta")
+	run()
+	dh, ds := e.cache.Stats().Hits-hits, e.serverCalls("FROM celery_taskmeta")-server
+	if dh+ds != 1 {
+		t.Fatalf("one poll: %d hits and %d server executions", dh, ds)
+	}
+	return dh == 1
+}
+
+func newRuleEnv(t *testing.T, scope proxy.CacheScope) (*env, *pgx.Conn) {
+	e := newEnv(t, coalesce.Config{TTL: time.Minute, Scope: scope})
+	e.super(`INSERT INTO celery_taskmeta (id, task_id, status, date_done) VALUES (1, 'rule-task', 'PENDING', '2024-01-01 00:00:00');
+		CREATE TABLE other (id int PRIMARY KEY, v int); INSERT INTO other VALUES (1, 0);
+		GRANT ALL ON other TO trust_user`)
+	return e, e.connect(true, pgx.QueryExecModeSimpleProtocol)
+}
+
+func run(t *testing.T, c *pgx.Conn, sql string) {
+	t.Helper()
+	if _, err := c.Exec(context.Background(), sql); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+// TestSessionRules: when a cached answer may be served, and when the read must be forwarded.
+func TestSessionRules(t *testing.T) {
+	t.Run("idle", func(t *testing.T) {
+		e, c := newRuleEnv(t, proxy.ScopeReadCommitted)
+		if !e.secondPollHit(t, c, literalPoll) {
+			t.Fatal("an idle session's repeated poll was not served from the cache")
+		}
+	})
+	t.Run("begin-select-rollback", func(t *testing.T) {
+		e, c := newRuleEnv(t, proxy.ScopeReadCommitted)
+		run(t, c, "BEGIN")
+		if !e.secondPollHit(t, c, literalPoll) {
+			t.Fatal("reads after a plain BEGIN were not served (read-committed scope)")
+		}
+		run(t, c, "ROLLBACK")
+	})
+	t.Run("scope-idle", func(t *testing.T) {
+		e, c := newRuleEnv(t, proxy.ScopeIdle)
+		run(t, c, "BEGIN")
+		if e.secondPollHit(t, c, literalPoll) {
+			t.Fatal("scope idle served a read inside a transaction block")
+		}
+		run(t, c, "ROLLBACK")
+		if !e.secondPollHit(t, c, literalPoll) {
+			t.Fatal("scope idle did not serve an idle session")
+		}
+	})
+	for _, tc := range []struct{ name, before string }{
+		{"after-a-write-in-the-transaction", "BEGIN; UPDATE other SET v = v + 1"},
+		{"after-another-statement", "BEGIN; SELECT v FROM other"},
+		{"repeatable-read", "BEGIN ISOLATION LEVEL REPEATABLE READ"},
+		{"serializable", "START TRANSACTION ISOLATION LEVEL SERIALIZABLE"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, c := newRuleEnv(t, proxy.ScopeReadCommitted)
+			e.secondPollHit(t, c, literalPoll) // fill
+			for _, s := range strings.Split(tc.before, ";") {
+				run(t, c, s)
+			}
+			if e.secondPollHit(t, c, literalPoll) {
+				t.Fatalf("served from the cache %s", tc.name)
+			}
+			run(t, c, "ROLLBACK")
+			if !e.secondPollHit(t, c, literalPoll) {
+				t.Fatal("not served again once the transaction ended")
+			}
+		})
+	}
+	for _, tc := range []string{"SET search_path = public", "SET ROLE trust_user", "SET SESSION AUTHORIZATION DEFAULT",
+		"SELECT set_config('search_path', 'public', false)", "RESET ALL", "DISCARD ALL", "SET statement_timeout = 0"} {
+		t.Run("taint/"+tc, func(t *testing.T) {
+			e, c := newRuleEnv(t, proxy.ScopeReadCommitted)
+			e.secondPollHit(t, c, literalPoll)
+			run(t, c, tc)
+			for i := 0; i < 3; i++ {
+				if e.secondPollHit(t, c, literalPoll) {
+					t.Fatalf("served from the cache after %q", tc)
+				}
+			}
+		})
+	}
+	t.Run("failed-transaction", func(t *testing.T) {
+		e, c := newRuleEnv(t, proxy.ScopeReadCommitted)
+		e.secondPollHit(t, c, literalPoll)
+		run(t, c, "BEGIN")
+		if _, err := c.Exec(context.Background(), "SELECT 1/0"); err == nil {
+			t.Fatal("no error")
+		}
+		_, err := c.Exec(context.Background(), literalPoll)
+		if err == nil || !strings.Contains(err.Error(), "25P02") {
+			t.Fatalf("a poll in a failed transaction answered %v, want the server's 25P02", err)
+		}
+		run(t, c, "ROLLBACK")
+	})
+	t.Run("set-time-zone-changes-the-key", func(t *testing.T) {
+		e, c := newRuleEnv(t, proxy.ScopeReadCommitted)
+		q := `SELECT date_done::timestamptz::text FROM celery_taskmeta WHERE task_id = 'rule-task'`
+		read := func() string {
+			var s string
+			if err := c.QueryRow(context.Background(), q).Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}
+		run(t, c, "SET TIME ZONE 'UTC'")
+		utc := read()
+		if !e.secondPollHit(t, c, q) {
+			t.Fatal("not cached")
+		}
+		run(t, c, "SET TIME ZONE 'Asia/Tokyo'")
+		if tokyo := read(); tokyo == utc || !strings.HasSuffix(tokyo, "+09") {
+			t.Fatalf("after SET TIME ZONE the poll says %q (UTC said %q)", tokyo, utc)
+		}
+		if !e.secondPollHit(t, c, q) {
+			t.Fatal("a reported setting should change the key, not stop the cache")
+		}
+	})
+	for _, q := range []string{
+		literalPoll + " FOR UPDATE",
+		`SELECT status, now() FROM celery_taskmeta WHERE task_id = 'rule-task'`,
+		`SELECT status FROM celery_taskmeta WHERE task_id = 'rule-task'; SELECT 1`,
+		`SELECT status FROM celery_taskmeta, other WHERE task_id = 'rule-task'`,
+		`SELECT status FROM celery_taskmeta WHERE task_id = (SELECT 'rule-task')`,
+	} {
+		t.Run("not-eligible/"+q, func(t *testing.T) {
+			e, c := newRuleEnv(t, proxy.ScopeReadCommitted)
+			run(t, c, "BEGIN")
+			if e.secondPollHit(t, c, q) {
+				t.Fatalf("%q was served from the cache", q)
+			}
+			run(t, c, "ROLLBACK")
+		})
+	}
+}
+
+// TestSingleFlight: identical polls that miss together go upstream once; when that one fails,
+// the others go upstream themselves and never see its error.
+func TestSingleFlight(t *testing.T) {
+	for _, failLeader := range []bool{false, true} {
+		name := map[bool]string{false: "shared", true: "leader-cancelled"}[failLeader]
+		t.Run(name, func(t *testing.T) {
+			e, _ := newRuleEnv(t, proxy.ScopeReadCommitted)
+			ctx := context.Background()
+			locker := e.connect(false, pgx.QueryExecModeSimpleProtocol)
+			const n = 8
+			conns := make([]*pgx.Conn, n)
+			for i := range conns {
+				// Prepared before the lock (a Parse waits for it too), by a poll of another key.
+				conns[i] = e.connect(true, pgx.QueryExecModeCacheStatement)
+				if _, err := conns[i].Exec(ctx, pollSQL, "not-this-one"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			st0 := e.cache.Stats()
+			misses, before := st0.Misses, e.serverCalls("task_id = $1")
+			run(t, locker, "BEGIN")
+			run(t, locker, "LOCK TABLE celery_taskmeta IN ACCESS EXCLUSIVE MODE")
+			var wg sync.WaitGroup
+			errs := make([]error, n)
+			for i, c := range conns {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					var status string
+					var result []byte
+					errs[i] = c.QueryRow(ctx, pollSQL, "rule-task").Scan(&status, &result)
+					if errs[i] == nil && status != "PENDING" {
+						errs[i] = &wrongStatus{status}
+					}
+				}()
+				if i == 0 {
+					waitFor(t, func() bool { return e.cache.Stats().Misses == misses+1 }) // the leader is in flight
+				}
+			}
+			waitFor(t, func() bool {
+				return e.scalar(`SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%celery_taskmeta%'`) >= 1
+			})
+			time.Sleep(100 * time.Millisecond) // let the followers reach the cache
+			if failLeader {
+				// Cancel the one statement waiting on the lock: the leader's.
+				e.scalar(`SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%celery_taskmeta%'`)
+				time.Sleep(100 * time.Millisecond)
+			}
+			run(t, locker, "COMMIT")
+			wg.Wait()
+			failed := 0
+			for i, err := range errs {
+				if err != nil {
+					failed++
+					if !failLeader || i != 0 {
+						t.Errorf("poller %d: %v", i, err)
+					}
+				}
+			}
+			st := e.cache.Stats()
+			server := e.serverCalls("task_id = $1") - before
+			t.Logf("%s: %d failed, server ran %d polls, cache %d hits %d misses", name, failed, server, st.Hits-st0.Hits, st.Misses-misses)
+			if !failLeader && (server != 1 || st.Hits-st0.Hits != n-1 || st.Misses != misses+1) {
+				t.Fatalf("%d identical polls: the server ran %d, the cache answered %d", n, server, st.Hits)
+			}
+			if failLeader && (failed != 1 || server < 1) {
+				t.Fatalf("leader cancelled: %d failed (want only the leader), server ran %d", failed, server)
+			}
+		})
+	}
+}
+
+type wrongStatus struct{ s string }
+
+func (w *wrongStatus) Error() string { return "status " + w.s }
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out waiting")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestParseFailsAfterSchemaChange: a hit whose Parse goes upstream (Parse/Bind/Describe/
+// Execute per poll) still gets the server's error when the Parse fails, never the cached rows.
+func TestParseFailsAfterSchemaChange(t *testing.T) {
+	e, _ := newRuleEnv(t, proxy.ScopeReadCommitted)
+	c := e.connect(true, pgx.QueryExecModeExec)
+	if !e.secondPollHit(t, c, pollSQL, "rule-task") {
+		t.Fatal("not served from the cache")
+	}
+	e.super(`ALTER TABLE celery_taskmeta RENAME COLUMN status TO state`) // behind the proxy's back
+	var status string
+	var result []byte
+	err := c.QueryRow(context.Background(), pollSQL, "rule-task").Scan(&status, &result)
+	if err == nil || !strings.Contains(err.Error(), "42703") {
+		t.Fatalf("poll after the column went: %v, want the server's 42703", err)
+	}
+	var n int
+	if err := c.QueryRow(context.Background(), "SELECT 1").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("the connection is unusable after the error: %v", err)
+	}
+}
