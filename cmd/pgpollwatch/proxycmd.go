@@ -134,7 +134,7 @@ func proxyFlags(o *proxyOptions) *flag.FlagSet {
 	fs.DurationVar(&o.coalesceTTL, "coalesce-ttl", 500*time.Millisecond, "how long a cached answer may be served")
 	fs.IntVar(&o.coalesceMaxEntries, "coalesce-max-entries", 10_000, "cached answers kept at most (least recently used go first)")
 	o.coalesceMaxBytes = 64 << 20
-	fs.Var(&o.coalesceMaxBytes, "coalesce-max-bytes", "memory for cached answers, e.g. 256MB (default 64MB); one answer may use a sixteenth")
+	fs.Var(&o.coalesceMaxBytes, "coalesce-max-bytes", "memory for cached answers, e.g. 256MB; one answer may use a sixteenth")
 	fs.StringVar(&o.coalesceScope, "coalesce-scope", "read-committed", "where cached answers may be served: read-committed (idle sessions, and transactions that so far\nran only BEGIN and eligible reads, as SQLAlchemy wraps each poll; assumes the database's default\nisolation is read committed) or idle (only outside transaction blocks)")
 	fs.IntVar(&o.procs, "procs", 1, "how many threads run the proxy's Go code at once (GOMAXPROCS, unless that is set in the\nenvironment). 1, like PgBouncer's single event loop, costs the least CPU per query; raise it\nonly if the proxy saturates one core")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a Go CPU profile to `file` until exit (for performance work)")

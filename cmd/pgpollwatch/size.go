@@ -9,7 +9,17 @@ import (
 // byteSize is a flag value like 64MB, 512KiB or 1048576.
 type byteSize int64
 
-func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
+// String prints whole mebibytes and gibibytes the way Set reads them (64MB), other sizes in bytes.
+func (b *byteSize) String() string {
+	switch n := int64(*b); {
+	case n != 0 && n%(1<<30) == 0:
+		return strconv.FormatInt(n>>30, 10) + "GB"
+	case n != 0 && n%(1<<20) == 0:
+		return strconv.FormatInt(n>>20, 10) + "MB"
+	default:
+		return strconv.FormatInt(n, 10)
+	}
+}
 
 func (b *byteSize) Set(s string) error {
 	t := strings.ToUpper(strings.TrimSpace(s))
