@@ -160,12 +160,13 @@ func (b *backend) endTransaction() {
 }
 
 // parameterStatus tracks the parameters the server reports (TimeZone, DateStyle, ...): they are
-// part of every cache key, so a SET the server reports just changes the key.
+// part of every cache key, so a SET the server reports just changes the key. Before the first
+// ReadyForQuery the frontend cannot be asking the cache yet, so no key sees a partial set.
 func (b *backend) parameterStatus(body []byte) {
 	name, rest, ok := cstring(body)
 	value, _, ok2 := cstring(rest)
-	if !ok || !ok2 {
-		return
+	if !ok || !ok2 || string(name) == "application_name" {
+		return // application_name never changes a watched read's answer: pollers share entries
 	}
 	entry := string(name) + "=" + string(value)
 	i, found := slices.BinarySearchFunc(b.params, string(name), func(e, n string) int {

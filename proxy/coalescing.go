@@ -3,6 +3,7 @@ package proxy
 import (
 	"encoding/binary"
 	"hash/maphash"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,7 +29,8 @@ type coalescing struct {
 	cls   Classifier
 	scope CacheScope
 
-	tainted bool // the session changed unreported state: no hits for the rest of its life
+	tainted bool   // the session changed unreported state: no hits for the rest of its life
+	startup uint64 // digest of the startup packet's settings: part of every key
 
 	// The batch being held: its messages, and what they were.
 	held      []byte
@@ -75,7 +77,24 @@ type stmtClass struct {
 const maxHeld = 64 << 10
 
 func newCoalescing(s *Session, c Cache) *coalescing {
-	return &coalescing{s: s, cache: c, cls: c.NewClassifier(), scope: c.Scope()}
+	return &coalescing{s: s, cache: c, cls: c.NewClassifier(), scope: c.Scope(), startup: startupDigest(s.info.Params)}
+}
+
+// startupDigest hashes the settings the client sent in its startup packet (options=-c ...,
+// bytea_output, search_path, ...): the server applies them without reporting most of them, and
+// they can change what a read returns. user and database are in the key already;
+// application_name never changes a watched read's answer.
+func startupDigest(params map[string]string) uint64 {
+	var kv []string
+	for k, v := range params {
+		switch k {
+		case "user", "database", "application_name":
+			continue
+		}
+		kv = append(kv, k+"="+v)
+	}
+	slices.Sort(kv)
+	return paramDigest(digestSeed, kv)
 }
 
 // message handles one whole client message. It returns the verdict for the pump.
@@ -406,6 +425,7 @@ func (co *coalescing) cacheKey(kind byte, text, types []byte, bind BindMessage) 
 	k = append(k, s.info.Database...)
 	k = append(k, 0)
 	k = binary.BigEndian.AppendUint64(k, s.co.paramHash.Load())
+	k = binary.BigEndian.AppendUint64(k, co.startup)
 	k = binary.BigEndian.AppendUint32(k, uint32(len(text)))
 	k = append(k, text...)
 	if kind == 'E' {
