@@ -384,9 +384,9 @@ func (b *backend) readyForQuery() {
 			return
 		}
 		kind := p.kind
-		if p.fill != nil { // skipped after an error: readers waiting for it forward their own
-			p.fill.Abandon()
-			p.fill = nil
+		if p.note != nil && p.note.fill != nil { // skipped after an error: readers waiting for it forward their own
+			p.note.fill.Abandon()
+			p.note.fill = nil
 		}
 		b.cons.pop()
 		if kind == expSync || kind == expQuery || kind == expFunctionCall {

@@ -17,24 +17,25 @@ const maxTxWrites = 64
 // statementDone runs when a statement completes (CommandComplete, EmptyQuery, PortalSuspended).
 func (b *backend) statementDone(p *pending, tag []byte, abnormal bool) {
 	b.noteStatement(p)
-	if p.fill == nil {
+	n := p.note
+	if n.fill == nil {
 		return
 	}
 	if abnormal || b.fillOver || b.inRow {
-		p.fill.Abandon()
+		n.fill.Abandon()
 	} else {
-		p.fill.Done(b.answer(p, tag))
+		n.fill.Done(b.answer(p, tag))
 	}
-	p.fill = nil
+	n.fill = nil
 	b.resetFill()
 }
 
 // statementFailed runs when the server refuses the statement at the head of the queue.
 func (b *backend) statementFailed(p *pending) {
 	b.txPure = false
-	if p.fill != nil {
-		p.fill.Abandon()
-		p.fill = nil
+	if n := p.note; n.fill != nil {
+		n.fill.Abandon()
+		n.fill = nil
 	}
 	b.resetFill()
 }
@@ -44,12 +45,13 @@ func (b *backend) noteStatement(p *pending) {
 	if p.kind != expQuery && p.kind != expExecute {
 		return
 	}
-	if p.class != StmtBegin && p.class != StmtRead {
+	n := p.note
+	if n.class != StmtBegin && n.class != StmtRead {
 		b.txPure = false
 	}
-	if p.wrote {
+	if n.wrote {
 		if len(b.txWrites) < maxTxWrites {
-			b.txWrites = append(b.txWrites, p.touch)
+			b.txWrites = append(b.txWrites, n.touch)
 		} else {
 			b.txWideAll = true
 		}
@@ -60,7 +62,7 @@ func (b *backend) noteStatement(p *pending) {
 func (b *backend) answer(p *pending, tag []byte) *Answer {
 	a := &Answer{NRows: b.rows}
 	cols := b.cols
-	if p.fillDesc && len(cols) > 0 {
+	if p.note.fillDesc && len(cols) > 0 {
 		a.Desc = appendMessage(nil, 'T', cols)
 	}
 	if len(cols) == 0 && p.kind == expExecute && !p.nameLost {
@@ -82,7 +84,7 @@ func (b *backend) answer(p *pending, tag []byte) *Answer {
 // collectRow appends a DataRow piece to the answer being collected for a fill.
 func (b *backend) collectRow(piece []byte, last bool) {
 	p := b.cons.peek()
-	if p == nil || p.fill == nil || b.fillOver {
+	if p == nil || p.note == nil || p.note.fill == nil || b.fillOver {
 		return
 	}
 	if !b.inRow {
@@ -113,9 +115,9 @@ func (b *backend) resetFill() {
 // the state allows hits, and writes a cached tail in place of it when one is waiting.
 func (b *backend) coalescedReady() verdict {
 	var tail *tailAnswer
-	if p := b.cons.peek(); p != nil && p.kind == expSync {
-		tail = p.tail
-		p.tail = nil
+	if p := b.cons.peek(); p != nil && p.kind == expSync && p.note != nil {
+		tail = p.note.tail
+		p.note.tail = nil
 	}
 	b.readyForQuery()
 	status := b.txStatus
@@ -184,9 +186,9 @@ func (b *backend) parameterStatus(body []byte) {
 func abandonFills(fe *frontend, be *backend) {
 	drop := func(es []pending) {
 		for i := range es {
-			if es[i].fill != nil {
-				es[i].fill.Abandon()
-				es[i].fill = nil
+			if n := es[i].note; n != nil && n.fill != nil {
+				n.fill.Abandon()
+				n.fill = nil
 			}
 		}
 	}

@@ -76,7 +76,8 @@ type stmtClass struct {
 // maxHeld bounds the bytes of a held batch: a larger one is no poll.
 const maxHeld = 64 << 10
 
-func newCoalescing(s *Session, c Cache) *coalescing {
+func newCoalescing(s *Session, f *frontend, c Cache) *coalescing {
+	f.prod.notes = true
 	return &coalescing{s: s, cache: c, cls: c.NewClassifier(), scope: c.Scope(), startup: startupDigest(s.info.Params)}
 }
 
@@ -158,7 +159,7 @@ func (co *coalescing) note(e []pending, c *Class, bind BindMessage) {
 	if len(e) == 0 || c == nil {
 		return
 	}
-	p := &e[0]
+	p := e[0].note
 	p.class = c.Kind
 	switch c.Kind {
 	case StmtTaint:
@@ -227,8 +228,8 @@ func (co *coalescing) query(f *frontend, body []byte) (verdict, error) {
 	f.prod.set(f.prod.add(), expQuery, f.timestamp(), text, nil, nil)
 	e := f.prod.staged[len(f.prod.staged)-1:]
 	co.note(e, &c, nil)
-	e[0].fill = fill
-	e[0].fillDesc = true
+	e[0].note.fill = fill
+	e[0].note.fillDesc = true
 	return 0, nil
 }
 
@@ -317,8 +318,8 @@ func (co *coalescing) sync(f *frontend, body []byte) (verdict, bool, error) {
 	describe := co.hDescribe
 	exec := co.release(f)
 	if exec != nil {
-		exec.fill = fill
-		exec.fillDesc = describe
+		exec.note.fill = fill
+		exec.note.fillDesc = describe
 	} else if fill != nil {
 		fill.Abandon()
 	}
@@ -351,7 +352,7 @@ func (co *coalescing) releaseParse(f *frontend, sync []byte, ans *Answer, ev Eve
 	t.text = append(t.text[:0], ev.Text...)
 	t.stmtName = append(t.stmtName[:0], ev.StatementName...)
 	t.bind = append(t.bind[:0], ev.Bind...)
-	f.prod.staged[len(f.prod.staged)-1].tail = t
+	f.prod.staged[len(f.prod.staged)-1].note.tail = t
 	co.reset()
 	return vWithhold | vInject
 }

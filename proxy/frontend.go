@@ -73,6 +73,9 @@ func (f *frontend) header(typ byte, length int) error {
 }
 
 func (f *frontend) wantsWhole(typ byte) bool {
+	if f.co != nil && f.co.holding {
+		return true // any message ends a held batch, which must go before it
+	}
 	switch typ {
 	case 'd', 'c', 'f', 'p': // COPY data and authentication: never looked at
 		return false
@@ -92,7 +95,12 @@ func (f *frontend) message(typ byte, body []byte, truncated bool) (verdict, erro
 	if f.co != nil && !truncated {
 		return f.co.message(f, typ, body)
 	}
-	return 0, f.forward(typ, body, truncated)
+	var v verdict
+	if f.co != nil && f.co.holding {
+		f.co.release(f) // a message too large to hold whole: the held batch goes first
+		v = vInject
+	}
+	return v, f.forward(typ, body, truncated)
 }
 
 // forward checks a message the server will see, learns what it names and queues the answers
@@ -114,20 +122,21 @@ func (f *frontend) forward(typ byte, body []byte, truncated bool) error {
 			return malformedf("malformed Parse message")
 		}
 		f.parse(name, query, types)
-		f.expect(typ, body)
+		f.prod.set(f.prod.add(), expParse, f.timestamp(), query, name, nil)
 	case 'B':
 		portalName, rest, ok := cstring(body)
 		stmtName, _, ok2 := cstring(rest)
 		if !ok || !ok2 || (!truncated && BindMessage(body).ResultFormats() == nil) {
 			return malformedf("malformed Bind message")
 		}
-		f.bindPortal(portalName, stmtName, body)
-		f.expect(typ, body)
+		p := f.bindPortal(portalName, stmtName, body)
+		f.prod.set(f.prod.add(), expBind, f.timestamp(), p.text, stmtName, nil)
 	case 'E':
-		if _, rest, ok := cstring(body); !ok || len(rest) < 4 {
+		portalName, rest, ok := cstring(body)
+		if !ok || len(rest) < 4 {
 			return malformedf("malformed Execute message")
 		}
-		f.expect(typ, body)
+		f.expectExecute(f.prod.add(), portalName, rest)
 	case 'D':
 		if !validDescribeOrClose(body) {
 			return malformedf("malformed Describe message")
@@ -173,18 +182,23 @@ func (f *frontend) expect(typ byte, body []byte) *pending {
 		f.prod.set(e, expBind, f.timestamp(), p.text, p.stmtName, nil)
 	case 'E':
 		portalName, rest, _ := cstring(body)
-		if p := f.portal(portalName); p != nil {
-			f.prod.set(e, expExecute, f.timestamp(), p.text, p.stmtName, p.bind)
-		} else {
-			f.prod.set(e, expExecute, f.timestamp(), nil, nil, nil)
-		}
-		e.limited = binary.BigEndian.Uint32(rest) != 0
+		f.expectExecute(e, portalName, rest)
 	case 'D':
 		name, _, _ := cstring(body[1:])
 		// The name keeps its 'S'/'P' prefix so the backend can tell a statement from a portal.
 		f.prod.set(e, expDescribe, f.timestamp(), nil, body[:1+len(name)], nil)
 	}
 	return e
+}
+
+// expectExecute queues an Execute's answer; rest is what follows the portal name (the row limit).
+func (f *frontend) expectExecute(e *pending, portalName, rest []byte) {
+	if p := f.portal(portalName); p != nil {
+		f.prod.set(e, expExecute, f.timestamp(), p.text, p.stmtName, p.bind)
+	} else {
+		f.prod.set(e, expExecute, f.timestamp(), nil, nil, nil)
+	}
+	e.limited = binary.BigEndian.Uint32(rest) != 0
 }
 
 // parseParse splits a Parse body into statement name, query and the parameter type section.

@@ -201,6 +201,11 @@ func (p *pump) process(ins inspector) error {
 			}
 			v, merr := ins.message(typ, body, false)
 			if merr != nil {
+				if v&vInject != 0 { // what was held back came before the bad message: it goes
+					_ = p.flush(ins, buf[run:pos])
+					_ = p.flush(ins, ins.injection())
+					run = pos
+				}
 				err = merr
 				break
 			}
@@ -230,15 +235,26 @@ func (p *pump) process(ins inspector) error {
 		p.streamTyp = typ
 		p.streamWho = !whole
 		if whole {
-			// A truncated message is always forwarded: nothing can be decided on part of it.
-			_, err = ins.message(typ, body, true)
+			// A truncated message is always forwarded (nothing can be decided on part of it),
+			// after anything the inspector injects; a malformed one is not forwarded at all.
+			v, merr := ins.message(typ, body, true)
+			if v&vInject != 0 {
+				if err = p.flush(ins, buf[run:pos]); err == nil {
+					err = p.flush(ins, ins.injection())
+				}
+				run = pos
+			}
+			if err == nil {
+				err = merr
+			}
+			if err != nil {
+				p.streaming = 0
+				break
+			}
 		} else {
 			ins.part(typ, body, false)
 		}
 		pos = len(buf)
-		if err != nil {
-			break
-		}
 	}
 	if err != nil {
 		// Nothing from a bad message on is forwarded; what came before it is.

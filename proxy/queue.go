@@ -31,7 +31,13 @@ type pending struct {
 	limited  bool   // Execute with a row limit
 	nameLost bool   // name was not copied (over the budget): it must not be looked up
 
-	// Coalescing (set only when the proxy has a cache).
+	// note is set only when the proxy has a cache. A pointer, not the fields: every entry is
+	// copied several times on its way through the queue, and without a cache nothing reads it.
+	note *coalesceNote
+}
+
+// coalesceNote is what the coalescing client side tells the backend about an expected answer.
+type coalesceNote struct {
 	class    StmtKind    // what the statement is
 	wrote    bool        // it writes touch: invalidate again when its transaction ends
 	fillDesc bool        // the fill's answer includes the RowDescription the client asked for
@@ -53,7 +59,13 @@ func (p *producer) set(e *pending, kind expect, received time.Time, text, name, 
 	e.nameLost = len(e.name) < len(name)
 	e.bind = p.fill(e.bind, bind, 0)
 	e.limited = false
-	e.class, e.wrote, e.fillDesc, e.touch, e.fill, e.tail = StmtOther, false, false, Touch{}, nil, nil
+	if p.notes {
+		if e.note == nil {
+			e.note = new(coalesceNote) // once per entry: entries are reused
+		} else {
+			*e.note = coalesceNote{}
+		}
+	}
 	p.added++
 }
 
@@ -101,6 +113,7 @@ type producer struct {
 	free   []pending
 	held   int   // capacity of all entries' buffers, wherever the entries are
 	added  int64 // entries ever set: added - popped answers are still owed
+	notes  bool  // entries carry coalescing notes (the proxy has a cache)
 }
 
 // add stages a new entry; it becomes visible to the consumer at publish. The pointer is valid

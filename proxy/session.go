@@ -102,7 +102,7 @@ func (s *Session) run() {
 		front, back = passthrough{}, passthrough{}
 		be.cache = nil
 	case s.srv.cfg.Cache != nil:
-		fe.co = newCoalescing(s, s.srv.cfg.Cache)
+		fe.co = newCoalescing(s, fe, s.srv.cfg.Cache)
 		s2c.dstMu = new(sync.Mutex)
 	}
 
