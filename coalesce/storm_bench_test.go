@@ -3,20 +3,25 @@ package coalesce_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/pgpollwatch/pgpollwatch/coalesce"
+	"github.com/pgpollwatch/pgpollwatch/internal/pgtest"
 )
 
 // BenchmarkStorm is the coalescing benchmark: persistent pollers spin on 10 pending task_ids
-// at full speed, straight to PostgreSQL, through the proxy with coalescing off, and with it on
-// (TTL 500 ms), in interleaved rounds. It reports polls served per second, the client-observed
+// at full speed, straight to PostgreSQL, through pgpollwatch, and through pgpollwatch
+// --coalesce (TTL 500 ms), in interleaved rounds. It reports polls served per second, the client-observed
 // latency of a poll, and how many polls the server ran (pg_stat_statements), and prints a
 // Markdown table of medians. Run it with
 //
@@ -35,12 +40,18 @@ func BenchmarkStorm(b *testing.B) {
 			}
 			secs, rounds, pollers := envInt(b, "SECONDS", 5), envInt(b, "ROUNDS", 3), envInt(b, "POLLERS", 8)
 			targets := []string{"direct", "proxy, coalescing off", "proxy, coalescing on"}
+			// The proxies are the real binary in processes of their own, as deployed (one thread
+			// each, the default), not goroutines competing with the pollers for this process's CPU.
+			addrs := map[string]string{
+				"direct":                pg.Addr(),
+				"proxy, coalescing off": startBinary(b, e),
+				"proxy, coalescing on":  startBinary(b, e, "--coalesce", "--coalesce-ttl", "500ms", "--procs", strconv.Itoa(envInt(b, "PROCS", 1)), "--cpuprofile", os.Getenv("PGPOLLWATCH_STORM_PROFILE")),
+			}
 			results := map[string][]stormResult{}
 			for r := 0; r < rounds; r++ {
 				for i := range targets {
 					tg := targets[(i+r)%len(targets)] // rotate the order every round
-					e.cache.SetEnabled(tg == "proxy, coalescing on")
-					results[tg] = append(results[tg], e.storm(b, tg != "direct", proto.mode, pollers, time.Duration(secs)*time.Second))
+					results[tg] = append(results[tg], e.storm(b, addrs[tg], proto.mode, pollers, time.Duration(secs)*time.Second))
 				}
 			}
 			fmt.Fprintf(os.Stdout, "\n%s protocol, %d persistent pollers on 10 task_ids, %d s x %d rounds (medians):\n\n", proto.name, pollers, secs, rounds)
@@ -94,11 +105,58 @@ func envInt(b *testing.B, name string, def int) int {
 	return n
 }
 
-// storm runs pollers spinning over the 10 task_ids for d and measures them.
-func (e *env) storm(b *testing.B, via bool, mode pgx.QueryExecMode, pollers int, d time.Duration) stormResult {
+// startBinary runs pgpollwatch headless in front of pg for the benchmark and returns its address.
+func startBinary(b *testing.B, e *env, flags ...string) string {
+	bin := filepath.Join(b.TempDir(), "pgpollwatch")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/pgpollwatch")
+	build.Dir = ".."
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(bin, append([]string{"--no-tui", "--shutdown-grace", "1s", "--listen", addr, "--log-level", "warn",
+		"--upstream", "host=127.0.0.1 port=" + portOf(pg.Addr()) + " sslmode=disable"}, flags...)...)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { // SIGTERM, so a --cpuprofile is written
+		cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			cmd.Process.Kill()
+		}
+	})
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return addr
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("pgpollwatch %v does not listen on %s", flags, addr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// storm runs pollers spinning over the 10 task_ids at addr for d and measures them.
+func (e *env) storm(b *testing.B, addr string, mode pgx.QueryExecMode, pollers int, d time.Duration) stormResult {
 	conns := make([]*pgx.Conn, pollers)
 	for i := range conns {
-		c, err := e.rawConnect(via, mode)
+		cfg, err := pgx.ParseConfig("postgres://" + pgtest.TrustUser + "@" + addr + "/" + e.db + "?sslmode=disable")
+		if err != nil {
+			b.Fatal(err)
+		}
+		cfg.DefaultQueryExecMode = mode
+		c, err := pgx.ConnectConfig(context.Background(), cfg)
 		if err != nil {
 			b.Fatal(err)
 		}
