@@ -1,5 +1,5 @@
 # The whole test suite, on a fresh machine: installs what is missing, then vets and tests.
-.PHONY: test build bench microbench
+.PHONY: test build bench microbench fuzz-smoke
 
 GO ?= go
 
@@ -7,6 +7,11 @@ test:
 	./scripts/install-test-deps
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
+	./scripts/fuzz-smoke
+
+# Every fuzz target for FUZZTIME (10s) beyond its seeds; part of test.
+fuzz-smoke:
+	./scripts/fuzz-smoke
 
 build:
 	$(GO) build -o bin/pgpollwatch ./cmd/pgpollwatch

@@ -3,7 +3,6 @@ package proxy_test
 import (
 	"context"
 	"crypto/tls"
-	"flag"
 	"io"
 	"log/slog"
 	"net"
@@ -21,21 +20,8 @@ import (
 // pg is the real PostgreSQL every test in this package talks to, directly and through a proxy.
 var pg *pgtest.Cluster
 
-func TestMain(m *testing.M) {
-	flag.Parse()
-	// Fuzzing workers run only the in-package fuzz targets, which need no server, and so does
-	// a fuzzing run given -run='^$': skip starting a cluster per fuzzing process.
-	value := func(name string) string {
-		if f := flag.Lookup(name); f != nil {
-			return f.Value.String()
-		}
-		return ""
-	}
-	if value("test.fuzzworker") == "true" || value("test.fuzz") != "" && value("test.run") == "^$" {
-		os.Exit(m.Run())
-	}
-	pgtest.Main(m, &pg)
-}
+// TestMain starts the cluster (none for a fuzzing-only run: see pgtest.Main).
+func TestMain(m *testing.M) { pgtest.Main(m, &pg) }
 
 // testProxy is a proxy.Server listening on a random loopback port, in front of pg.
 type testProxy struct {

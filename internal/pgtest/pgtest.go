@@ -15,6 +15,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"flag"
 	"fmt"
 	"math/big"
 	"net"
@@ -296,8 +297,30 @@ func reapStale(bin string, cred *syscall.Credential) {
 // Main is for TestMain: it starts a cluster, stores it in *dst, runs the
 // tests, stops the cluster and exits with the tests' exit code. If the
 // cluster cannot start it explains why on stderr and exits 1; it never skips.
+//
+// A fuzzing run that runs no test (-fuzz with -run='^$', as `make fuzz-smoke`
+// does) and its worker processes only run fuzz targets, which need no server:
+// they get no cluster (*dst stays nil).
 func Main(m *testing.M, dst **Cluster) {
+	if OnlyFuzzing() {
+		os.Exit(m.Run())
+	}
 	os.Exit(runMain(m, dst))
+}
+
+// OnlyFuzzing reports whether this test binary is a fuzzing worker, or a
+// fuzzing run told to run no test. It parses the test flags if needed.
+func OnlyFuzzing() bool {
+	if !flag.Parsed() {
+		flag.Parse()
+	}
+	value := func(name string) string {
+		if f := flag.Lookup(name); f != nil {
+			return f.Value.String()
+		}
+		return ""
+	}
+	return value("test.fuzzworker") == "true" || value("test.fuzz") != "" && value("test.run") == "^$"
 }
 
 func runMain(m *testing.M, dst **Cluster) int {
