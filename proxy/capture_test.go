@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -19,7 +20,7 @@ import (
 	"github.com/pgpollwatch/pgpollwatch/internal/pgtest"
 )
 
-// TestCaptureFuzzSeeds records the byte streams of real psql, pgx and pgbench sessions through a
+// TestCaptureFuzzSeeds records the byte streams of real psql, pgx, pgbench and psycopg2 sessions through a
 // tee in front of the server and writes them as seed corpus files of the fuzz targets (in the
 // directory PGPOLLWATCH_CAPTURE_SEEDS names, normally proxy/testdata/fuzz). It only runs when
 // asked:
@@ -139,6 +140,35 @@ UPDATE items SET status = 'SUCCESS' WHERE id = :id;
 		t.Fatalf("pgbench: %s", r)
 	}
 	tee.save(t, dir, "pgbench")
+
+	// psycopg2 (Debian's, run by /usr/bin/python3): SQLAlchemy-style BEGIN/SELECT/ROLLBACK polls
+	// with literals inlined client-side, a committed UPDATE, a server-side (named) cursor, an
+	// error and its rollback.
+	py := `import sys, psycopg2
+conn = psycopg2.connect(sys.argv[1])
+cur = conn.cursor()
+for i in range(3):
+    cur.execute("SELECT status, payload FROM items WHERE id = %s", (1,))
+    cur.fetchall()
+    conn.rollback()
+cur.execute("UPDATE items SET status = %s WHERE id = %s", ("SUCCESS", 2))
+conn.commit()
+named = conn.cursor(name="c")
+named.execute("SELECT id FROM items ORDER BY id")
+named.fetchmany(5)
+named.close()
+conn.commit()
+try:
+    cur.execute("SELECT 1/0")
+except psycopg2.Error:
+    conn.rollback()
+conn.close()
+`
+	cmd := exec.Command("/usr/bin/python3", "-c", py, "host=127.0.0.1 port="+portOf(tee.addr)+" user="+pgtest.TrustUser+" dbname="+db+" sslmode=disable")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("psycopg2 session: %v\n%s\n(needs Debian's python3-psycopg2: apt-get install -y python3-psycopg2)", err, out)
+	}
+	tee.save(t, dir, "psycopg2")
 }
 
 // tee forwards connections to pg and keeps what went each way.
