@@ -1,7 +1,9 @@
 package coalesce
 
 import (
+	"bytes"
 	"hash/maphash"
+	"strings"
 
 	"github.com/pgpollwatch/pgpollwatch/analyzer"
 	"github.com/pgpollwatch/pgpollwatch/analyzer/sqlscan"
@@ -33,10 +35,74 @@ func (c *Cache) NewClassifier() proxy.Classifier {
 	return &classifier{c: c, an: analyzer.NewClassifier(c.cfg.Watches)}
 }
 
-// Classify implements proxy.Classifier.
+// Classify implements proxy.Classifier. A string of several statements is never an eligible
+// read, but every write and every change of session state in it counts.
 func (cl *classifier) Classify(text []byte) proxy.Class {
+	switch cl.lex(text) {
+	case lexMulti:
+		return cl.classifyEach(text)
+	case lexLong:
+		return cl.classifyLong(text)
+	}
+	return cl.classifyOne(text)
+}
+
+// classifyEach classifies each statement of a multi-statement string and merges: one write
+// keeps its touch, several touch everything; a change of session state taints.
+func (cl *classifier) classifyEach(text []byte) proxy.Class {
 	out := proxy.Class{Kind: proxy.StmtOther, Watch: -1}
-	if !cl.lex(text) || len(cl.toks) == 0 {
+	writes, taint := 0, false
+	sqlscan.Split(text, func(stmt []byte) bool {
+		var c proxy.Class
+		if cl.lex(stmt) == lexOne {
+			c = cl.classifyOne(stmt)
+		} else {
+			c = cl.classifyLong(stmt) // a piece Split cannot cut (BEGIN ATOMIC ... END): judged whole
+		}
+		taint = taint || c.Taint
+		if c.Kind == proxy.StmtWrite {
+			if writes++; writes == 1 {
+				out = c
+			} else {
+				out = proxy.Class{Kind: proxy.StmtWrite, Watch: -1, Touch: proxy.Touch{All: true}}
+			}
+		}
+		return true
+	})
+	if taint {
+		out.Taint = true
+		if out.Kind != proxy.StmtWrite {
+			out.Kind = proxy.StmtTaint
+		}
+	}
+	return out
+}
+
+// classifyLong judges a statement too long to read token by token: a write to every watched
+// table if it names one, a change of session state if it could be one.
+func (cl *classifier) classifyLong(text []byte) proxy.Class {
+	out := proxy.Class{Kind: proxy.StmtOther, Watch: -1}
+	lower := bytes.ToLower(text) // rare: no poll is this long
+	for _, w := range cl.c.cfg.Watches {
+		if bytes.Contains(lower, []byte(strings.ToLower(w.Table))) {
+			out.Kind, out.Touch = proxy.StmtWrite, proxy.Touch{All: true}
+			break
+		}
+	}
+	first := bytes.Fields(lower)
+	if bytes.Contains(lower, []byte("set_config")) || len(first) > 0 && (string(first[0]) == "set" || string(first[0]) == "reset" || string(first[0]) == "discard") {
+		out.Taint = true
+		if out.Kind != proxy.StmtWrite {
+			out.Kind = proxy.StmtTaint
+		}
+	}
+	return out
+}
+
+// classifyOne classifies the single statement lex has just read.
+func (cl *classifier) classifyOne(text []byte) proxy.Class {
+	out := proxy.Class{Kind: proxy.StmtOther, Watch: -1}
+	if len(cl.toks) == 0 {
 		return out
 	}
 	switch first := cl.word(0); first {
@@ -47,7 +113,7 @@ func (cl *classifier) Classify(text []byte) proxy.Class {
 		return out
 	case "set", "reset", "discard":
 		if !cl.reportedSetting() {
-			out.Kind = proxy.StmtTaint
+			out.Kind, out.Taint = proxy.StmtTaint, true
 		}
 		return out
 	case "with":
@@ -69,7 +135,7 @@ func (cl *classifier) Classify(text []byte) proxy.Class {
 		return out
 	}
 	if cl.callsSetConfig() {
-		out.Kind = proxy.StmtTaint
+		out.Kind, out.Taint = proxy.StmtTaint, true
 		return out
 	}
 	var t proxy.Touch
@@ -134,7 +200,13 @@ func (cl *classifier) BindTouch(c *proxy.Class, bind proxy.BindMessage) (proxy.T
 // Taints implements proxy.Classifier: a first-word test and a look for set_config, cheap enough
 // to run on every statement while coalescing is off.
 func (cl *classifier) Taints(text []byte) bool {
-	if !cl.lex(text) || len(cl.toks) == 0 {
+	switch cl.lex(text) {
+	case lexMulti:
+		return cl.classifyEach(text).Taint
+	case lexLong:
+		return cl.classifyLong(text).Taint
+	}
+	if len(cl.toks) == 0 {
 		return false
 	}
 	switch cl.word(0) {
@@ -149,29 +221,41 @@ func (cl *classifier) slot(key []byte) uint32 {
 	return uint32(maphash.Bytes(cl.c.seed, key)) % genSlots
 }
 
-// lex tokenizes the first statement of text; false when more than one statement follows.
-func (cl *classifier) lex(text []byte) bool {
+// lexResult says what lex found.
+type lexResult uint8
+
+const (
+	lexOne   lexResult = iota // one statement, its tokens in cl.toks
+	lexMulti                  // more than one statement
+	lexLong                   // a statement too long to read token by token
+)
+
+// maxTokens bounds the tokens read of one statement: no poll is this long.
+const maxTokens = 4096
+
+// lex tokenizes text, which should be one statement.
+func (cl *classifier) lex(text []byte) lexResult {
 	cl.toks, cl.src = cl.toks[:0], text
 	cl.sc.Reset(text)
 	for {
 		t := cl.sc.Next()
 		if t.Kind == sqlscan.EOF {
-			return true
+			return lexOne
 		}
 		if t.Kind == sqlscan.Punct && text[t.Start] == ';' {
 			for {
 				u := cl.sc.Next()
 				if u.Kind == sqlscan.EOF {
-					return true
+					return lexOne
 				}
 				if !(u.Kind == sqlscan.Punct && text[u.Start] == ';') {
-					return false // a second statement
+					return lexMulti
 				}
 			}
 		}
 		cl.toks = append(cl.toks, t)
-		if len(cl.toks) > 4096 {
-			return false // no poll is this long
+		if len(cl.toks) > maxTokens {
+			return lexLong
 		}
 	}
 }

@@ -1,12 +1,14 @@
 package coalesce
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/pgpollwatch/pgpollwatch/proxy"
 )
 
 func TestClassify(t *testing.T) {
+	long := "INSERT INTO celery_taskmeta (task_id) VALUES ('k0')" + strings.Repeat(", ('k')", 2000)
 	c := New(Config{})
 	cl := c.NewClassifier()
 	tests := []struct {
@@ -77,6 +79,12 @@ func TestClassify(t *testing.T) {
 		{sql: `DO $$ BEGIN UPDATE celery_taskmeta SET status = 'x'; END $$`, kind: proxy.StmtWrite, all: true},
 		{sql: `EXECUTE upd('a')`, kind: proxy.StmtWrite, all: true},
 		{sql: `UPDATE other SET v = 1`, kind: proxy.StmtOther},
+		{sql: long, kind: proxy.StmtWrite, all: true}, // too long to read token by token
+		// Several statements in one Query: every write and change of state counts.
+		{sql: `BEGIN; UPDATE celery_taskmeta SET status = 'SUCCESS' WHERE task_id = 'a'; COMMIT`, kind: proxy.StmtWrite, keys: 1},
+		{sql: `UPDATE celery_taskmeta SET status = 'x' WHERE task_id = 'a'; DELETE FROM celery_taskmeta WHERE task_id = 'b'`, kind: proxy.StmtWrite, all: true},
+		{sql: `SELECT 1; SET search_path = x`, kind: proxy.StmtTaint},
+		{sql: `SELECT 1; SET TIME ZONE 'UTC'; SELECT 2`, kind: proxy.StmtOther},
 		{sql: `LOCK TABLE other`, kind: proxy.StmtOther},
 	}
 	for _, tc := range tests {
@@ -88,7 +96,7 @@ func TestClassify(t *testing.T) {
 		if !ok {
 			t.Errorf("%s\n\tgot  %+v\n\twant kind %d keys %d param %d table %v all %v", tc.sql, got, tc.kind, tc.keys, tc.param, tc.table, tc.all)
 		}
-		if taints := cl.Taints([]byte(tc.sql)); taints != (tc.kind == proxy.StmtTaint) {
+		if taints := cl.Taints([]byte(tc.sql)); taints != (tc.kind == proxy.StmtTaint) || got.Taint != taints {
 			t.Errorf("%s: Taints = %v", tc.sql, taints)
 		}
 	}

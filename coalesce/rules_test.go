@@ -115,6 +115,19 @@ func TestSessionRules(t *testing.T) {
 			}
 		})
 	}
+	t.Run("write-inside-a-multi-statement-query", func(t *testing.T) {
+		e, c := newRuleEnv(t, proxy.ScopeReadCommitted)
+		if !e.secondPollHit(t, c, literalPoll) {
+			t.Fatal("not cached")
+		}
+		// psql -c and hand-written scripts send one string with several statements.
+		run(t, c, "BEGIN; UPDATE celery_taskmeta SET status = 'SUCCESS' WHERE task_id = 'rule-task'; COMMIT")
+		var status string
+		var result []byte
+		if err := c.QueryRow(context.Background(), literalPoll).Scan(&status, &result); err != nil || status != "SUCCESS" {
+			t.Fatalf("after a committed multi-statement write the poll says %q (%v)", status, err)
+		}
+	})
 	t.Run("failed-transaction", func(t *testing.T) {
 		e, c := newRuleEnv(t, proxy.ScopeReadCommitted)
 		e.secondPollHit(t, c, literalPoll)
@@ -274,5 +287,25 @@ func TestParseFailsAfterSchemaChange(t *testing.T) {
 	var n int
 	if err := c.QueryRow(context.Background(), "SELECT 1").Scan(&n); err != nil || n != 1 {
 		t.Fatalf("the connection is unusable after the error: %v", err)
+	}
+}
+
+// TestSwitchOnMidTransaction: a write sent while coalescing was off (so never read as one) whose
+// transaction commits after it was switched on still invalidates what was cached meanwhile.
+func TestSwitchOnMidTransaction(t *testing.T) {
+	e, poller := newRuleEnv(t, proxy.ScopeReadCommitted)
+	e.cache.SetEnabled(false)
+	writer := e.connect(true, pgx.QueryExecModeSimpleProtocol)
+	run(t, writer, "BEGIN")
+	run(t, writer, "UPDATE celery_taskmeta SET status = 'SUCCESS' WHERE task_id = 'rule-task'")
+	e.cache.SetEnabled(true)
+	if !e.secondPollHit(t, poller, literalPoll) { // the old, committed value, now cached
+		t.Fatal("not cached")
+	}
+	run(t, writer, "COMMIT")
+	var status string
+	var result []byte
+	if err := poller.QueryRow(context.Background(), literalPoll).Scan(&status, &result); err != nil || status != "SUCCESS" {
+		t.Fatalf("after the commit the poll says %q (%v)", status, err)
 	}
 }

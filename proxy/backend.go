@@ -49,6 +49,7 @@ type backend struct {
 	txPure    bool   // this transaction ran only a plain BEGIN and eligible reads
 	txWrites  []Touch
 	txWideAll bool // more writes than txWrites holds: invalidate everything at its end
+	txUnknown bool // it ran statements sent while coalescing was off
 	batchErr  bool // an ErrorResponse since the last ReadyForQuery
 	params    []string
 	inject    []byte

@@ -49,6 +49,9 @@ func (b *backend) noteStatement(p *pending) {
 	if n.class != StmtBegin && n.class != StmtRead {
 		b.txPure = false
 	}
+	if n.class == StmtUnknown {
+		b.txUnknown = true
+	}
 	if n.wrote {
 		if len(b.txWrites) < maxTxWrites {
 			b.txWrites = append(b.txWrites, n.touch)
@@ -152,9 +155,12 @@ func (b *backend) coalescedReady() verdict {
 // by reads that ran while it was open must not outlive its commit.
 func (b *backend) endTransaction() {
 	b.txPure = true
-	if b.txWideAll {
+	if b.txWideAll || b.txUnknown && b.cache.Enabled() {
+		// Writes past counting, or statements sent while coalescing was off (unread: any may
+		// have written what the cache, switched on since, now holds).
 		b.cache.Invalidate(Touch{All: true})
 	}
+	b.txUnknown = false
 	for _, t := range b.txWrites {
 		b.cache.Invalidate(t)
 	}

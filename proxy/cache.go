@@ -86,6 +86,9 @@ const (
 	// StmtTaint changes session state the server does not report: the session bypasses the
 	// cache from then on.
 	StmtTaint
+	// StmtUnknown was not classified (coalescing was off when it was sent). A transaction that
+	// ran one invalidates everything when it ends, in case the cache was switched on meanwhile.
+	StmtUnknown
 )
 
 // Class is a classified statement.
@@ -99,6 +102,9 @@ type Class struct {
 	KeyArray bool
 	// Watch is the watched table's index.
 	Watch int
+	// Taint says the statement (or one in its string) changes session state the server does
+	// not report; always set for StmtTaint, and with StmtWrite for a string that does both.
+	Taint bool
 }
 
 // MaxTouchKeys is how many keys one cached read may depend on.

@@ -139,7 +139,9 @@ func (co *coalescing) classified(f *frontend, typ byte, body []byte) (verdict, e
 	if err := f.forward(typ, body, false); err != nil {
 		return 0, err
 	}
-	if typ == 'E' && co.cache.Enabled() {
+	if typ == 'E' && !co.cache.Enabled() {
+		f.prod.staged[len(f.prod.staged)-1].note.class = StmtUnknown
+	} else if typ == 'E' {
 		portalName, _, _ := cstring(body)
 		if p := f.portal(portalName); p != nil {
 			c := co.stmtClassOf(f.stmt(p.stmtName))
@@ -161,9 +163,10 @@ func (co *coalescing) note(e []pending, c *Class, bind BindMessage) {
 	}
 	p := e[0].note
 	p.class = c.Kind
-	switch c.Kind {
-	case StmtTaint:
+	if c.Taint {
 		co.tainted = true
+	}
+	switch c.Kind {
 	case StmtWrite:
 		t := c.Touch
 		if c.KeyParam > 0 {
@@ -205,7 +208,11 @@ func (co *coalescing) query(f *frontend, body []byte) (verdict, error) {
 		if co.cls.Taints(text) {
 			co.tainted = true
 		}
-		return 0, f.forward('Q', body, false)
+		err := f.forward('Q', body, false)
+		if err == nil {
+			f.prod.staged[len(f.prod.staged)-1].note.class = StmtUnknown
+		}
+		return 0, err
 	}
 	c := co.cls.Classify(text)
 	var fill Fill
