@@ -309,3 +309,27 @@ func TestSwitchOnMidTransaction(t *testing.T) {
 		t.Fatalf("after the commit the poll says %q (%v)", status, err)
 	}
 }
+
+// TestRedefinedStatementKeepsItsClass: a Parse that tries to redefine a named statement as a
+// poll fails on the server (42P05), which keeps the old statement, here one with a side effect:
+// executing it must still reach the server every time, never be answered from the cache.
+func TestRedefinedStatementKeepsItsClass(t *testing.T) {
+	e, _ := newRuleEnv(t, proxy.ScopeReadCommitted)
+	e.super("CREATE SEQUENCE ctr; GRANT ALL ON ctr TO trust_user")
+	c := e.connect(true, pgx.QueryExecModeSimpleProtocol).PgConn()
+	ctx := context.Background()
+	if _, err := c.Prepare(ctx, "s", "SELECT nextval('ctr')::text AS status, NULL::bytea AS result WHERE $1::text IS NOT NULL", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Prepare(ctx, "s", pollSQL, nil); err == nil || !strings.Contains(err.Error(), "42P05") {
+		t.Fatalf("redefining a prepared statement: %v, want the server's 42P05", err)
+	}
+	for i := 0; i < 3; i++ {
+		if res := c.ExecPrepared(ctx, "s", [][]byte{[]byte("rule-task")}, nil, nil).Read(); res.Err != nil {
+			t.Fatal(res.Err)
+		}
+	}
+	if v := e.scalar("SELECT last_value FROM ctr"); v != 3 {
+		t.Fatalf("three executions of the statement ran nextval %d times", v)
+	}
+}

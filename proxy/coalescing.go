@@ -27,7 +27,6 @@ type coalescing struct {
 	s     *Session
 	cache Cache
 	cls   Classifier
-	scope CacheScope
 
 	tainted bool   // the session changed unreported state: no hits for the rest of its life
 	startup uint64 // digest of the startup packet's settings: part of every key
@@ -78,7 +77,7 @@ const maxHeld = 64 << 10
 
 func newCoalescing(s *Session, f *frontend, c Cache) *coalescing {
 	f.prod.notes = true
-	return &coalescing{s: s, cache: c, cls: c.NewClassifier(), scope: c.Scope(), startup: startupDigest(s.info.Params)}
+	return &coalescing{s: s, cache: c, cls: c.NewClassifier(), startup: startupDigest(s.info.Params)}
 }
 
 // startupDigest hashes the settings the client sent in its startup packet (options=-c ...,
@@ -248,6 +247,11 @@ func (co *coalescing) hold(f *frontend, typ byte, body []byte) (v verdict, held 
 		name, query, types, ok := parseParse(body, false)
 		if !ok {
 			return 0, false, nil // forward reports it
+		}
+		if len(name) > 0 && f.stmts[string(name)] != nil {
+			// The server refuses to redefine a named statement (42P05) and keeps the old one,
+			// whose class this Parse must not overwrite.
+			return 0, false, nil
 		}
 		c := co.cls.Classify(query)
 		if c.Kind != StmtRead {
