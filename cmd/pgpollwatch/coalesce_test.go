@@ -84,3 +84,26 @@ func TestCoalesceFlag(t *testing.T) {
 		t.Fatalf("the report counts %d polls of key 7, the client sent %d (cached ones are polls too)", got, n+1)
 	}
 }
+
+// TestDemoCoalesce: the demo with --coalesce answers most of the spinning parent's polls from
+// the cache, and still reports every poll and the storm.
+func TestDemoCoalesce(t *testing.T) {
+	reportFile := filepath.Join(t.TempDir(), "demo.json")
+	out, err := exec.Command(bin, "demo", "--coalesce", "--duration", "6s", "--report", reportFile).CombinedOutput()
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, out)
+	}
+	r := readReport(t, reportFile)
+	c := r.Coalesce
+	if c == nil || !c.Enabled || c.Hits == 0 || c.Hits < 4*c.Misses {
+		t.Fatalf("demo --coalesce: cache %+v\n%s", c, out)
+	}
+	var polls, cached int64
+	for _, k := range r.Keys {
+		polls += k.Polls
+		cached += k.CachedPolls
+	}
+	if cached != c.Hits || polls <= cached {
+		t.Fatalf("keys: %d polls, %d cached; the cache counted %d hits", polls, cached, c.Hits)
+	}
+}

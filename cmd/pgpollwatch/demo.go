@@ -25,13 +25,15 @@ func runDemo(args []string) int {
 	noTUI := fs.Bool("no-tui", false, "run headless, logging to stderr (the default when stdout is not a terminal)")
 	tasks := fs.Int("tasks", 10, "subtasks the parent waits on")
 	pattern := fs.String("pattern", storm.PatternSpin, "how the parent waits: spin, interval or celery-get")
+	coalesce := fs.Bool("coalesce", false, "answer the polls from the cache from the start (in the TUI, c switches it)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `pgpollwatch demo: see a polling storm found, with nothing but PostgreSQL's binaries.
 
 It starts a throwaway PostgreSQL, creates Celery's result tables, starts pgpollwatch in front of
 it, and runs a Celery-like parent task that spin-waits on its subtasks through the proxy, among
-ordinary traffic. Watch the storm appear; press e to export a report, q to leave. Everything it
-started is stopped and removed when it ends.
+ordinary traffic. Watch the storm appear; press c to let the proxy answer the polls from its
+cache and watch the server's load fall, e to export a report, q to leave. Everything it started
+is stopped and removed when it ends.
 
 Usage:
   pgpollwatch demo [flags]
@@ -39,6 +41,7 @@ Usage:
 Examples:
   pgpollwatch demo
   pgpollwatch demo --duration 20s --report demo.json     # headless, for scripts and CI
+  pgpollwatch demo --coalesce --duration 20s --report demo.md  # the same, answered from the cache
 
 Flags:
 `)
@@ -91,6 +94,7 @@ Flags:
 	o.noTUI = !useTUI
 	o.report = *reportPath
 	o.stopAfter = *duration
+	o.coalesce = *coalesce
 	var stats storm.Stats
 	o.alongside = func(ctx context.Context, proxyAddr string) {
 		host, port, _ := net.SplitHostPort(proxyAddr)
