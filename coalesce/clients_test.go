@@ -20,6 +20,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/pgpollwatch/pgpollwatch/coalesce"
+	"github.com/pgpollwatch/pgpollwatch/internal/fuzzseed"
 	"github.com/pgpollwatch/pgpollwatch/internal/pgtest"
 )
 
@@ -89,6 +90,13 @@ func TestClientsGetByteIdenticalAnswers(t *testing.T) {
 
 			before := e.serverCalls(pollMarker)
 			direct, directOut := recordSession(t, pg.Addr(), func(addr string) string { return c.run(t, e, addr) })
+			if dir := os.Getenv("PGPOLLWATCH_CAPTURE_SEEDS"); dir != "" && strings.HasPrefix(c.name, "jdbc") {
+				// JDBC's sessions as seeds of the proxy's fuzz targets (see proxy's TestCaptureFuzzSeeds):
+				//   PGPOLLWATCH_CAPTURE_SEEDS=$PWD/proxy/testdata/fuzz go test -run Clients/jdbc ./coalesce/
+				if _, err := fuzzseed.Write(dir, c.name, direct.c2s.Bytes(), direct.s2c.Bytes()); err != nil {
+					t.Fatal(err)
+				}
+			}
 			directCalls := e.serverCalls(pollMarker) - before
 			if directCalls != polls {
 				t.Fatalf("direct run: the server ran %d polls, the client made %d", directCalls, polls)

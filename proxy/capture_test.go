@@ -3,8 +3,6 @@ package proxy_test
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
-	"fmt"
 	"io"
 	"net"
 	"os"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/pgpollwatch/pgpollwatch/internal/fuzzseed"
 	"github.com/pgpollwatch/pgpollwatch/internal/pgtest"
 )
 
@@ -223,68 +222,9 @@ func (tt *tee) save(t *testing.T, dir, name string) {
 	}
 	client, server := tt.c2s[best].Bytes(), tt.s2c[best].Bytes()
 	tt.c2s, tt.s2c = nil, nil
-	startupEnd := 0
-	for startupEnd+8 <= len(client) {
-		n := int(binary.BigEndian.Uint32(client[startupEnd:]))
-		code := binary.BigEndian.Uint32(client[startupEnd+4:])
-		startupEnd += n
-		if code != 80877103 && code != 80877104 { // SSLRequest, GSSENCRequest
-			break
-		}
-	}
-	typed := client[startupEnd:]
-	const limit = 24 << 10
-	spec := []byte{13, 40, 7, 63, 1}
-	write := func(target, file string, args ...any) {
-		var b strings.Builder
-		b.WriteString("go test fuzz v1\n")
-		for _, a := range args {
-			switch v := a.(type) {
-			case []byte:
-				fmt.Fprintf(&b, "[]byte(%q)\n", v)
-			case bool:
-				fmt.Fprintf(&b, "bool(%v)\n", v)
-			}
-		}
-		d := filepath.Join(dir, target)
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(d, file), []byte(b.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("FuzzReadStartup", "capture-"+name, client[:min(len(client), startupEnd+64)], false)
-	write("FuzzFramer", "capture-"+name+"-client", cutMessages(typed, limit), spec)
-	write("FuzzFramer", "capture-"+name+"-server", cutMessages(server, limit), spec)
-	write("FuzzInspectors", "capture-"+name, cutMessages(typed, limit), cutMessages(server, limit), []byte{})
-	write("FuzzInspectors", "capture-"+name+"-chunked", cutMessages(typed, limit), cutMessages(server, limit), spec)
-	binds := 0
-	seen := map[string]bool{}
-	for p := typed; len(p) >= 5 && binds < 4; {
-		n := 1 + int(binary.BigEndian.Uint32(p[1:]))
-		if n > len(p) {
-			break
-		}
-		if p[0] == 'B' && !seen[string(p[5:n])] {
-			seen[string(p[5:n])] = true
-			write("FuzzBindMessage", fmt.Sprintf("capture-%s-%d", name, binds), p[5:n])
-			binds++
-		}
-		p = p[n:]
+	binds, err := fuzzseed.Write(dir, name, client, server)
+	if err != nil {
+		t.Fatal(err)
 	}
 	t.Logf("%s: client %d bytes, server %d bytes, %d Binds", name, len(client), len(server), binds)
-}
-
-// cutMessages returns the longest run of whole messages at the start of p within limit bytes.
-func cutMessages(p []byte, limit int) []byte {
-	end := 0
-	for end+5 <= len(p) {
-		n := 1 + int(binary.BigEndian.Uint32(p[end+1:]))
-		if end+n > limit || end+n > len(p) {
-			break
-		}
-		end += n
-	}
-	return p[:end]
 }
