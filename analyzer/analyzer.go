@@ -32,6 +32,9 @@ type Config struct {
 	StormQPS        float64       // polls/s at or above which a key storms; default 10
 	StormWindow     time.Duration // how long the rate must hold (and stay below to end); default 5s
 	SpinInterval    time.Duration // a storming key whose median gap is below this spins; default 20ms
+	// ReportLiterals keeps one example of each fingerprint's statement text as sent, literals
+	// included (--report-literals). Off, snapshots hold no literal but watched keys.
+	ReportLiterals bool
 	// OnNotice hears storms starting and ending and new findings, from the analyzer's ticker.
 	OnNotice func(Notice)
 }
@@ -281,6 +284,9 @@ func (a *Analyzer) fingerprint(cs *connState, ev *proxy.Event, text []byte) *fpS
 	fp := a.fps.get(res.Fingerprint, func() *fpStats {
 		f := &fpStats{fingerprint: res.Fingerprint, command: res.Command, statusIdx: -1}
 		f.text = truncateText(string(res.Normalized))
+		if a.cfg.ReportLiterals {
+			f.example = truncateText(string(text))
+		}
 		lk := cs.m.match(text)
 		f.lookup = fpLookup{watch: lk.watch, write: lk.write, param: lk.param, anyArray: lk.anyArray, keyConst: -1}
 		if len(lk.keys) == 1 { // remember which constant is the key: later statements skip the matcher

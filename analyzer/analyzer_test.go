@@ -1,6 +1,7 @@
 package analyzer
 
 import (
+	"encoding/json"
 	"fmt"
 	"runtime"
 	"strings"
@@ -323,6 +324,25 @@ func TestINListIsOnePollStatement(t *testing.T) {
 	for _, k := range s.Keys {
 		if k.Polls != 1 {
 			t.Fatalf("key %s: %d polls", k.Key, k.Polls)
+		}
+	}
+}
+
+// TestReportLiterals: only with ReportLiterals does a snapshot hold a literal that is not a
+// watched key (one example statement per fingerprint).
+func TestReportLiterals(t *testing.T) {
+	const secret = "s3cr3t-literal"
+	for _, keep := range []bool{false, true} {
+		a := New(Config{ReportLiterals: keep})
+		info := &proxy.ConnInfo{ClientAddr: "127.0.0.1:5000"}
+		a.ConnOpened(info)
+		a.Statements(info, []proxy.Event{simpleEvent(`SELECT * FROM accounts WHERE api_key = '`+secret+`'`, a.epoch)})
+		js, err := json.Marshal(a.Snapshot())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(string(js), secret); got != keep {
+			t.Fatalf("ReportLiterals %v: the literal is in the snapshot: %v", keep, got)
 		}
 	}
 }

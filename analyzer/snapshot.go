@@ -113,6 +113,7 @@ type KeyStat struct {
 type FingerprintStat struct {
 	Fingerprint string    `json:"fingerprint"` // 16 hex digits
 	Query       string    `json:"query"`
+	Example     string    `json:"example,omitempty"` // as sent, literals included: --report-literals only
 	Command     string    `json:"command"`
 	Calls       int64     `json:"calls"`
 	Failed      int64     `json:"failed"`
@@ -382,6 +383,7 @@ func (a *Analyzer) snapFingerprints(s *Snapshot, sec int64) {
 		fs := FingerprintStat{
 			Fingerprint: fmt.Sprintf("%016x", f.fingerprint),
 			Query:       f.text,
+			Example:     f.example,
 			Command:     f.command.String(),
 			Calls:       f.calls, Failed: f.failed, Cached: f.cached, Rows: f.rows,
 			QPS1: f.ring.rate(sec, 1), QPS10: f.ring.rate(sec, 10),

@@ -54,6 +54,7 @@ type fpLookup struct {
 type fpStats struct {
 	fingerprint uint64
 	text        string // normalized, as first seen
+	example     string // the text as first sent, literals included (Config.ReportLiterals only)
 	command     sqlscan.Command
 	lookup      fpLookup
 	evicted     atomic.Bool

@@ -162,7 +162,11 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 			case f.Write:
 				flag = "write"
 			}
-			rows = append(rows, []string{mdCode(f.Query), fmtInt(f.Calls), fmtRate(f.QPS10), fmtMs(f.MeanMs), fmtMs(f.P99Ms),
+			q := mdCode(f.Query)
+			if f.Example != "" { // --report-literals
+				q += " e.g. " + mdCode(f.Example)
+			}
+			rows = append(rows, []string{q, fmtInt(f.Calls), fmtRate(f.QPS10), fmtMs(f.MeanMs), fmtMs(f.P99Ms),
 				fmtInt(f.Rows), fmtInt(f.Failed), flag})
 		}
 		m.table([]string{"normalized statement", "calls", "q/s", "mean", "p99", "rows", "failed", ""}, "lrrrrrrl", rows)

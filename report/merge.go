@@ -309,6 +309,7 @@ func mergeFingerprints(reports []*Report, al *aligner) []Fingerprint {
 				order = append(order, f.Fingerprint)
 			}
 			m.Query = cmp.Or(m.Query, f.Query)
+			m.Example = cmp.Or(m.Example, f.Example)
 			m.Command = cmp.Or(m.Command, f.Command)
 			m.Table = cmp.Or(m.Table, f.Table)
 			m.Calls += f.Calls

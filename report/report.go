@@ -140,7 +140,8 @@ type Key struct {
 // Fingerprint is one normalized statement.
 type Fingerprint struct {
 	Fingerprint string    `json:"fingerprint"`
-	Query       string    `json:"query"` // normalized: every constant is $n
+	Query       string    `json:"query"`             // normalized: every constant is $n
+	Example     string    `json:"example,omitempty"` // the text as sent, literals included: only with --report-literals
 	Command     string    `json:"command"`
 	Calls       int64     `json:"calls"`
 	Failed      int64     `json:"failed"`
@@ -301,7 +302,7 @@ func FromSnapshot(s *analyzer.Snapshot, src Source) *Report {
 	}
 	for _, f := range s.Fingerprints {
 		r.Fingerprints = append(r.Fingerprints, Fingerprint{
-			Fingerprint: f.Fingerprint, Query: f.Query, Command: f.Command,
+			Fingerprint: f.Fingerprint, Query: f.Query, Example: f.Example, Command: f.Command,
 			Calls: f.Calls, Failed: f.Failed, Cached: f.Cached, Rows: f.Rows,
 			QPS1: finite(f.QPS1), QPS10: finite(f.QPS10), TotalMs: finite(f.TotalMs), MeanMs: finite(f.MeanMs), P99Ms: finite(f.P99Ms),
 			Watched: f.Watched, Write: f.Write, Table: f.Table,

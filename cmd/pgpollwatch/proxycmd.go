@@ -45,16 +45,17 @@ type proxyOptions struct {
 	cpuProfile     string
 	procs          int
 
-	watches     watchList
-	maxKeys     int
-	stormQPS    float64
-	stormWindow time.Duration
-	logInterval time.Duration
-	analyze     bool
-	metrics     string
-	report      string
-	refresh     time.Duration
-	logFile     string
+	watches        watchList
+	reportLiterals bool
+	maxKeys        int
+	stormQPS       float64
+	stormWindow    time.Duration
+	logInterval    time.Duration
+	analyze        bool
+	metrics        string
+	report         string
+	refresh        time.Duration
+	logFile        string
 
 	coalesce           bool
 	coalesceTTL        time.Duration
@@ -124,6 +125,7 @@ func proxyFlags(o *proxyOptions) *flag.FlagSet {
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
 	fs.Var(&o.watches, "watch", "also watch lookups by `TABLE.COLUMN` (or SCHEMA.TABLE.COLUMN); repeatable. Celery's and\ndjango-celery-results' result tables are always watched")
+	fs.BoolVar(&o.reportLiterals, "report-literals", false, "keep one example of each statement as sent, literals included, in reports (off: reports hold\nno literal but the watched keys; see SECURITY.md)")
 	fs.IntVar(&o.maxKeys, "max-keys", 100_000, "watched keys tracked at once; the lightest are forgotten first, the heaviest stay exact")
 	fs.Float64Var(&o.stormQPS, "storm-qps", 10, "polls per second of one key at or above which it storms")
 	fs.DurationVar(&o.stormWindow, "storm-window", 5*time.Second, "how long the storm rate must hold to start a storm, and stay below to end it")
@@ -353,11 +355,12 @@ func newApp(o proxyOptions, log *slog.Logger) (*app, error) {
 	a := &app{o: o, log: log, up: up}
 	watches := append(append([]analyzer.Watch(nil), analyzer.Presets...), o.watches...)
 	a.an = analyzer.New(analyzer.Config{
-		Watches:     watches,
-		MaxKeys:     o.maxKeys,
-		StormQPS:    o.stormQPS,
-		StormWindow: o.stormWindow,
-		OnNotice:    func(n analyzer.Notice) { logNotice(log, n) },
+		Watches:        watches,
+		ReportLiterals: o.reportLiterals,
+		MaxKeys:        o.maxKeys,
+		StormQPS:       o.stormQPS,
+		StormWindow:    o.stormWindow,
+		OnNotice:       func(n analyzer.Notice) { logNotice(log, n) },
 	})
 	var observer proxy.Observer = a.an
 	if !o.analyze {
