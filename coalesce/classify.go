@@ -70,12 +70,18 @@ func (cl *classifier) classifyEach(text []byte) proxy.Class {
 		return true
 	})
 	if taint {
-		out.Taint = true
-		if out.Kind != proxy.StmtWrite {
-			out.Kind = proxy.StmtTaint
-		}
+		markTaint(&out)
 	}
 	return out
+}
+
+// markTaint records a change of unreported session state; a write stays a write (its
+// invalidation matters to every other session), tainted too.
+func markTaint(c *proxy.Class) {
+	c.Taint = true
+	if c.Kind != proxy.StmtWrite {
+		c.Kind = proxy.StmtTaint
+	}
 }
 
 // classifyLong judges a statement too long to read token by token: a write to every watched
@@ -91,10 +97,7 @@ func (cl *classifier) classifyLong(text []byte) proxy.Class {
 	}
 	first := bytes.Fields(lower)
 	if bytes.Contains(lower, []byte("set_config")) || len(first) > 0 && (string(first[0]) == "set" || string(first[0]) == "reset" || string(first[0]) == "discard") {
-		out.Taint = true
-		if out.Kind != proxy.StmtWrite {
-			out.Kind = proxy.StmtTaint
-		}
+		markTaint(&out)
 	}
 	return out
 }
@@ -113,7 +116,7 @@ func (cl *classifier) classifyOne(text []byte) proxy.Class {
 		return out
 	case "set", "reset", "discard":
 		if !cl.reportedSetting() {
-			out.Kind, out.Taint = proxy.StmtTaint, true
+			markTaint(&out)
 		}
 		return out
 	case "with":
@@ -135,7 +138,7 @@ func (cl *classifier) classifyOne(text []byte) proxy.Class {
 		return out
 	}
 	if cl.callsSetConfig() {
-		out.Kind, out.Taint = proxy.StmtTaint, true
+		markTaint(&out)
 		return out
 	}
 	var t proxy.Touch

@@ -326,19 +326,27 @@ func (b *backend) event(p *pending) *Event {
 		ev.StatementName = p.name
 		ev.Bind = BindMessage(p.bind)
 	}
-	cols := b.cols
-	if len(cols) == 0 && p.kind == expExecute && !p.nameLost {
-		cols = b.stmtCols[string(p.name)]
-	}
-	ev.Columns = b.keepCols(cols)
+	ev.Columns = b.keepCols(b.columns(p))
 	ev.FirstRow = b.keep(b.firstRow)
-	if b.rows > 0 {
-		ev.Digest = b.digest.Sum64()
-		if ev.Digest == 0 {
-			ev.Digest = 1
-		}
-	}
+	ev.Digest = b.rowsDigest()
 	return ev
+}
+
+// columns is the RowDescription of the rows p's statement returns: the one sent with it, or for
+// an Execute of a prepared statement the one its Describe brought earlier.
+func (b *backend) columns(p *pending) []byte {
+	if len(b.cols) == 0 && p.kind == expExecute && !p.nameLost {
+		return b.stmtCols[string(p.name)]
+	}
+	return b.cols
+}
+
+// rowsDigest is the digest of the statement's rows; 0 only when it returned none.
+func (b *backend) rowsDigest() uint64 {
+	if b.rows == 0 {
+		return 0
+	}
+	return max(b.digest.Sum64(), 1)
 }
 
 // errorResponse ends the statement at the head of the queue with the server's SQLSTATE. In the

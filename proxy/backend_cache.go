@@ -63,24 +63,14 @@ func (b *backend) noteStatement(p *pending) {
 
 // answer copies the collected answer into an immutable Answer.
 func (b *backend) answer(p *pending, tag []byte) *Answer {
-	a := &Answer{NRows: b.rows}
-	cols := b.cols
-	if p.note.fillDesc && len(cols) > 0 {
-		a.Desc = appendMessage(nil, 'T', cols)
+	a := &Answer{NRows: b.rows, Digest: b.rowsDigest()}
+	if p.note.fillDesc && len(b.cols) > 0 {
+		a.Desc = appendMessage(nil, 'T', b.cols)
 	}
-	if len(cols) == 0 && p.kind == expExecute && !p.nameLost {
-		cols = b.stmtCols[string(p.name)]
-	}
-	a.Columns = slices.Clone(cols)
+	a.Columns = slices.Clone(b.columns(p))
 	a.Rows = slices.Clone(b.fillBuf)
 	a.Complete = commandComplete(tag)
 	a.FirstRow = slices.Clone(b.firstRow)
-	if b.rows > 0 {
-		a.Digest = b.digest.Sum64()
-		if a.Digest == 0 {
-			a.Digest = 1
-		}
-	}
 	return a
 }
 

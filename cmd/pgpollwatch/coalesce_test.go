@@ -19,17 +19,8 @@ import (
 func TestCoalesceFlag(t *testing.T) {
 	db := pg.CreateDatabase(t)
 	pg.Exec(t, db, `CREATE TABLE jobs (id int PRIMARY KEY, state text); INSERT INTO jobs VALUES (7, 'queued'); GRANT ALL ON jobs TO scram_user`)
-	addr := freeAddr(t)
-	var stderr syncBuffer
 	reportFile := filepath.Join(t.TempDir(), "report.json")
-	cmd := exec.Command(bin, "--no-tui", "--listen", addr, "--upstream", "host=127.0.0.1 port="+fmt.Sprint(pg.Port)+" sslmode=disable",
-		"--watch", "jobs.id", "--coalesce", "--coalesce-ttl", "1m", "--report", reportFile)
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	waitForPort(t, addr)
+	addr, cmd, stderr := startHeadless(t, "--watch", "jobs.id", "--coalesce", "--coalesce-ttl", "1m", "--report", reportFile)
 	host, port, _ := net.SplitHostPort(addr)
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, fmt.Sprintf("host=%s port=%s user=%s password=%s dbname=%s sslmode=disable",

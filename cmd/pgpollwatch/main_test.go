@@ -95,17 +95,8 @@ func TestVersionAndHelp(t *testing.T) {
 func TestProxyFindsStormThenStopsOnSIGTERM(t *testing.T) {
 	db := pg.CreateDatabase(t)
 	pg.Exec(t, db, `CREATE TABLE jobs (id int PRIMARY KEY, state text); INSERT INTO jobs VALUES (7, 'queued'); GRANT ALL ON jobs TO scram_user`)
-	addr := freeAddr(t)
-	var stderr syncBuffer
 	reportFile := filepath.Join(t.TempDir(), "report.json")
-	cmd := exec.Command(bin, "--no-tui", "--listen", addr, "--upstream", "host=127.0.0.1 port="+fmt.Sprint(pg.Port)+" sslmode=disable",
-		"--watch", "jobs.id", "--storm-window", "1s", "--log-interval", "1s", "--report", reportFile)
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	waitForPort(t, addr)
+	addr, cmd, stderr := startHeadless(t, "--watch", "jobs.id", "--storm-window", "1s", "--log-interval", "1s", "--report", reportFile)
 
 	host, port, _ := net.SplitHostPort(addr)
 	conn, err := pgx.Connect(context.Background(), fmt.Sprintf("host=%s port=%s user=%s password=%s dbname=%s sslmode=disable",
@@ -185,6 +176,22 @@ func readReport(t *testing.T, path string) *report.Report {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// startHeadless runs the binary headless in front of pg with args, and waits until it listens.
+// It is killed when the test ends, if it has not stopped by then.
+func startHeadless(t *testing.T, args ...string) (addr string, cmd *exec.Cmd, stderr *syncBuffer) {
+	t.Helper()
+	addr, stderr = freeAddr(t), &syncBuffer{}
+	cmd = exec.Command(bin, append([]string{"--no-tui", "--listen", addr,
+		"--upstream", "host=127.0.0.1 port=" + fmt.Sprint(pg.Port) + " sslmode=disable"}, args...)...)
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	waitForPort(t, addr)
+	return addr, cmd, stderr
 }
 
 func waitForPort(t *testing.T, addr string) {
