@@ -59,7 +59,8 @@ func (cl *classifier) classifyEach(text []byte) proxy.Class {
 		} else {
 			c = cl.classifyLong(stmt) // a piece Split cannot cut (BEGIN ATOMIC ... END): judged whole
 		}
-		taint = taint || c.Taint
+		// A setting that would only change the key is followed alone, not inside a string.
+		taint = taint || c.Taint || c.Kind == proxy.StmtSetting
 		if c.Kind == proxy.StmtWrite {
 			if writes++; writes == 1 {
 				out = c
@@ -115,7 +116,10 @@ func (cl *classifier) classifyOne(text []byte) proxy.Class {
 		}
 		return out
 	case "set", "reset", "discard":
-		if !cl.reportedSetting() {
+		switch set, ok := cl.keyedSetting(); {
+		case ok:
+			out.Kind, out.Setting = proxy.StmtSetting, set
+		case !cl.reportedSetting():
 			markTaint(&out)
 		}
 		return out
@@ -214,7 +218,7 @@ func (cl *classifier) Taints(text []byte) bool {
 	}
 	switch cl.word(0) {
 	case "set", "reset", "discard":
-		return !cl.reportedSetting()
+		return !cl.reportedSetting() // a keyed setting too: it is not followed while off
 	}
 	return cl.callsSetConfig()
 }
@@ -346,6 +350,60 @@ func (cl *classifier) reportedSetting() bool {
 		return cl.word(i+1) == "zone"
 	}
 	return false
+}
+
+// keyedSettings are the unreported parameters that only change how values are written out, so a
+// session that sets them just gets its own cache entries: pgjdbc sends SET extra_float_digits = 3
+// after connecting.
+var keyedSettings = map[string]bool{"extra_float_digits": true, "bytea_output": true}
+
+// keyedSetting reads SET [SESSION] name {=|TO} value for a keyed setting and returns name=value.
+func (cl *classifier) keyedSetting() (string, bool) {
+	i := 1
+	if cl.word(0) != "set" || i >= len(cl.toks) {
+		return "", false
+	}
+	if cl.word(i) == "session" {
+		i++
+	}
+	if i >= len(cl.toks) || cl.toks[i].Kind != sqlscan.Ident {
+		return "", false
+	}
+	name := strings.ToLower(string(cl.src[cl.toks[i].Start:cl.toks[i].End]))
+	if !keyedSettings[name] {
+		return "", false
+	}
+	i++
+	if !(cl.word(i) == "to" || i < len(cl.toks) && cl.toks[i].Kind == sqlscan.Operator && string(cl.src[cl.toks[i].Start:cl.toks[i].End]) == "=") {
+		return "", false
+	}
+	i++
+	sign := ""
+	if i < len(cl.toks) && cl.toks[i].Kind == sqlscan.Operator && string(cl.src[cl.toks[i].Start:cl.toks[i].End]) == "-" {
+		sign, i = "-", i+1
+	}
+	if i != len(cl.toks)-1 {
+		return "", false // one value, nothing after it
+	}
+	t := cl.toks[i]
+	v := cl.src[t.Start:t.End]
+	switch t.Kind {
+	case sqlscan.Number:
+	case sqlscan.Ident:
+		v = bytes.ToLower(v)
+	case sqlscan.String:
+		u, ok := sqlscan.Unquote(nil, v)
+		if !ok {
+			return "", false
+		}
+		v = bytes.ToLower(u)
+	default:
+		return "", false
+	}
+	if sign != "" && t.Kind != sqlscan.Number {
+		return "", false
+	}
+	return name + "=" + sign + string(v), true
 }
 
 // callsSetConfig finds set_config(...) anywhere: it changes any setting, reported or not.

@@ -33,7 +33,10 @@ func FuzzClassify(f *testing.F) {
 		if got != again {
 			t.Fatalf("%q classified %+v, then %+v", sql, got, again)
 		}
-		if taints := cl.Taints([]byte(sql)); taints != got.Taint || (got.Kind == proxy.StmtTaint) != (got.Taint && got.Kind != proxy.StmtWrite) {
+		if got.Kind == proxy.StmtSetting && (got.Setting == "" || got.Taint) {
+			t.Fatalf("%q: a setting %+v", sql, got)
+		}
+		if taints := cl.Taints([]byte(sql)); taints != (got.Taint || got.Kind == proxy.StmtSetting) || (got.Kind == proxy.StmtTaint) != (got.Taint && got.Kind != proxy.StmtWrite) {
 			t.Fatalf("%q: Taints %v, Classify %+v", sql, taints, got)
 		}
 		switch got.Kind {

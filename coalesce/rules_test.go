@@ -333,3 +333,38 @@ func TestRedefinedStatementKeepsItsClass(t *testing.T) {
 		t.Fatalf("three executions of the statement ran nextval %d times", v)
 	}
 }
+
+// TestKeyedSettings: SET extra_float_digits (pgjdbc sends it after connecting) outside a
+// transaction block makes its value part of the session's key: the session gets answers written
+// the way it asked, from the cache; inside a block (a ROLLBACK could undo it) the session is
+// never answered from the cache again.
+func TestKeyedSettings(t *testing.T) {
+	e, other := newRuleEnv(t, proxy.ScopeReadCommitted)
+	q := `SELECT (id / 3.0::float8)::text FROM celery_taskmeta WHERE task_id = 'rule-task'`
+	read := func(c *pgx.Conn) string {
+		var s string
+		if err := c.QueryRow(context.Background(), q).Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	def := read(other) // fills the cache with the default rendering
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeExec} {
+		c := e.connect(true, mode)
+		run(t, c, "SET extra_float_digits = -5")
+		if got := read(c); got == def || got != "0.3333333333" {
+			t.Fatalf("after SET extra_float_digits = -5 the poll says %q (default %q)", got, def)
+		}
+		if !e.secondPollHit(t, c, q) {
+			t.Fatal("a keyed setting stopped the cache")
+		}
+		run(t, c, "BEGIN")
+		run(t, c, "SET extra_float_digits = 2")
+		run(t, c, "ROLLBACK")
+		for i := 0; i < 2; i++ {
+			if e.secondPollHit(t, c, q) {
+				t.Fatal("served from the cache after a SET inside a transaction block")
+			}
+		}
+	}
+}

@@ -48,9 +48,11 @@ type backend struct {
 	rowStart  int    // where in fillBuf that DataRow starts
 	txPure    bool   // this transaction ran only a plain BEGIN and eligible reads
 	txWrites  []Touch
-	txWideAll bool // more writes than txWrites holds: invalidate everything at its end
-	txUnknown bool // it ran statements sent while coalescing was off
-	batchErr  bool // an ErrorResponse since the last ReadyForQuery
+	txWideAll bool     // more writes than txWrites holds: invalidate everything at its end
+	txUnknown bool     // it ran statements sent while coalescing was off
+	txSets    []string // settings (StmtSetting) made since the last ReadyForQuery
+	settings  []string // settings in effect, NAME=value sorted by name
+	batchErr  bool     // an ErrorResponse since the last ReadyForQuery
 	params    []string
 	inject    []byte
 

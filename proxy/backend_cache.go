@@ -49,8 +49,11 @@ func (b *backend) noteStatement(p *pending) {
 	if n.class != StmtBegin && n.class != StmtRead {
 		b.txPure = false
 	}
-	if n.class == StmtUnknown {
+	switch n.class {
+	case StmtUnknown:
 		b.txUnknown = true
+	case StmtSetting:
+		b.txSets = append(b.txSets, n.setting)
 	}
 	if n.wrote {
 		if len(b.txWrites) < maxTxWrites {
@@ -117,9 +120,12 @@ func (b *backend) coalescedReady() verdict {
 	if status == 'I' {
 		b.endTransaction()
 	}
-	b.s.co.servable.Store(status == 'I' || status == 'T' && b.txPure && b.cache.Scope() == ScopeReadCommitted)
 	failed := b.batchErr
 	b.batchErr = false
+	if len(b.txSets) > 0 {
+		b.settle(status, failed)
+	}
+	b.s.co.servable.Store(status == 'I' || status == 'T' && b.txPure && b.cache.Scope() == ScopeReadCommitted)
 	if tail == nil || failed {
 		return 0
 	}
@@ -139,6 +145,30 @@ func (b *backend) coalescedReady() verdict {
 	}
 	b.events = append(b.events, ev)
 	return vWithhold | vInject
+}
+
+// settle decides the settings made since the last ReadyForQuery. Outside a transaction block a
+// SET took effect if nothing failed (an error rolls back the implicit transaction with it): its
+// value joins the key. Inside one, a later ROLLBACK could undo it, which the proxy does not
+// follow: the session is never answered from the cache again.
+func (b *backend) settle(status byte, failed bool) {
+	switch {
+	case status != 'I':
+		b.s.co.lost.Store(true)
+	case !failed:
+		for _, set := range b.txSets {
+			name := set[:strings.IndexByte(set, '=')+1]
+			i := slices.IndexFunc(b.settings, func(s string) bool { return strings.HasPrefix(s, name) })
+			if i >= 0 {
+				b.settings[i] = set
+			} else {
+				b.settings = append(b.settings, set)
+				slices.Sort(b.settings)
+			}
+		}
+		b.s.co.settings.Store(paramDigest(digestSeed, b.settings))
+	}
+	b.txSets = b.txSets[:0]
 }
 
 // endTransaction invalidates again everything the finished transaction wrote: entries filled

@@ -62,7 +62,8 @@ type Classifier interface {
 	// Classify reads one statement's text (a Query string, or a Parse's query).
 	Classify(text []byte) Class
 	// Taints is a cheap test used while coalescing is off: whether text changes session state
-	// the server does not report (search_path, SET ROLE, DISCARD, set_config, ...).
+	// the server does not report (search_path, SET ROLE, DISCARD, set_config, ...), settings
+	// that would only change the key included, since they are not tracked while it is off.
 	Taints(text []byte) bool
 	// BindTouch fills in the watched keys a statement classified as a read or a write reaches
 	// through its bound parameters; false when they cannot be told (too many, unreadable).
@@ -86,6 +87,10 @@ const (
 	// StmtTaint changes session state the server does not report: the session bypasses the
 	// cache from then on.
 	StmtTaint
+	// StmtSetting sets an unreported parameter that only changes how values are written out
+	// (extra_float_digits, bytea_output): once it has taken effect the value becomes part of
+	// the session's cache key, as a reported parameter's does. Class.Setting holds it.
+	StmtSetting
 	// StmtUnknown was not classified (coalescing was off when it was sent). A transaction that
 	// ran one invalidates everything when it ends, in case the cache was switched on meanwhile.
 	StmtUnknown
@@ -105,6 +110,8 @@ type Class struct {
 	// Taint says the statement (or one in its string) changes session state the server does
 	// not report; always set for StmtTaint, and with StmtWrite for a string that does both.
 	Taint bool
+	// Setting is the NAME=value a StmtSetting sets.
+	Setting string
 }
 
 // MaxTouchKeys is how many keys one cached read may depend on.

@@ -51,6 +51,8 @@ type coalescing struct {
 // write to the client (under the client's write lock); the frontend reads it.
 type coalesceState struct {
 	answered  atomic.Int64  // expected answers popped (published as written)
+	settings  atomic.Uint64 // digest of the key-changing settings the session made (StmtSetting)
+	lost      atomic.Bool   // a setting's fate could not be followed: no hits for the session's life
 	servable  atomic.Bool   // the last ReadyForQuery left a state where hits may be served
 	paramHash atomic.Uint64 // digest of the ParameterStatus values the server reported
 	observeMu sync.Mutex    // the observer hears one side at a time
@@ -166,6 +168,8 @@ func (co *coalescing) note(e []pending, c *Class, bind BindMessage) {
 		co.tainted = true
 	}
 	switch c.Kind {
+	case StmtSetting:
+		p.setting = c.Setting
 	case StmtWrite:
 		t := c.Touch
 		if c.KeyParam > 0 {
@@ -194,7 +198,7 @@ func (co *coalescing) stmtClassOf(st *preparedStmt) *Class {
 // the server left the session in a servable state.
 func (co *coalescing) quiet(f *frontend) bool {
 	st := &co.s.co
-	return !co.tainted && co.cache.Enabled() && f.prod.added == st.answered.Load() && st.servable.Load()
+	return !co.tainted && co.cache.Enabled() && f.prod.added == st.answered.Load() && st.servable.Load() && !st.lost.Load()
 }
 
 // query handles a Query message.
@@ -438,6 +442,7 @@ func (co *coalescing) cacheKey(kind byte, text, types []byte, bind BindMessage) 
 	k = append(k, 0)
 	k = binary.BigEndian.AppendUint64(k, s.co.paramHash.Load())
 	k = binary.BigEndian.AppendUint64(k, co.startup)
+	k = binary.BigEndian.AppendUint64(k, s.co.settings.Load())
 	k = binary.BigEndian.AppendUint32(k, uint32(len(text)))
 	k = append(k, text...)
 	if kind == 'E' {

@@ -44,6 +44,7 @@ type coalesceNote struct {
 	touch    Touch       // what it writes
 	fill     Fill        // the server's answer fills the cache
 	tail     *tailAnswer // (Sync) write this cached answer in place of the ReadyForQuery
+	setting  string      // (StmtSetting) the NAME=value it sets
 }
 
 // set fills e, reusing its buffers. A buffer grows only while the entries' buffers together
