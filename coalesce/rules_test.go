@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/pgpollwatch/pgpollwatch/coalesce"
 	"github.com/pgpollwatch/pgpollwatch/proxy"
 )
@@ -366,5 +367,50 @@ func TestKeyedSettings(t *testing.T) {
 				t.Fatal("served from the cache after a SET inside a transaction block")
 			}
 		}
+	}
+}
+
+// TestPortalKeepsItsStatement: a named portal runs the statement it was bound to, even after
+// that statement was closed and a poll parsed under its name: executing the portal is the
+// write it is, and the write invalidates.
+func TestPortalKeepsItsStatement(t *testing.T) {
+	e, poller := newRuleEnv(t, proxy.ScopeReadCommitted)
+	if !e.secondPollHit(t, poller, literalPoll) { // PENDING, cached
+		t.Fatal("not cached")
+	}
+	c := e.connect(true, pgx.QueryExecModeSimpleProtocol).PgConn()
+	ctx := context.Background()
+	if err := c.Exec(ctx, "BEGIN").Close(); err != nil { // named portals live until the transaction ends
+		t.Fatal(err)
+	}
+	fe := c.Frontend()
+	fe.Send(&pgproto3.Parse{Name: "w", Query: "UPDATE celery_taskmeta SET status = 'SUCCESS' WHERE task_id = $1"})
+	fe.Send(&pgproto3.Bind{DestinationPortal: "p", PreparedStatement: "w", Parameters: [][]byte{[]byte("rule-task")}})
+	fe.Send(&pgproto3.Close{ObjectType: 'S', Name: "w"})
+	fe.Send(&pgproto3.Parse{Name: "w", Query: pollSQL})
+	fe.Send(&pgproto3.Execute{Portal: "p"})
+	fe.Send(&pgproto3.Sync{})
+	if err := fe.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		msg, err := fe.Receive()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e, ok := msg.(*pgproto3.ErrorResponse); ok {
+			t.Fatalf("server: %s %s", e.Code, e.Message)
+		}
+		if _, ok := msg.(*pgproto3.ReadyForQuery); ok {
+			break
+		}
+	}
+	if err := c.Exec(ctx, "COMMIT").Close(); err != nil {
+		t.Fatal(err)
+	}
+	var status string
+	var result []byte
+	if err := poller.QueryRow(ctx, literalPoll).Scan(&status, &result); err != nil || status != "SUCCESS" {
+		t.Fatalf("after the portal's committed UPDATE the poll says %q (%v)", status, err)
 	}
 }

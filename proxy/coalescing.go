@@ -144,16 +144,26 @@ func (co *coalescing) classified(f *frontend, typ byte, body []byte) (verdict, e
 		f.prod.staged[len(f.prod.staged)-1].note.class = StmtUnknown
 	} else if typ == 'E' {
 		portalName, _, _ := cstring(body)
+		c, bind := &unknownStatement, BindMessage(nil)
 		if p := f.portal(portalName); p != nil {
-			c := co.stmtClassOf(f.stmt(p.stmtName))
-			co.note(f.prod.staged[len(f.prod.staged)-1:], c, p.bind)
-			if c != nil && c.Kind == StmtRead {
-				co.cache.Bypassed()
+			// The portal's own text and class: its statement may have been closed and
+			// redefined since it was bound, and the portal still runs the old one.
+			if !p.cls.done {
+				p.cls = stmtClass{done: true, Class: co.cls.Classify(p.text)}
 			}
+			c, bind = &p.cls.Class, p.bind
+		}
+		co.note(f.prod.staged[len(f.prod.staged)-1:], c, bind)
+		if c.Kind == StmtRead {
+			co.cache.Bypassed()
 		}
 	}
 	return 0, nil
 }
+
+// unknownStatement is what an Execute of a portal the proxy no longer knows (forgotten past its
+// bounds) may be: anything, a write to every watched table included.
+var unknownStatement = Class{Kind: StmtWrite, Watch: -1, Touch: Touch{All: true}}
 
 // note records on the queued entry for an Execute (or Query) what the statement is: the
 // backend needs it to keep the transaction's "reads only" state and to invalidate again at

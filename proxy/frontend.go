@@ -46,7 +46,8 @@ type preparedStmt struct {
 type portal struct {
 	text     []byte // the statement's text when the portal was bound
 	stmtName []byte
-	bind     []byte // the Bind body
+	bind     []byte    // the Bind body
+	cls      stmtClass // (coalescing) the class of text: the statement may be redefined since
 }
 
 func newFrontend(q *queue, maxMessage int, terminated *atomic.Bool) *frontend {
@@ -312,8 +313,10 @@ func (f *frontend) bindPortal(portalName, stmtName, body []byte) *portal {
 	}
 	before := p.capacity()
 	p.text = p.text[:0]
+	p.cls = stmtClass{}
 	if s := f.stmt(stmtName); s != nil {
 		p.text = append(p.text, s.text...)
+		p.cls = s.cls
 	}
 	p.stmtName = append(p.stmtName[:0], stmtName...)
 	p.bind = append(p.bind[:0], body...)
