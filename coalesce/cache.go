@@ -14,7 +14,6 @@ package coalesce
 
 import (
 	"bytes"
-	"encoding/binary"
 	"hash/maphash"
 	"slices"
 	"sync"
@@ -64,8 +63,8 @@ const genSlots = 1 << 16
 
 // Cache is the coalescing cache. Create it with New; it is safe for concurrent use.
 type Cache struct {
-	cfg  Config
-	seed maphash.Seed
+	cfg         Config
+	seed, seed2 maphash.Seed
 
 	enabled atomic.Bool
 	epoch   atomic.Uint64 // bumped by every switch: fills begun before it are discarded
@@ -82,7 +81,7 @@ type Cache struct {
 
 	ages ageRing
 
-	hits, misses, fills, invalidations, discarded, bypassed, shared atomic.Int64
+	hits, misses, fills, invalidations, discarded, bypassed atomic.Int64
 }
 
 // entry is one cached answer with what it depends on.
@@ -106,7 +105,7 @@ type stamp struct {
 // New makes a Cache.
 func New(cfg Config) *Cache {
 	cfg.defaults()
-	c := &Cache{cfg: cfg, seed: maphash.MakeSeed(), inflight: map[[2]uint64]*flight{}}
+	c := &Cache{cfg: cfg, seed: maphash.MakeSeed(), seed2: maphash.MakeSeed(), inflight: map[[2]uint64]*flight{}}
 	c.tableGen = make([]atomic.Uint64, len(cfg.Watches))
 	c.lru = expirable.NewLRU[[2]uint64, *entry](cfg.MaxEntries, func(_ [2]uint64, e *entry) {
 		c.bytes.Add(-e.size)
@@ -191,21 +190,10 @@ func (c *Cache) valid(st *stamp) bool {
 	return true
 }
 
+// hash names a key's cache slot: two independent 64-bit hashes, so keys share a slot (and are
+// then told apart by the stored key) only if both collide.
 func (c *Cache) hash(key []byte) [2]uint64 {
-	return [2]uint64{maphash.Bytes(c.seed, key), uint64(len(key))<<32 | uint64(crc(key))}
-}
-
-// crc is a cheap second hash so two keys share a cache slot only if both hashes collide.
-func crc(b []byte) uint32 {
-	var h uint32 = 2166136261
-	for len(b) >= 8 {
-		h = (h ^ uint32(binary.LittleEndian.Uint64(b)>>7)) * 16777619
-		b = b[8:]
-	}
-	for _, x := range b {
-		h = (h ^ uint32(x)) * 16777619
-	}
-	return h
+	return [2]uint64{maphash.Bytes(c.seed, key), maphash.Bytes(c.seed2, key)}
 }
 
 // Get implements proxy.Cache.
@@ -249,7 +237,6 @@ func (c *Cache) wait(f *flight) (*proxy.Answer, proxy.Fill) {
 		return nil, nil // the fill failed or was discarded: forward, never a made-up error
 	}
 	c.hits.Add(1)
-	c.shared.Add(1)
 	c.ages.add(time.Since(f.readAt))
 	return f.ans, nil
 }

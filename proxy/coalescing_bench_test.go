@@ -25,27 +25,9 @@ func coalescingBenchSession(cache *fakeCache, obs Observer) (*pump, *frontend, *
 // BenchmarkRoundTripCacheOff is BenchmarkRoundTrip with a cache configured but switched off (the
 // TUI's default): what the coalescing plumbing costs every query when it serves nothing.
 func BenchmarkRoundTripCacheOff(b *testing.B) {
-	client, server := extendedRoundTrip()
 	obs := &countingObserver{}
 	c2s, front, s2c, back, _ := coalescingBenchSession(&fakeCache{off: true}, obs)
-	b.ReportAllocs()
-	b.SetBytes(int64(len(client) + len(server)))
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		c2s.end = copy(c2s.buf, client)
-		if err := c2s.process(front); err != nil {
-			b.Fatal(err)
-		}
-		s2c.end = copy(s2c.buf, server)
-		if err := s2c.process(back); err != nil {
-			b.Fatal(err)
-		}
-		back.s.co.answered.Store(front.prod.added) // as beforeWrite publishes it
-	}
-	b.StopTimer()
-	if obs.n.Load() != int64(b.N) {
-		b.Fatalf("observer saw %d statements, want %d", obs.n.Load(), b.N)
-	}
+	runRoundTrips(b, obs, c2s, front, s2c, back)
 }
 
 // BenchmarkCachedPoll answers pgx's cached-statement poll (Bind/Describe/Execute/Sync) from the

@@ -177,7 +177,6 @@ func FuzzCoalescing(f *testing.F) {
 			}
 		}
 		abandonFills(fe, be)
-		_ = be
 	})
 }
 

@@ -213,9 +213,14 @@ func benchSession(obs Observer) (*pump, *frontend, *pump, *backend) {
 // BenchmarkRoundTrip runs one extended-protocol poll through both inspectors and pumps: what
 // the proxy does per query, minus the syscalls.
 func BenchmarkRoundTrip(b *testing.B) {
-	client, server := extendedRoundTrip()
 	obs := &countingObserver{}
 	c2s, front, s2c, back := benchSession(obs)
+	runRoundTrips(b, obs, c2s, front, s2c, back)
+}
+
+// runRoundTrips runs b.N polls (extendedRoundTrip) through a session's inspectors and pumps.
+func runRoundTrips(b *testing.B, obs *countingObserver, c2s *pump, front *frontend, s2c *pump, back *backend) {
+	client, server := extendedRoundTrip()
 	b.ReportAllocs()
 	b.SetBytes(int64(len(client) + len(server)))
 	b.ResetTimer()
