@@ -57,6 +57,7 @@ type backend struct {
 	inject    []byte
 
 	authDone   bool
+	authAsked  bool // the server asked the client to authenticate (its connection is never reused)
 	authNotify bool // tell the observer after the write
 	authOK     bool
 	authState  string
@@ -137,6 +138,8 @@ func (b *backend) message(typ byte, body []byte, truncated bool) (verdict, error
 	case 'R': // Authentication*: only the outcome matters; SASL payloads are never looked at
 		if !b.authDone && len(body) >= 4 && be32(body) == 0 {
 			b.authDone, b.authOK, b.authNotify = true, true, true
+		} else if !b.authDone {
+			b.authAsked = true
 		}
 	case 'K':
 		b.s.backendKey(body)
@@ -152,6 +155,9 @@ func (b *backend) message(typ byte, body []byte, truncated bool) (verdict, error
 	case 'S':
 		if b.cache != nil {
 			b.parameterStatus(body)
+		}
+		if b.s.srv.pool != nil {
+			b.s.serverParams = setParam(b.s.serverParams, body)
 		}
 	case 'E':
 		b.errorResponse(body)

@@ -28,5 +28,5 @@ func sendError(conn net.Conn, severity, code, msg string) {
 		return
 	}
 	_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
-	_, _ = conn.Write(b)
+	_ = writeTo(conn, b)
 }

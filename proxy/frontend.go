@@ -15,6 +15,7 @@ type frontend struct {
 	co         *coalescing // nil unless the proxy has a cache
 	maxMessage int
 	terminated *atomic.Bool // set on Terminate, so the server's close is not reported as a loss
+	keepServer bool         // Terminate is not forwarded: the session may keep its server connection
 
 	now    time.Time // read once per run of messages, when first needed
 	hasNow bool
@@ -93,6 +94,17 @@ func (f *frontend) afterWrite() { f.hasNow = false }
 func (f *frontend) injection() []byte { return f.co.inject }
 
 func (f *frontend) message(typ byte, body []byte, truncated bool) (verdict, error) {
+	if typ == 'X' && f.keepServer {
+		// The server connection may outlive this client: its Terminate stops here, after
+		// anything held back before it.
+		f.terminated.Store(true)
+		var v verdict
+		if f.co != nil && f.co.holding {
+			f.co.release(f)
+			v = vInject
+		}
+		return v, errTerminated
+	}
 	if f.co != nil && !truncated {
 		return f.co.message(f, typ, body)
 	}

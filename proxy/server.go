@@ -37,6 +37,20 @@ type Config struct {
 	StartupTimeout time.Duration
 	// ConnectTimeout bounds connecting to the upstream. Default 10s.
 	ConnectTimeout time.Duration
+
+	// ReuseServerConnections keeps the server connection of a client that leaves cleanly (with
+	// Terminate, outside a transaction), resets it with DISCARD ALL and gives it to the next
+	// client with the same startup packet, as PgBouncer's session mode does. Only connections
+	// the server let in without asking for a password are kept (see reuse.go). Off: every client
+	// gets its own new server connection.
+	ReuseServerConnections bool
+	// ReuseIdleTimeout closes a kept connection nobody took for this long. Default 60s.
+	ReuseIdleTimeout time.Duration
+	// ReuseMaxAge closes a server connection this old instead of keeping it again, so that
+	// ALTER ROLE/DATABASE ... SET and configuration reloads reach every client. Default 10m.
+	ReuseMaxAge time.Duration
+	// ReuseMaxIdle bounds the connections kept at once. Default 100.
+	ReuseMaxIdle int
 }
 
 // Buffer sizes: a client mostly sends short statements; the server sends result sets.
@@ -48,6 +62,9 @@ const (
 	maxHold = 1 << 20
 
 	defaultMaxMessageSize = 1<<30 - 1
+
+	// idleWorkers bounds the goroutines kept for the next sessions (two per session).
+	idleWorkers = 256
 )
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
@@ -67,6 +84,8 @@ type Server struct {
 	active  atomic.Int64 // client connections being served, cancels included
 	nextID  atomic.Uint64
 	cancels cancelKeys
+	pool    *serverPool // kept server connections; nil without ReuseServerConnections
+	workers *workers    // goroutines for sessions, kept between them
 }
 
 // NewServer checks cfg and fills in defaults.
@@ -95,12 +114,25 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg.TLS = cfg.TLS.Clone()
 		cfg.TLS.MinVersion = tls.VersionTLS12
 	}
-	return &Server{
+	srv := &Server{
 		cfg:       cfg,
 		log:       cfg.Logger,
 		listeners: make(map[net.Listener]struct{}),
 		sessions:  make(map[*Session]struct{}),
-	}, nil
+		workers:   newWorkers(idleWorkers, 10*time.Second),
+	}
+	if cfg.ReuseServerConnections {
+		srv.pool = newServerPool(&cfg, cfg.Logger)
+	}
+	return srv, nil
+}
+
+// Listen listens on a TCP address for Serve. Accepted connections get TCP keepalive with the
+// system's timings, as PostgreSQL and PgBouncer give theirs: Go's own default sets three more
+// socket options on every connection, which a program connecting once per statement pays for.
+func Listen(address string) (net.Listener, error) {
+	lc := net.ListenConfig{KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: -1, Interval: -1, Count: -1}}
+	return lc.Listen(context.Background(), "tcp", address)
 }
 
 // Serve accepts connections on ln until Shutdown or Close. It always returns a non-nil error.
@@ -136,10 +168,10 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		backoff = 0
 		s.wg.Add(1)
-		go func() {
+		s.workers.run(func() {
 			defer s.wg.Done()
 			s.handle(conn)
-		}()
+		})
 	}
 }
 
@@ -161,6 +193,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
+	if s.pool != nil {
+		// After the last session, which may still keep its connection before the pool closes:
+		// then keep closes it.
+		defer s.pool.close()
+	}
 	select {
 	case <-done:
 		return nil
@@ -182,6 +219,14 @@ func (s *Server) Close() {
 	_ = s.Shutdown(ctx)
 }
 
+// ReuseStats reports what server connection reuse did; zero without ReuseServerConnections.
+func (s *Server) ReuseStats() ReuseStats {
+	if s.pool == nil {
+		return ReuseStats{}
+	}
+	return s.pool.stats()
+}
+
 // ActiveConnections returns the number of client connections being served.
 func (s *Server) ActiveConnections() int { return int(s.active.Load()) }
 
@@ -190,9 +235,6 @@ func (s *Server) handle(conn net.Conn) {
 	defer conn.Close()
 	n := s.active.Add(1)
 	defer s.active.Add(-1)
-	if tc, ok := conn.(*net.TCPConn); ok {
-		_ = tc.SetNoDelay(true)
-	}
 	if s.cfg.MaxConnections > 0 && n > 2*int64(s.cfg.MaxConnections) {
 		// Far over the limit (a flood of connections that have not even sent their startup
 		// packet, each of which may hold a goroutine for StartupTimeout): refuse before reading

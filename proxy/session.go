@@ -30,10 +30,15 @@ type Session struct {
 	co         coalesceState // shared by the two sides when the proxy has a cache
 
 	killed       atomic.Bool
-	killOnce     sync.Once
+	upMu         sync.Mutex // guards upstream against kill, which runs on another goroutine
 	clientDone   atomic.Bool // the client side ended first and will close the client itself
 	terminated   atomic.Bool // the client sent Terminate: the server closing is expected
 	upstreamLost atomic.Bool // reading from the server failed: its backend is gone
+
+	// Server connection reuse (srv.pool non-nil).
+	serverParams []serverParam // ParameterStatus in effect, for the next client (s2c goroutine)
+	serverBorn   time.Time     // when the server connection was made
+	reuseKey     string        // the startup packet, canonical; "" when not reusable
 }
 
 func newSession(srv *Server, st *startup, clientAddr string) *Session {
@@ -69,23 +74,20 @@ func (s *Session) run() {
 		s.observer.ConnClosed(&s.info, stats)
 	}()
 
-	ctx, cancel := context.WithTimeout(context.Background(), s.srv.cfg.ConnectTimeout)
-	up, t, err := s.srv.cfg.Upstream.dial(ctx)
-	cancel()
+	up, t, greeting, err := s.connectUpstream()
 	if err != nil {
 		stats.Err = err
-		s.srv.log.Warn("cannot connect to upstream", "upstream", s.srv.cfg.Upstream.String(), "client", s.info.ClientAddr, "err", err)
-		sendError(s.client, "FATAL", codeConnectionFailure,
-			fmt.Sprintf("could not connect to upstream %s: %v", s.srv.cfg.Upstream.String(), err))
 		return
 	}
+	s.upMu.Lock()
 	s.upstream, s.target = up, t
-	defer up.Close()
-	if _, err := up.Write(s.startup.packet); err != nil {
-		stats.Err = err
-		sendError(s.client, "FATAL", codeConnectionFailure, "upstream closed during startup: "+err.Error())
-		return
-	}
+	s.upMu.Unlock()
+	kept := false
+	defer func() {
+		if !kept {
+			up.Close()
+		}
+	}()
 	if s.killed.Load() { // Shutdown raced with the dial
 		s.kill()
 	}
@@ -95,7 +97,9 @@ func (s *Session) run() {
 	var front, back inspector = fe, be
 	c2s := newPump(s.client, up, clientBufSize, maxHold)
 	s2c := newPump(up, s.client, serverBufSize, maxHold)
+	s2c.preload(greeting)
 	s.s2c = s2c
+	fe.keepServer = s.mayKeepServer() && rawConn(up) != nil
 	switch {
 	case s.info.Replication:
 		// Replication speaks its own sub-protocol inside COPY; it is forwarded untouched.
@@ -109,7 +113,7 @@ func (s *Session) run() {
 	var wg sync.WaitGroup
 	var serverErr error
 	wg.Add(1)
-	go func() {
+	s.srv.workers.run(func() {
 		defer wg.Done()
 		serverErr = s2c.run(back)
 		var we *errWrite
@@ -117,13 +121,26 @@ func (s *Session) run() {
 			s.upstreamLost.Store(true) // the server ended it, not the proxy closing up
 		}
 		s.serverEnded(serverErr, back)
-	}()
+	})
 	clientErr := c2s.run(front)
 
 	// The client side is done: stop the server side, then say why if the client should know.
+	// A server connection that may be kept is only interrupted, not closed.
 	s.clientDone.Store(true)
-	up.Close()
+	keep := errors.Is(clientErr, errTerminated) && s.txStatus.Load() == 'I'
+	if keep {
+		_ = up.SetReadDeadline(time.Now())
+	} else {
+		s.endUpstream(fe.keepServer && s.terminated.Load())
+	}
 	wg.Wait()
+	if keep {
+		keep = isTimeout(serverErr) && s2c.idle() && q.published == be.cons.popped && be.txStatus == 'I' &&
+			be.authOK && !be.authAsked && !s.killed.Load()
+		if !keep {
+			s.endUpstream(true)
+		}
+	}
 	var tooLarge *errTooLarge
 	var malformed *errMalformed
 	switch {
@@ -147,8 +164,69 @@ func (s *Session) run() {
 		s.srv.cancels.remove(s.cancelKey)
 	}
 	stats.BytesFromClient, stats.BytesFromServer = c2s.bytes, s2c.bytes
-	stats.Err = sessionError(clientErr, serverErr, s.killed.Load())
+	c2s.release() // both pumps have stopped
+	s2c.release()
+	if keep {
+		stats.Err = nil // the client said goodbye; the server side was only interrupted
+		_ = up.SetReadDeadline(noDeadline)
+		s.srv.pool.keep(s.reuseKey, &keptConn{conn: up, target: s.target, key: s.cancelKey,
+			params: s.serverParams, born: s.serverBorn})
+		kept = true
+	} else {
+		stats.Err = sessionError(clientErr, serverErr, s.killed.Load())
+	}
 	s.logEnd(stats.Err)
+}
+
+// connectUpstream gives the session its server connection: a kept one for the same startup
+// packet (with the greeting to replay to the client in place of the server's), or a new one
+// with the startup packet sent. On failure the client has been told why.
+func (s *Session) connectUpstream() (net.Conn, *target, []byte, error) {
+	if s.mayKeepServer() {
+		if k := s.srv.pool.take(s.reuseKey); k != nil {
+			s.serverBorn, s.serverParams = k.born, k.params
+			return k.conn, k.target, k.greeting, nil
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.srv.cfg.ConnectTimeout)
+	up, t, err := s.srv.cfg.Upstream.dial(ctx)
+	cancel()
+	if err != nil {
+		s.srv.log.Warn("cannot connect to upstream", "upstream", s.srv.cfg.Upstream.String(), "client", s.info.ClientAddr, "err", err)
+		sendError(s.client, "FATAL", codeConnectionFailure,
+			fmt.Sprintf("could not connect to upstream %s: %v", s.srv.cfg.Upstream.String(), err))
+		return nil, nil, nil, err
+	}
+	s.serverBorn = time.Now()
+	if err := writeTo(up, s.startup.packet); err != nil {
+		up.Close()
+		sendError(s.client, "FATAL", codeConnectionFailure, "upstream closed during startup: "+err.Error())
+		return nil, nil, nil, err
+	}
+	return up, t, nil, nil
+}
+
+// mayKeepServer reports whether this session may take a kept server connection and keep its
+// own: reuse is on and this is not a replication connection. Only plain sockets (not TLS) are
+// kept, since their liveness can be checked without reading from them.
+func (s *Session) mayKeepServer() bool {
+	if s.srv.pool == nil || s.info.Replication {
+		return false
+	}
+	if s.reuseKey == "" {
+		s.reuseKey = reuseKey(s.startup)
+	}
+	return s.reuseKey != ""
+}
+
+// endUpstream closes the server connection, first sending the Terminate the client sent when
+// it was held back for a reuse that did not happen.
+func (s *Session) endUpstream(terminate bool) {
+	if terminate {
+		_ = s.upstream.SetWriteDeadline(time.Now().Add(time.Second))
+		_ = writeTo(s.upstream, []byte{'X', 0, 0, 0, 4})
+	}
+	s.upstream.Close()
 }
 
 // cancelInFlight sends the server a CancelRequest for the session's backend, when the client
@@ -187,12 +265,13 @@ func lastWasError(ins inspector) bool {
 // kill ends the session from outside (Shutdown past its grace period).
 func (s *Session) kill() {
 	s.killed.Store(true)
-	s.killOnce.Do(func() {
-		if s.upstream != nil {
-			s.upstream.Close()
-		}
-		_ = s.client.SetReadDeadline(time.Now())
-	})
+	s.upMu.Lock()
+	up := s.upstream
+	s.upMu.Unlock()
+	if up != nil { // else run closes it when it gets one
+		up.Close()
+	}
+	_ = s.client.SetReadDeadline(time.Now())
 }
 
 // backendKey records BackendKeyData so CancelRequests carrying it can be forwarded.

@@ -59,12 +59,12 @@ func readStartup(conn net.Conn, tlsConf *tls.Config) (*startup, error) {
 		case code == sslRequestCode && !sslDone:
 			sslDone = true
 			if tlsConf == nil {
-				if _, err := st.conn.Write([]byte{'N'}); err != nil {
+				if err := writeTo(st.conn, []byte{'N'}); err != nil {
 					return nil, err
 				}
 				continue
 			}
-			if _, err := st.conn.Write([]byte{'S'}); err != nil {
+			if err := writeTo(st.conn, []byte{'S'}); err != nil {
 				return nil, err
 			}
 			tc := tls.Server(st.conn, tlsConf)
@@ -75,7 +75,7 @@ func readStartup(conn net.Conn, tlsConf *tls.Config) (*startup, error) {
 			gssDone = true
 		case code == gssEncRequestCode && !gssDone:
 			gssDone = true
-			if _, err := st.conn.Write([]byte{'N'}); err != nil {
+			if err := writeTo(st.conn, []byte{'N'}); err != nil {
 				return nil, err
 			}
 		case code == cancelRequestCode:

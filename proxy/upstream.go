@@ -73,13 +73,10 @@ func (u *Upstream) dial(ctx context.Context) (net.Conn, *target, error) {
 var errServerRefusedTLS = errors.New("server does not support TLS")
 
 func (t *target) dial(ctx context.Context) (net.Conn, error) {
-	var d net.Dialer
+	var d net.Dialer // Go sets TCP_NODELAY on every TCP connection: answers are never delayed
 	conn, err := d.DialContext(ctx, t.network, t.address)
 	if err != nil {
 		return nil, err
-	}
-	if tc, ok := conn.(*net.TCPConn); ok {
-		_ = tc.SetNoDelay(true)
 	}
 	if t.tls == nil {
 		return conn, nil

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/pgpollwatch/pgpollwatch/analyzer"
+	"github.com/pgpollwatch/pgpollwatch/proxy"
 )
 
 // logNotice writes one line per storm start/end and per new finding.
@@ -22,7 +23,8 @@ func logNotice(log *slog.Logger, n analyzer.Notice) {
 }
 
 // logHeadlines writes the headline numbers every interval while there is traffic.
-func logHeadlines(ctx context.Context, log *slog.Logger, an *analyzer.Analyzer, every time.Duration) {
+// With server connection reuse on, reuse (non-nil) adds what it did.
+func logHeadlines(ctx context.Context, log *slog.Logger, an *analyzer.Analyzer, every time.Duration, reuse func() proxy.ReuseStats) {
 	if every <= 0 {
 		return
 	}
@@ -40,11 +42,16 @@ func logHeadlines(ctx context.Context, log *slog.Logger, an *analyzer.Analyzer, 
 			continue // idle: say nothing rather than repeat zeros
 		}
 		lastQueries = s.Totals.Queries
-		log.Info(s.Headline,
-			"qps", round1(s.Rates.QPS10), "watched_qps", round1(s.Rates.WatchedQPS10),
+		attrs := []any{"qps", round1(s.Rates.QPS10), "watched_qps", round1(s.Rates.WatchedQPS10),
 			"keys_polled", s.Rates.KeysPolled10, "storms", s.Totals.StormsActive,
 			"conns_per_sec", round1(s.Rates.ConnsPerSec10), "open_connections", s.Totals.OpenConnections,
-			"queries", s.Totals.Queries)
+			"queries", s.Totals.Queries}
+		if reuse != nil {
+			r := reuse()
+			attrs = append(attrs, "server_conns_reused", r.Reused, "server_conns_kept", r.Kept,
+				"server_conns_discarded", r.Discarded, "server_conns_idle", r.Idle)
+		}
+		log.Info(s.Headline, attrs...)
 	}
 }
 

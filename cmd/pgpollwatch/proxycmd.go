@@ -64,6 +64,11 @@ type proxyOptions struct {
 	coalesceScope      string
 	useTUI             bool // set by runProxy: with the TUI the cache is wired (off) so c can start it
 
+	reuse            bool
+	reuseIdleTimeout time.Duration
+	reuseMaxAge      time.Duration
+	reuseMaxIdle     int
+
 	// Set by the demo, not by flags: run alongside the proxy once it listens (ctx ends when
 	// the proxy starts shutting down), and stop by itself after a while.
 	alongside func(ctx context.Context, proxyAddr string)
@@ -138,6 +143,10 @@ func proxyFlags(o *proxyOptions) *flag.FlagSet {
 	o.coalesceMaxBytes = 64 << 20
 	fs.Var(&o.coalesceMaxBytes, "coalesce-max-bytes", "memory for cached answers, e.g. 256MB; one answer may use a sixteenth")
 	fs.StringVar(&o.coalesceScope, "coalesce-scope", "read-committed", "where cached answers may be served: read-committed (idle sessions, and transactions that so far\nran only BEGIN and eligible reads, as SQLAlchemy wraps each poll; assumes the database's default\nisolation is read committed) or idle (only outside transaction blocks)")
+	fs.BoolVar(&o.reuse, "reuse-server-connections", false, "when a client leaves cleanly, reset its server connection (DISCARD ALL) and give it to the next\nclient with the same startup packet, as PgBouncer's session mode does: relief for programs that\nconnect once per poll. Only for server connections that asked no password (trust); see README")
+	fs.DurationVar(&o.reuseIdleTimeout, "reuse-idle-timeout", 60*time.Second, "close a kept server connection nobody took for this long")
+	fs.DurationVar(&o.reuseMaxAge, "reuse-max-age", 10*time.Minute, "do not keep a server connection older than this (ALTER ROLE/DATABASE ... SET reach every\nclient within it)")
+	fs.IntVar(&o.reuseMaxIdle, "reuse-max-idle", 100, "server connections kept at once, at most")
 	fs.IntVar(&o.procs, "procs", 1, "how many threads run the proxy's Go code at once (GOMAXPROCS, unless that is set in the\nenvironment). 1, like PgBouncer's single event loop, costs the least CPU per query; raise it\nonly if the proxy saturates one core")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a Go CPU profile to `file` until exit (for performance work)")
 	fs.Usage = func() {
@@ -245,7 +254,11 @@ func serveProxy(o proxyOptions, log *slog.Logger, useTUI bool) error {
 	defer stopAnalysis()
 	go a.an.Run(ctx)
 	if !useTUI {
-		go logHeadlines(ctx, log, a.an, o.logInterval)
+		var reuse func() proxy.ReuseStats
+		if o.reuse {
+			reuse = a.srv.ReuseStats
+		}
+		go logHeadlines(ctx, log, a.an, o.logInterval, reuse)
 	}
 	if o.metrics != "" {
 		mln, err := net.Listen("tcp", o.metrics)
@@ -382,11 +395,16 @@ func newApp(o proxyOptions, log *slog.Logger) (*app, error) {
 		MaxMessageSize: int(o.maxMessageSize),
 		StartupTimeout: o.startupTimeout,
 		ConnectTimeout: o.connectTimeout,
+
+		ReuseServerConnections: o.reuse,
+		ReuseIdleTimeout:       o.reuseIdleTimeout,
+		ReuseMaxAge:            o.reuseMaxAge,
+		ReuseMaxIdle:           o.reuseMaxIdle,
 	})
 	if err != nil {
 		return nil, err
 	}
-	a.ln, err = net.Listen("tcp", o.listen)
+	a.ln, err = proxy.Listen(o.listen)
 	if err != nil {
 		return nil, fmt.Errorf("cannot listen: %w", err)
 	}
