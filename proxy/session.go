@@ -30,7 +30,7 @@ type Session struct {
 	co         coalesceState // shared by the two sides when the proxy has a cache
 
 	killed       atomic.Bool
-	upMu         sync.Mutex // guards upstream against kill, which runs on another goroutine
+	upMu         sync.Mutex  // guards upstream against kill, which runs on another goroutine
 	clientDone   atomic.Bool // the client side ended first and will close the client itself
 	terminated   atomic.Bool // the client sent Terminate: the server closing is expected
 	upstreamLost atomic.Bool // reading from the server failed: its backend is gone
