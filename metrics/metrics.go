@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pgpollwatch/pgpollwatch/analyzer"
+	"github.com/pgpollwatch/pgpollwatch/proxy"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -54,6 +55,31 @@ var (
 	descWhatIfSaved = prometheus.NewDesc("pgpollwatch_whatif_saved_queries_total", "Watched polls a coalescing cache with this TTL would have answered (estimated from the traffic seen).", []string{"ttl"}, nil)
 	descWhatIfPolls = prometheus.NewDesc("pgpollwatch_whatif_polls_total", "Watched key polls the what-if estimate considered.", nil, nil)
 )
+
+// Server connection reuse, when on.
+var (
+	descReused        = prometheus.NewDesc("pgpollwatch_server_connections_reused_total", "Clients served by a kept server connection instead of a new one.", nil, nil)
+	descKept          = prometheus.NewDesc("pgpollwatch_server_connections_kept_total", "Server connections reset and kept after their client left.", nil, nil)
+	descKeptDiscarded = prometheus.NewDesc("pgpollwatch_server_connections_discarded_total", "Kept server connections closed: expired, closed by the server, reset failed, or no room.", nil, nil)
+	descKeptIdle      = prometheus.NewDesc("pgpollwatch_server_connections_idle", "Kept server connections waiting for a client now.", nil, nil)
+)
+
+// reuseCollector exports the proxy's server connection reuse counters.
+type reuseCollector func() proxy.ReuseStats
+
+func (reuseCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descReused, descKept, descKeptDiscarded, descKeptIdle} {
+		ch <- d
+	}
+}
+
+func (r reuseCollector) Collect(ch chan<- prometheus.Metric) {
+	st := r()
+	ch <- prometheus.MustNewConstMetric(descReused, prometheus.CounterValue, float64(st.Reused))
+	ch <- prometheus.MustNewConstMetric(descKept, prometheus.CounterValue, float64(st.Kept))
+	ch <- prometheus.MustNewConstMetric(descKeptDiscarded, prometheus.CounterValue, float64(st.Discarded))
+	ch <- prometheus.MustNewConstMetric(descKeptIdle, prometheus.GaugeValue, float64(st.Idle))
+}
 
 // Collector exports a Source's snapshot.
 type Collector struct{ src Source }
@@ -135,9 +161,14 @@ func ttlLabel(d time.Duration) string {
 }
 
 // Handler serves /metrics for src and /healthz.
-func Handler(src Source) http.Handler {
+//
+// reuse, when not nil, reports server connection reuse (--reuse-server-connections).
+func Handler(src Source, reuse func() proxy.ReuseStats) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(NewCollector(src), prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	if reuse != nil {
+		reg.MustRegister(reuseCollector(reuse))
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {

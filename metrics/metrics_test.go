@@ -23,7 +23,7 @@ func TestMetricsFromRealAnalyzer(t *testing.T) {
 	a.Statements(info, []proxy.Event{{Protocol: proxy.Simple, Start: now, Text: []byte("UPDATE celery_taskmeta SET status = 'SUCCESS' WHERE task_id = 'secret-task-a'")}})
 	a.Statements(info, []proxy.Event{{Protocol: proxy.Simple, Start: now, Text: []byte("SELECT 1")}})
 
-	srv := httptest.NewServer(Handler(a))
+	srv := httptest.NewServer(Handler(a, nil))
 	defer srv.Close()
 	res, err := srv.Client().Get(srv.URL + "/metrics")
 	if err != nil {
@@ -73,7 +73,7 @@ func TestCacheMetrics(t *testing.T) {
 
 	scrape := func() string {
 		t.Helper()
-		srv := httptest.NewServer(Handler(a))
+		srv := httptest.NewServer(Handler(a, nil))
 		defer srv.Close()
 		res, err := srv.Client().Get(srv.URL + "/metrics")
 		if err != nil {
@@ -136,5 +136,35 @@ func TestCacheMetrics(t *testing.T) {
 	a.SetCoalesceStats(func() analyzer.CoalesceStats { return analyzer.CoalesceStats{TTL: time.Second} })
 	if text = scrape(); !strings.Contains(text, "pgpollwatch_cache_enabled 0\n") {
 		t.Error("a cache switched off is not enabled 0")
+	}
+}
+
+// TestReuseMetrics: server connection reuse is exported when the proxy has it, and absent when
+// it does not.
+func TestReuseMetrics(t *testing.T) {
+	a := analyzer.New(analyzer.Config{})
+	scrape := func(reuse func() proxy.ReuseStats) string {
+		srv := httptest.NewServer(Handler(a, reuse))
+		defer srv.Close()
+		res, err := srv.Client().Get(srv.URL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		return string(body)
+	}
+	text := scrape(func() proxy.ReuseStats { return proxy.ReuseStats{Reused: 41, Kept: 43, Discarded: 2, Idle: 3} })
+	for _, want := range []string{
+		"pgpollwatch_server_connections_reused_total 41",
+		"pgpollwatch_server_connections_kept_total 43",
+		"pgpollwatch_server_connections_discarded_total 2",
+		"pgpollwatch_server_connections_idle 3",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if text := scrape(nil); strings.Contains(text, "pgpollwatch_server_connections") {
+		t.Error("/metrics has reuse series while reuse is off")
 	}
 }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -314,4 +316,69 @@ func TestDemoHeadless(t *testing.T) {
 	if !strings.Contains(string(out), "stopping PostgreSQL and removing its files") {
 		t.Errorf("demo did not clean up:\n%s", out)
 	}
+}
+
+// TestReuseServerConnectionsFlag: with --reuse-server-connections, clients that connect once per
+// query share one server backend (the server's own pg_backend_pid says so), and /metrics and the
+// headline count the reuse.
+func TestReuseServerConnectionsFlag(t *testing.T) {
+	db := pg.CreateDatabase(t)
+	maddr := freeAddr(t)
+	addr, _, stderr := startHeadless(t, "--reuse-server-connections", "--metrics-listen", maddr, "--log-interval", "500ms")
+	host, port, _ := net.SplitHostPort(addr)
+	dsn := fmt.Sprintf("host=%s port=%s user=%s dbname=%s sslmode=disable", host, port, pgtest.TrustUser, db)
+	pids := map[int]int{}
+	const clients = 5
+	for i := 0; i < clients; i++ {
+		conn, err := pgx.Connect(context.Background(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pid int
+		if err := conn.QueryRow(context.Background(), "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+			t.Fatal(err)
+		}
+		pids[pid]++
+		conn.Close(context.Background())
+		// The proxy resets the connection after the client has gone; the next client takes it
+		// once it is back. Wait for that, as a program polling once a second would.
+		deadline := time.Now().Add(5 * time.Second)
+		for !strings.Contains(scrapeMetrics(t, maddr), fmt.Sprintf("pgpollwatch_server_connections_kept_total %d", i+1)) {
+			if time.Now().After(deadline) {
+				t.Fatalf("connection %d not kept:\n%s", i+1, scrapeMetrics(t, maddr))
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if len(pids) != 1 {
+		t.Fatalf("%d clients ran on server backends %v, want one backend for all", clients, pids)
+	}
+	if m := scrapeMetrics(t, maddr); !strings.Contains(m, fmt.Sprintf("pgpollwatch_server_connections_reused_total %d", clients-1)) {
+		t.Errorf("/metrics does not count %d reuses:\n%s", clients-1, m)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(stderr.String(), fmt.Sprintf("server_conns_reused=%d", clients-1)) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the headline does not count the reuses:\n%s", stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func scrapeMetrics(t *testing.T, addr string) string {
+	t.Helper()
+	res, err := http.Get("http://" + addr + "/metrics")
+	for deadline := time.Now().Add(5 * time.Second); err != nil && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond) // the metrics listener may come up just after the proxy's
+		res, err = http.Get("http://" + addr + "/metrics")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

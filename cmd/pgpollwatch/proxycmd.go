@@ -253,11 +253,11 @@ func serveProxy(o proxyOptions, log *slog.Logger, useTUI bool) error {
 	ctx, stopAnalysis := context.WithCancel(context.Background())
 	defer stopAnalysis()
 	go a.an.Run(ctx)
+	var reuse func() proxy.ReuseStats // server connection reuse's counters, when it is on
+	if o.reuse {
+		reuse = a.srv.ReuseStats
+	}
 	if !useTUI {
-		var reuse func() proxy.ReuseStats
-		if o.reuse {
-			reuse = a.srv.ReuseStats
-		}
 		go logHeadlines(ctx, log, a.an, o.logInterval, reuse)
 	}
 	if o.metrics != "" {
@@ -265,7 +265,7 @@ func serveProxy(o proxyOptions, log *slog.Logger, useTUI bool) error {
 		if err != nil {
 			return fmt.Errorf("--metrics-listen: %w", err)
 		}
-		msrv := &http.Server{Handler: metrics.Handler(a.an), ReadHeaderTimeout: 5 * time.Second}
+		msrv := &http.Server{Handler: metrics.Handler(a.an, reuse), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = msrv.Serve(mln) }()
 		defer msrv.Close()
 		log.Info("serving metrics", "addr", "http://"+mln.Addr().String()+"/metrics")
