@@ -3,6 +3,7 @@ package analyzer
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -264,6 +265,7 @@ func BenchmarkStreamDistinctKeys(b *testing.B) {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap-MiB")
+		b.ReportMetric(float64(residentKiB(b))/(1<<10), "rss-MiB") // the whole test process: an upper bound
 		s := a.Snapshot()
 		b.ReportMetric(float64(s.Totals.KeysTracked), "keys-tracked")
 		got := map[string]int64{}
@@ -345,4 +347,24 @@ func TestReportLiterals(t *testing.T) {
 			t.Fatalf("ReportLiterals %v: the literal is in the snapshot: %v", keep, got)
 		}
 	}
+}
+
+// residentKiB is the process's resident set size (VmRSS), from /proc/self/status.
+func residentKiB(b *testing.B) int64 {
+	b.Helper()
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			var kb int64
+			if _, err := fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), &kb); err != nil {
+				b.Fatal(err)
+			}
+			return kb
+		}
+	}
+	b.Fatal("no VmRSS in /proc/self/status")
+	return 0
 }
