@@ -118,13 +118,21 @@ func dsnFor(addr, user, db string, extra ...string) string {
 
 func connect(t testing.TB, dsn string) *pgx.Conn {
 	t.Helper()
+	conn := open(t, dsn)
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+// open connects without registering a cleanup, for tests where when a connection closes is
+// the point.
+func open(t testing.TB, dsn string) *pgx.Conn {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatalf("connect %s: %v", redact(dsn), err)
 	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
 	return conn
 }
 

@@ -20,44 +20,24 @@ func withReuse(idle time.Duration) proxyOption {
 	}
 }
 
-// open connects without registering a cleanup: these tests close connections themselves, and
-// when they do is the point.
-func open(t *testing.T, dsn string) *pgx.Conn {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("connect %s: %v", redact(dsn), err)
-	}
-	return conn
-}
-
 func backendPID(t *testing.T, conn *pgx.Conn) int {
 	t.Helper()
-	var pid int
-	if err := conn.QueryRow(context.Background(), "SELECT pg_backend_pid()").Scan(&pid); err != nil {
-		t.Fatal(err)
-	}
-	return pid
+	return queryInt(t, conn, "SELECT pg_backend_pid()")
 }
 
-func queryInt(t *testing.T, conn *pgx.Conn, sql string) int {
-	t.Helper()
-	var n int
-	if err := conn.QueryRow(context.Background(), sql).Scan(&n); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-	return n
-}
+func queryInt(t *testing.T, conn *pgx.Conn, sql string) int { return queryOne[int](t, conn, sql) }
 
 func queryText(t *testing.T, conn *pgx.Conn, sql string) string {
+	return queryOne[string](t, conn, sql)
+}
+
+func queryOne[T any](t *testing.T, conn *pgx.Conn, sql string) T {
 	t.Helper()
-	var s string
-	if err := conn.QueryRow(context.Background(), sql).Scan(&s); err != nil {
+	var v T
+	if err := conn.QueryRow(context.Background(), sql).Scan(&v); err != nil {
 		t.Fatalf("%s: %v", sql, err)
 	}
-	return s
+	return v
 }
 
 // backendAlive asks the server (as the superuser, directly) whether a backend process exists.
