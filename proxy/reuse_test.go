@@ -3,7 +3,9 @@ package proxy_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -240,5 +242,70 @@ func TestReuseKeptConnectionsEnd(t *testing.T) {
 	waitFor(t, "the idle kept backend to end", func() bool { return !backendAlive(t, pid) })
 	if st := q.srv.ReuseStats(); st.Idle != 0 || st.Discarded != 1 {
 		t.Fatalf("ReuseStats = %+v after the idle timeout, want none idle and one discarded", st)
+	}
+}
+
+// Many clients connecting once per query, concurrently, some leaving inside a transaction and
+// some without Terminate: each starts with a clean session, the answers are right, and the
+// server ran them on a handful of backends (its own pg_backend_pid says which).
+func TestReuseUnderChurn(t *testing.T) {
+	db := pg.CreateDatabase(t)
+	p := startProxy(t, withReuse(time.Minute))
+	dsn := p.connString(pgtest.TrustUser, db)
+	const workers, each = 8, 60
+	var mu sync.Mutex
+	pids := map[int]bool{}
+	errs := make(chan error, workers)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			ctx := context.Background()
+			for i := 0; i < each; i++ {
+				conn, err := pgx.Connect(ctx, dsn)
+				if err != nil {
+					errs <- err
+					return
+				}
+				var path string
+				var pid, sum int
+				err = conn.QueryRow(ctx, "SELECT current_setting('search_path'), pg_backend_pid(), $1::int + $2::int", w, i).Scan(&path, &pid, &sum)
+				if err == nil && (path != `"$user", public` || sum != w+i) {
+					err = fmt.Errorf("client %d/%d: search_path %q, sum %d: a previous session leaked or the answer is wrong", w, i, path, sum)
+				}
+				if err == nil {
+					_, err = conn.Exec(ctx, "SET search_path TO pg_catalog")
+				}
+				if err != nil {
+					errs <- err
+					conn.Close(ctx)
+					return
+				}
+				mu.Lock()
+				pids[pid] = true
+				mu.Unlock()
+				switch i % 10 {
+				case 3:
+					_, _ = conn.Exec(ctx, "BEGIN")
+					conn.Close(ctx)
+				case 7:
+					conn.PgConn().Conn().Close()
+				default:
+					conn.Close(ctx)
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	st := p.srv.ReuseStats()
+	t.Logf("%d connections on %d server backends; %+v", workers*each, len(pids), st)
+	// Two in ten leave in a way that ends their backend: about 100 backends, not 480.
+	if len(pids) > workers*each/3 || st.Reused < workers*each/2 {
+		t.Fatalf("%d connections used %d server backends (%+v): reuse did not happen", workers*each, len(pids), st)
 	}
 }
