@@ -2,6 +2,7 @@ package tui
 
 import (
 	"fmt"
+	"github.com/pgpollwatch/pgpollwatch/proxy"
 	"os"
 	"time"
 
@@ -65,6 +66,7 @@ type model struct {
 	refresh  time.Duration
 	export   func() (string, error)
 	coalesce func() (bool, error)
+	reuse    func() proxy.ReuseStats
 	listen   string
 	upstream string
 
@@ -112,6 +114,7 @@ func newModel(opts Options, r *lipgloss.Renderer) model {
 		refresh:  opts.Refresh,
 		export:   opts.Export,
 		coalesce: opts.Coalesce,
+		reuse:    opts.Reuse,
 		listen:   opts.Listen,
 		upstream: opts.Upstream,
 		keys:     newKeyMap(),

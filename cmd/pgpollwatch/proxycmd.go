@@ -317,7 +317,7 @@ func serveProxy(o proxyOptions, log *slog.Logger, useTUI bool) error {
 		}()
 		err := tui.Run(tctx, tui.Options{
 			Source: a.an, Listen: a.ln.Addr().String(), Upstream: a.up.String(),
-			Refresh: o.refresh, Export: a.exportForTUI, Coalesce: a.toggleCoalesce(),
+			Refresh: o.refresh, Export: a.exportForTUI, Coalesce: a.toggleCoalesce(), Reuse: reuse,
 		})
 		stopTUI() // and its signal watcher, so a ctrl-c now reaches the shutdown below
 		if err != nil {
