@@ -352,6 +352,14 @@ func serveProxy(o proxyOptions, log *slog.Logger, useTUI bool) error {
 }
 
 func newApp(o proxyOptions, log *slog.Logger) (*app, error) {
+	switch {
+	case o.reuseIdleTimeout <= 0:
+		return nil, errors.New("--reuse-idle-timeout must be positive")
+	case o.reuseMaxAge <= 0:
+		return nil, errors.New("--reuse-max-age must be positive")
+	case o.reuseMaxIdle <= 0:
+		return nil, errors.New("--reuse-max-idle must be positive (leave out --reuse-server-connections to keep none)")
+	}
 	up, err := proxy.ParseUpstream(o.upstream)
 	if err != nil {
 		return nil, err
