@@ -324,6 +324,12 @@ func FuzzInspectors(f *testing.F) {
 		[]byte{7, 30, 2})
 	f.Fuzz(func(t *testing.T, client, server, spec []byte) {
 		s, fe, be := fuzzSession()
+		if len(spec) > 0 && spec[0]&1 == 1 {
+			// As with --reuse-server-connections: Terminate stops the client side, and the
+			// server's ParameterStatus values are recorded for the next client.
+			fe.keepServer = true
+			s.srv.pool = newServerPool(&s.srv.cfg, discardLogger)
+		}
 		csrc := &chunker{data: client, spec: spec}
 		ssrc := &chunker{data: server, spec: bytes.Clone(spec)}
 		c2s := newPump(csrc, &sink{}, 64, 512)
@@ -339,7 +345,7 @@ func FuzzInspectors(f *testing.F) {
 				if perr := p.process(ins); perr != nil {
 					var me *errMalformed
 					var tl *errTooLarge
-					if !errors.As(perr, &me) && !errors.As(perr, &tl) {
+					if !errors.As(perr, &me) && !errors.As(perr, &tl) && !(fe.keepServer && perr == errTerminated) {
 						t.Fatalf("unexpected error %T: %v", perr, perr)
 					}
 					*done = true
