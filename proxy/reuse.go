@@ -142,11 +142,14 @@ func (k *keptConn) quiet() bool {
 	return err == nil && quiet
 }
 
-// close ends the server session as a client would, with Terminate.
-func (k *keptConn) close() {
-	_ = k.conn.SetWriteDeadline(time.Now().Add(time.Second))
-	_ = writeTo(k.conn, []byte{'X', 0, 0, 0, 4})
-	_ = k.conn.Close()
+func (k *keptConn) close() { terminate(k.conn) }
+
+// terminate ends a server session as a client would, with Terminate, then closes conn: the
+// server logs a clean exit rather than an unexpected EOF.
+func terminate(conn net.Conn) {
+	_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
+	_ = writeTo(conn, []byte{'X', 0, 0, 0, 4})
+	_ = conn.Close()
 }
 
 // serverPool keeps reset server connections by startup packet.
@@ -328,9 +331,7 @@ func resetServer(conn net.Conn, params []serverParam) ([]serverParam, error) {
 	buf := make([]byte, 0, 512)
 	done := false
 	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
+		buf = slices.Grow(buf, 256)
 		n, err := conn.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		for len(buf) >= headerLen {

@@ -38,7 +38,7 @@ type Session struct {
 	// Server connection reuse (srv.pool non-nil).
 	serverParams []serverParam // ParameterStatus in effect, for the next client (s2c goroutine)
 	serverBorn   time.Time     // when the server connection was made
-	reuseKey     string        // the startup packet, canonical; "" when not reusable
+	reuseKey     string        // the startup packet, canonical, when reuse is on and it may be reused; else ""
 }
 
 func newSession(srv *Server, st *startup, clientAddr string) *Session {
@@ -99,7 +99,7 @@ func (s *Session) run() {
 	s2c := newPump(up, s.client, serverBufSize, maxHold)
 	s2c.preload(greeting)
 	s.s2c = s2c
-	fe.keepServer = s.mayKeepServer() && rawConn(up) != nil
+	fe.keepServer = s.reuseKey != "" && c2s.dstRaw != nil // only plain sockets are kept
 	switch {
 	case s.info.Replication:
 		// Replication speaks its own sub-protocol inside COPY; it is forwarded untouched.
@@ -182,8 +182,13 @@ func (s *Session) run() {
 // packet (with the greeting to replay to the client in place of the server's), or a new one
 // with the startup packet sent. On failure the client has been told why.
 func (s *Session) connectUpstream() (net.Conn, *target, []byte, error) {
-	if s.mayKeepServer() {
+	if s.srv.pool != nil && !s.info.Replication {
+		s.reuseKey = reuseKey(s.startup) // "" when the packet is not one to reuse for
+	}
+	if s.reuseKey != "" {
 		if k := s.srv.pool.take(s.reuseKey); k != nil {
+			// The greeting's ParameterStatus messages pass through the backend, which finds
+			// each of them here already and so allocates nothing for them.
 			s.serverBorn, s.serverParams = k.born, k.params
 			return k.conn, k.target, k.greeting, nil
 		}
@@ -206,27 +211,14 @@ func (s *Session) connectUpstream() (net.Conn, *target, []byte, error) {
 	return up, t, nil, nil
 }
 
-// mayKeepServer reports whether this session may take a kept server connection and keep its
-// own: reuse is on and this is not a replication connection. Only plain sockets (not TLS) are
-// kept, since their liveness can be checked without reading from them.
-func (s *Session) mayKeepServer() bool {
-	if s.srv.pool == nil || s.info.Replication {
-		return false
-	}
-	if s.reuseKey == "" {
-		s.reuseKey = reuseKey(s.startup)
-	}
-	return s.reuseKey != ""
-}
-
 // endUpstream closes the server connection, first sending the Terminate the client sent when
 // it was held back for a reuse that did not happen.
-func (s *Session) endUpstream(terminate bool) {
-	if terminate {
-		_ = s.upstream.SetWriteDeadline(time.Now().Add(time.Second))
-		_ = writeTo(s.upstream, []byte{'X', 0, 0, 0, 4})
+func (s *Session) endUpstream(sendTerminate bool) {
+	if sendTerminate {
+		terminate(s.upstream)
+	} else {
+		s.upstream.Close()
 	}
-	s.upstream.Close()
 }
 
 // cancelInFlight sends the server a CancelRequest for the session's backend, when the client
