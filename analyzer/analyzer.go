@@ -128,6 +128,7 @@ func (a *Analyzer) nanos(t time.Time) int64 { return int64(t.Sub(a.epoch)) }
 // connState is the analyzer's per-connection state, used by one goroutine at a time.
 type connState struct {
 	client *clientStats
+	clock  *pauseClock       // its own allocation: keys hold on to it after the connection is gone
 	cache  [8]textCacheEntry // text hash -> fingerprint, so repeated texts are not re-lexed
 	norm   []byte
 	consts []sqlscan.Const
@@ -165,7 +166,11 @@ func (a *Analyzer) ConnOpened(c *proxy.ConnInfo) {
 	a.timeline.add(now, 0, 0, 0, 1)
 	a.connections.Add(1)
 	a.openConns.Add(1)
-	c.Local = &connState{client: cs, m: matcher{watches: a.cfg.Watches},
+	opened := c.OpenedAt
+	if opened.IsZero() { // a ConnInfo made by hand
+		opened = time.Now()
+	}
+	c.Local = &connState{client: cs, clock: newPauseClock(a.nanos(opened)), m: matcher{watches: a.cfg.Watches},
 		key: make([]byte, 0, maxKeyLen+64), tkey: make([]byte, 0, maxKeyLen+64), norm: make([]byte, 0, 512)}
 }
 
@@ -200,11 +205,13 @@ func (a *Analyzer) Statements(c *proxy.ConnInfo, batch []proxy.Event) {
 
 // ingest accounts one completed statement.
 func (a *Analyzer) ingest(cs *connState, ev *proxy.Event) {
+	start := a.nanos(ev.Start)
+	endNs := start + int64(ev.Duration)
+	cs.clock.statement(start, endNs, int64(a.cfg.SpinInterval)) // even an empty statement is the client not waiting
 	if ev.Empty || ev.Suspended && ev.Rows == 0 {
 		return
 	}
-	end := ev.Start.Add(ev.Duration)
-	sec := a.sec(end)
+	sec := endNs / int64(time.Second) // a.sec of the end
 	text := statementText(ev)
 	fp := a.fingerprint(cs, ev, text)
 	lk := fp.lookup
@@ -227,14 +234,14 @@ func (a *Analyzer) ingest(cs *connState, ev *proxy.Event) {
 	var watchedN uint32
 	switch {
 	case watched:
-		a.pollKeys(cs, ev, text, fp, sec, a.nanos(end))
+		a.pollKeys(cs, ev, text, fp, sec, start, endNs)
 		watchedN = 1
 	case lk.watch >= 0 && lk.write && !ev.Failed:
 		a.writes.Add(1)
 		a.perWatch[lk.watch].writes.Add(1)
-		a.writeKeys(cs, ev, text, fp, a.nanos(end))
+		a.writeKeys(cs, ev, text, fp, endNs)
 	case fp.command == sqlscan.CommandSelect && !ev.Failed:
-		a.repeat(cs, ev, text, fp, sec, a.nanos(end))
+		a.repeat(cs, ev, text, fp, sec, endNs)
 	}
 	cl := cs.client
 	cl.mu.Lock()
@@ -324,13 +331,13 @@ func truncateText(s string) string {
 }
 
 // pollKeys counts a poll for each key the statement reads.
-func (a *Analyzer) pollKeys(cs *connState, ev *proxy.Event, text []byte, fp *fpStats, sec, at int64) {
+func (a *Analyzer) pollKeys(cs *connState, ev *proxy.Event, text []byte, fp *fpStats, sec, start, at int64) {
 	a.watched.Add(1)
 	a.perWatch[fp.lookup.watch].lookups.Add(1)
 	w := &a.cfg.Watches[fp.lookup.watch]
 	status, hasStatus := fp.status(ev, w)
 	a.eachKey(cs, ev, text, fp, func(key []byte) {
-		a.keys.poll(a, cs, fp.lookup.watch, key, ev, sec, at, status, hasStatus)
+		a.keys.poll(a, cs, fp.lookup.watch, key, ev, sec, start, at, status, hasStatus)
 	})
 }
 

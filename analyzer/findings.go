@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Fixes, worded once. Each names the change that removes the load, not just the symptom.
@@ -73,7 +74,7 @@ func (a *Analyzer) findings(s *Snapshot) []Finding {
 		what := fmt.Sprintf("%d %s value(s) polled %.0f times/s in total", len(g.keys), g.table+"."+g.column, qps)
 		if g.spin {
 			f.Kind = "spin-poll"
-			f.Summary = "Spin loop: " + what + fmt.Sprintf(", a poll every %.1f ms (median)", meds[len(meds)/2])
+			f.Summary = "Spin loop: " + what + fmt.Sprintf(", a poll every %.1f ms (median) with no wait in between", meds[len(meds)/2])
 		} else {
 			f.Kind = "poll-storm"
 			f.Summary = "Poll storm: " + what
@@ -86,8 +87,8 @@ func (a *Analyzer) findings(s *Snapshot) []Finding {
 				f.Evidence = append(f.Evidence, fmt.Sprintf("… and %d more keys", len(g.keys)-5))
 				break
 			}
-			f.Evidence = append(f.Evidence, fmt.Sprintf("%s: %.0f/s, %d polls, median gap %.1f ms, status %q, %d client(s)",
-				k.Key, k.QPS10, k.Polls, k.MedianIntervalMs, k.LastStatus, k.Clients))
+			f.Evidence = append(f.Evidence, fmt.Sprintf("%s: %.0f/s, %d polls, median gap %.1f ms, %s, status %q, %d client(s)",
+				k.Key, k.QPS10, k.Polls, k.MedianIntervalMs, waitsPhrase(k.WaitsPct, a.cfg.SpinInterval), k.LastStatus, k.Clients))
 		}
 		out = append(out, f)
 	}
@@ -146,4 +147,12 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// waitsPhrase says in how many of a key's latest gaps between polls the poller waited.
+func waitsPhrase(pct float64, wait time.Duration) string {
+	if pct < 0 {
+		return "no gap yet"
+	}
+	return fmt.Sprintf("a wait of %v or more in %.0f%% of gaps", wait, pct)
 }

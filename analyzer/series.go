@@ -81,15 +81,36 @@ func (r *secRing[T]) history(now int64, n int) []uint32 {
 	return out
 }
 
-// intervals keeps the most recent gaps between polls of one key, in microseconds.
+// intervals keeps the most recent gaps between polls of one key, in microseconds, and whether
+// the poller waited in each (see pause.go).
 type intervals struct {
-	n uint32 // gaps recorded so far (the ring holds the last len(v))
-	v [32]uint32
+	n      uint32 // gaps recorded so far (the ring holds the last len(v))
+	v      [32]uint32
+	waited uint32 // bit i: the gap in v[i] held a wait
 }
 
-func (iv *intervals) add(micros int64) {
-	iv.v[iv.n%uint32(len(iv.v))] = uint32(min(micros, math.MaxUint32))
+func (iv *intervals) add(micros int64, waited bool) {
+	i := iv.n % uint32(len(iv.v))
+	iv.v[i] = uint32(min(micros, math.MaxUint32))
+	iv.waited &^= 1 << i
+	if waited {
+		iv.waited |= 1 << i
+	}
 	iv.n++
+}
+
+// waits returns how many of the recorded gaps held a wait, and how many gaps there are.
+func (iv *intervals) waits() (waited, gaps int) {
+	return bits.OnesCount32(iv.waited), int(min(iv.n, uint32(len(iv.v))))
+}
+
+// waitsPct is the share of the recorded gaps that held a wait, in percent, or -1 if none.
+func (iv *intervals) waitsPct() float64 {
+	w, n := iv.waits()
+	if n == 0 {
+		return -1
+	}
+	return 100 * float64(w) / float64(n)
 }
 
 // quantile returns the q-quantile (0..1) of the recorded gaps in milliseconds, or -1 if none.

@@ -82,20 +82,24 @@ type Second struct {
 
 // KeyStat describes one watched key (a task_id, a group id, ...).
 type KeyStat struct {
-	Table              string    `json:"table"`
-	Column             string    `json:"column"`
-	Key                string    `json:"key"`
-	Polls              int64     `json:"polls"`
-	UnchangedPolls     int64     `json:"unchanged_polls"`
-	CachedPolls        int64     `json:"cached_polls"`
-	Rows               int64     `json:"rows"`
-	Writes             int64     `json:"writes"`
-	QPS1               float64   `json:"qps_1s"`
-	QPS10              float64   `json:"qps_10s"`
-	QPS60              float64   `json:"qps_60s"`
-	PeakQPS            float64   `json:"peak_qps"`
-	MedianIntervalMs   float64   `json:"median_interval_ms"` // -1: fewer than two polls
-	P10IntervalMs      float64   `json:"p10_interval_ms"`
+	Table            string  `json:"table"`
+	Column           string  `json:"column"`
+	Key              string  `json:"key"`
+	Polls            int64   `json:"polls"`
+	UnchangedPolls   int64   `json:"unchanged_polls"`
+	CachedPolls      int64   `json:"cached_polls"`
+	Rows             int64   `json:"rows"`
+	Writes           int64   `json:"writes"`
+	QPS1             float64 `json:"qps_1s"`
+	QPS10            float64 `json:"qps_10s"`
+	QPS60            float64 `json:"qps_60s"`
+	PeakQPS          float64 `json:"peak_qps"`
+	MedianIntervalMs float64 `json:"median_interval_ms"` // -1: fewer than two polls
+	P10IntervalMs    float64 `json:"p10_interval_ms"`
+	// WaitsPct is the share of the latest gaps between polls (up to 32) in which the poller
+	// waited SpinInterval or longer at a stretch; -1: fewer than two polls. A storming key whose
+	// poller waits in less than half of them spins.
+	WaitsPct           float64   `json:"waits_pct"`
 	FirstSeen          time.Time `json:"first_seen"`
 	LastSeen           time.Time `json:"last_seen"`
 	LastStatus         string    `json:"last_status"`
@@ -175,6 +179,7 @@ type Storm struct {
 	PeakQPS          float64   `json:"peak_qps"`
 	Spin             bool      `json:"spin"`
 	MedianIntervalMs float64   `json:"median_interval_ms"`
+	WaitsPct         float64   `json:"waits_pct"`
 }
 
 // Finding is a problem with its evidence and a concrete fix.
@@ -279,6 +284,7 @@ func (a *Analyzer) keyStat(k *keyStats, sec int64) KeyStat {
 		PeakQPS:            float64(k.peak),
 		MedianIntervalMs:   k.gaps.quantile(0.5),
 		P10IntervalMs:      k.gaps.quantile(0.1),
+		WaitsPct:           k.gaps.waitsPct(),
 		LastStatus:         k.status,
 		TimeToResultMs:     -1,
 		Clients:            k.clients.count(),

@@ -164,10 +164,12 @@ func (a *Analyzer) end(s *stormState, sec, count int64) (Storm, bool) {
 	return *rec, true
 }
 
-// spin reports whether gaps make a spin loop, and their median in milliseconds.
-func (a *Analyzer) spin(gaps *intervals) (bool, float64) {
-	med := gaps.quantile(0.5)
-	return med >= 0 && med < float64(a.cfg.SpinInterval.Microseconds())/1000, med
+// spin reports whether a key's latest gaps make a spin loop: in at least half of them the
+// poller never waited SpinInterval (pause.go). A gap shorter than SpinInterval holds no such
+// wait, so a key whose median gap is under it spins too.
+func spin(gaps *intervals) bool {
+	w, n := gaps.waits()
+	return n > 0 && 2*(n-w) >= n
 }
 
 // evalKey starts, updates or ends a key's storm.
@@ -176,12 +178,12 @@ func (a *Analyzer) evalKey(k *keyStats, sec int64, threshold uint64) *Notice {
 	w := &a.cfg.Watches[k.watch]
 	switch k.step(recent, threshold, sec, a.window, k.polls) {
 	case stormStarts:
-		var med float64
-		k.spinning, med = a.spin(&k.gaps)
+		k.spinning = spin(&k.gaps)
+		med, waits := k.gaps.quantile(0.5), k.gaps.waitsPct()
 		st := a.start(&k.stormState, Storm{Kind: "key", Table: w.Table, Column: w.Column, Key: k.key,
-			Polls: int64(recent), PeakQPS: float64(k.peak), Spin: k.spinning, MedianIntervalMs: med}, sec)
-		return &Notice{Kind: "storm-start", Storm: &st, Message: fmt.Sprintf("storm started: %s.%s = %s polled %.0f/s (median gap %.1f ms)%s",
-			w.Table, w.Column, k.key, float64(recent)/float64(a.window), med, spinWord(k.spinning))}
+			Polls: int64(recent), PeakQPS: float64(k.peak), Spin: k.spinning, MedianIntervalMs: med, WaitsPct: waits}, sec)
+		return &Notice{Kind: "storm-start", Storm: &st, Message: fmt.Sprintf("storm started: %s.%s = %s polled %.0f/s (median gap %.1f ms, a wait in %.0f%% of gaps)%s",
+			w.Table, w.Column, k.key, float64(recent)/float64(a.window), med, waits, spinWord(k.spinning))}
 	case stormEnds:
 		st, ok := a.end(&k.stormState, sec, k.polls)
 		if !ok {
@@ -191,10 +193,10 @@ func (a *Analyzer) evalKey(k *keyStats, sec int64, threshold uint64) *Notice {
 			w.Table, w.Column, k.key, st.EndedAt.Sub(st.StartedAt).Round(time.Second), st.Polls)}
 	}
 	if k.storming && recent >= threshold {
-		sp, med := a.spin(&k.gaps)
-		k.spinning = k.spinning || sp
+		k.spinning = k.spinning || spin(&k.gaps)
 		if rec := a.storms.at(k.record); rec != nil {
-			rec.Polls, rec.PeakQPS, rec.Spin, rec.MedianIntervalMs = k.polls-k.startCount, float64(k.peak), k.spinning, med
+			rec.Polls, rec.PeakQPS, rec.Spin = k.polls-k.startCount, float64(k.peak), k.spinning
+			rec.MedianIntervalMs, rec.WaitsPct = k.gaps.quantile(0.5), k.gaps.waitsPct()
 		}
 	}
 	return nil

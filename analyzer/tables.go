@@ -258,6 +258,7 @@ type keyStats struct {
 	status             string
 	clients            clientSet
 	gaps               intervals
+	lastClock          *pauseClock // the connection of the latest poll
 	ring               keyRing
 	peak               uint32
 
@@ -313,7 +314,7 @@ func (t *keyTable) entry(s *keyShard, tk []byte, h uint64, watch int, key []byte
 	return k
 }
 
-func (t *keyTable) poll(a *Analyzer, cs *connState, watch int, key []byte, ev *proxy.Event, sec, at int64, status []byte, hasStatus bool) {
+func (t *keyTable) poll(a *Analyzer, cs *connState, watch int, key []byte, ev *proxy.Event, sec, start, at int64, status []byte, hasStatus bool) {
 	s, tk, h := t.locate(&cs.tkey, watch, key)
 	w := &a.cfg.Watches[watch]
 	s.mu.Lock()
@@ -322,8 +323,9 @@ func (t *keyTable) poll(a *Analyzer, cs *connState, watch int, key []byte, ev *p
 	if k.polls == 0 {
 		k.firstNs = at
 	} else if gap := at - k.lastNs; gap >= 0 {
-		k.gaps.add(gap / 1000)
+		k.gaps.add(gap/1000, waited(k.lastClock, cs.clock, k.lastNs, start, int64(a.cfg.SpinInterval)))
 	}
+	k.lastClock = cs.clock
 	k.polls++
 	k.lastNs = max(k.lastNs, at)
 	if k.hasDigest && k.digest == ev.Digest {

@@ -38,6 +38,7 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 		return fmtPct(float64(part), float64(whole))
 	},
 	"share":       func(f float64) string { return fmtPct(f, 1) },
+	"waits":       fmtWaits,
 	"statusClass": keyStatusClass,
 	"stormSpan": func(s Storm, end time.Time) string {
 		if s.EndedAt.IsZero() {

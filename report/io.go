@@ -147,3 +147,26 @@ func Decode(data []byte) (*Report, error) {
 	}
 	return r, nil
 }
+
+// UnmarshalJSON reads a key, with waits_pct -1 when the report has none (reports written before
+// pgpollwatch measured waits): absent is unknown, not "never waited".
+func (k *Key) UnmarshalJSON(b []byte) error {
+	type plain Key
+	p := plain{WaitsPct: -1}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	*k = Key(p)
+	return nil
+}
+
+// UnmarshalJSON reads a storm, with waits_pct -1 when the report has none (see Key's).
+func (s *Storm) UnmarshalJSON(b []byte) error {
+	type plain Storm
+	p := plain{WaitsPct: -1}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	*s = Storm(p)
+	return nil
+}

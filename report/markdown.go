@@ -95,11 +95,11 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 				flags = append(flags, "**SPIN**")
 			}
 			rows = append(rows, []string{mdCode(k.Key), mdText(k.Table + "." + k.Column), fmtInt(k.Polls), fmtRate(k.QPS10),
-				fmtRate(k.PeakQPS), fmtMs(k.MedianIntervalMs), fmtPct(float64(k.UnchangedPolls), float64(k.Polls)),
+				fmtRate(k.PeakQPS), fmtMs(k.MedianIntervalMs), fmtWaits(k.WaitsPct), fmtPct(float64(k.UnchangedPolls), float64(k.Polls)),
 				mdText(orDash(k.LastStatus)), fmtMs(k.TimeToResultMs), fmtInt(k.Clients), strings.Join(flags, " ")})
 		}
-		m.table([]string{"key", "table.column", "polls", "q/s", "peak q/s", "median gap", "unchanged", "last status", "time to result", "clients", ""},
-			"llrrrrrlrrl", rows)
+		m.table([]string{"key", "table.column", "polls", "q/s", "peak q/s", "median gap", "waited", "unchanged", "last status", "time to result", "clients", ""},
+			"llrrrrrrlrrl", rows)
 	}
 
 	if r.Coalesce != nil {
@@ -203,17 +203,17 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 			if s.EndedAt.IsZero() {
 				ended, lasted = "**active**", fmtDur(r.EndedAt.Sub(s.StartedAt))+" so far"
 			}
-			gap := fmtMs(s.MedianIntervalMs)
+			gap, waits := fmtMs(s.MedianIntervalMs), fmtWaits(s.WaitsPct)
 			if s.Kind != "key" {
-				gap = dash
+				gap, waits = dash, dash
 			}
 			flag := ""
 			if s.Spin {
 				flag = "**SPIN**"
 			}
-			rows = append(rows, []string{what, fmtTime(s.StartedAt), ended, lasted, fmtInt(s.Polls), fmtRate(s.PeakQPS), gap, flag})
+			rows = append(rows, []string{what, fmtTime(s.StartedAt), ended, lasted, fmtInt(s.Polls), fmtRate(s.PeakQPS), gap, waits, flag})
 		}
-		m.table([]string{"what", "started", "ended", "lasted", "polls", "peak q/s", "median gap", ""}, "lllrrrrl", rows)
+		m.table([]string{"what", "started", "ended", "lasted", "polls", "peak q/s", "median gap", "waited", ""}, "lllrrrrrl", rows)
 	}
 
 	if len(r.Proxies) > 1 {

@@ -19,8 +19,8 @@ import (
 //     peak_qps the largest of the proxies' peaks and of the summed history; first_seen the
 //     earliest, last_seen the latest; last_status from the proxy that saw the key last;
 //     storming and spinning if any proxy said so; time_to_result from the earliest first poll
-//     to the earliest final status. median_interval_ms and p10_interval_ms are the proxies'
-//     values weighted by their polls: an approximation, since polls from several hosts
+//     to the earliest final status. median_interval_ms, p10_interval_ms and waits_pct are the
+//     proxies' values weighted by their polls: an approximation, since polls from several hosts
 //     interleave and the true gap between two polls of the merged stream is shorter.
 //   - fingerprints, united by fingerprint: counts and total_ms summed, mean_ms recomputed,
 //     p99_ms the largest (an upper bound), history aligned and summed.
@@ -207,11 +207,29 @@ func (a *aligner) add(dst []uint32, src []uint32, srcEnd int64, ok bool) {
 
 type keyID struct{ table, column, key string }
 
+// weightedMean averages the reports' values of a per-key figure by their polls, leaving out the
+// reports that have none (-1).
+type weightedMean struct{ sum, w float64 }
+
+func (m *weightedMean) add(v, w float64) {
+	if v >= 0 {
+		m.sum += v * w
+		m.w += w
+	}
+}
+
+// value is the mean, or -1 if no report had a value.
+func (m *weightedMean) value() float64 {
+	if m.w == 0 {
+		return -1
+	}
+	return m.sum / m.w
+}
+
 func mergeKeys(reports []*Report, al *aligner) []Key {
 	type acc struct {
 		k                  Key
-		medSum, medW       float64
-		p10Sum, p10W       float64
+		med, p10, waits    weightedMean
 		terminal           time.Time
 		statusAt           time.Time
 		haveStatusFromLast bool
@@ -243,16 +261,10 @@ func mergeKeys(reports []*Report, al *aligner) []Key {
 			m.Storming = m.Storming || k.Storming
 			m.Spinning = m.Spinning || k.Spinning
 			m.WhatIfSaved500ms += k.WhatIfSaved500ms
-			if k.MedianIntervalMs >= 0 {
-				w := float64(max(k.Polls, 1))
-				a.medSum += k.MedianIntervalMs * w
-				a.medW += w
-			}
-			if k.P10IntervalMs >= 0 {
-				w := float64(max(k.Polls, 1))
-				a.p10Sum += k.P10IntervalMs * w
-				a.p10W += w
-			}
+			w := float64(max(k.Polls, 1))
+			a.med.add(k.MedianIntervalMs, w)
+			a.p10.add(k.P10IntervalMs, w)
+			a.waits.add(k.WaitsPct, w)
 			if k.TimeToResultMs >= 0 && !k.FirstSeen.IsZero() {
 				a.terminal = minTime(a.terminal, k.FirstSeen.Add(time.Duration(k.TimeToResultMs*float64(time.Millisecond))))
 			}
@@ -268,13 +280,7 @@ func mergeKeys(reports []*Report, al *aligner) []Key {
 	for _, id := range order {
 		a := accs[id]
 		k := a.k
-		k.MedianIntervalMs, k.P10IntervalMs, k.TimeToResultMs = -1, -1, -1
-		if a.medW > 0 {
-			k.MedianIntervalMs = a.medSum / a.medW
-		}
-		if a.p10W > 0 {
-			k.P10IntervalMs = a.p10Sum / a.p10W
-		}
+		k.MedianIntervalMs, k.P10IntervalMs, k.WaitsPct, k.TimeToResultMs = a.med.value(), a.p10.value(), a.waits.value(), -1
 		if !a.terminal.IsZero() {
 			k.TimeToResultMs = float64(a.terminal.Sub(k.FirstSeen)) / float64(time.Millisecond)
 		}

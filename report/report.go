@@ -125,6 +125,7 @@ type Key struct {
 	PeakQPS            float64   `json:"peak_qps"`
 	MedianIntervalMs   float64   `json:"median_interval_ms"` // -1: fewer than two polls
 	P10IntervalMs      float64   `json:"p10_interval_ms"`    // -1: fewer than two polls
+	WaitsPct           float64   `json:"waits_pct"`          // -1: fewer than two polls, or not in the report read
 	FirstSeen          time.Time `json:"first_seen"`
 	LastSeen           time.Time `json:"last_seen"`
 	LastStatus         string    `json:"last_status"`
@@ -203,6 +204,7 @@ type Storm struct {
 	PeakQPS          float64   `json:"peak_qps"`
 	Spin             bool      `json:"spin"`
 	MedianIntervalMs float64   `json:"median_interval_ms"`
+	WaitsPct         float64   `json:"waits_pct"` // -1: not in the report read
 }
 
 // Finding is a problem with its evidence and a concrete fix.
@@ -294,6 +296,7 @@ func FromSnapshot(s *analyzer.Snapshot, src Source) *Report {
 			Polls: k.Polls, UnchangedPolls: k.UnchangedPolls, CachedPolls: k.CachedPolls, Rows: k.Rows, Writes: k.Writes,
 			QPS1: finite(k.QPS1), QPS10: finite(k.QPS10), QPS60: finite(k.QPS60), PeakQPS: finite(k.PeakQPS),
 			MedianIntervalMs: finiteOr(k.MedianIntervalMs, -1), P10IntervalMs: finiteOr(k.P10IntervalMs, -1),
+			WaitsPct:  finiteOr(k.WaitsPct, -1),
 			FirstSeen: utc(k.FirstSeen), LastSeen: utc(k.LastSeen), LastStatus: k.LastStatus,
 			TimeToResultMs: finiteOr(k.TimeToResultMs, -1), PollsAfterTerminal: k.PollsAfterTerminal,
 			Clients: k.Clients, Storming: k.Storming, Spinning: k.Spinning, History: cloneHistory(k.History),
@@ -324,7 +327,7 @@ func FromSnapshot(s *analyzer.Snapshot, src Source) *Report {
 	for _, st := range s.Storms {
 		r.Storms = append(r.Storms, Storm{Kind: st.Kind, Table: st.Table, Column: st.Column, Key: st.Key, Query: st.Query,
 			StartedAt: utc(st.StartedAt), EndedAt: utc(st.EndedAt), Active: st.Active, Polls: st.Polls,
-			PeakQPS: finite(st.PeakQPS), Spin: st.Spin, MedianIntervalMs: finite(st.MedianIntervalMs)})
+			PeakQPS: finite(st.PeakQPS), Spin: st.Spin, MedianIntervalMs: finite(st.MedianIntervalMs), WaitsPct: finiteOr(st.WaitsPct, -1)})
 	}
 	for _, f := range s.Findings {
 		r.Findings = append(r.Findings, Finding{ID: f.ID, Kind: f.Kind, Severity: f.Severity, Summary: f.Summary,

@@ -265,6 +265,34 @@ func TestReadRefuses(t *testing.T) {
 	}
 }
 
+// TestReadWithoutWaits reads a report written before pgpollwatch measured waits: waits_pct is
+// unknown (-1), not "never waited", and a merge with a newer report takes the newer's value.
+func TestReadWithoutWaits(t *testing.T) {
+	old := `{"schema_version":1,"keys":[{"table":"celery_taskmeta","column":"task_id","key":"k","polls":10,"median_interval_ms":5}],` +
+		`"storms":[{"kind":"key","key":"k","spin":true,"median_interval_ms":5}]}`
+	r, err := Decode([]byte(old))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Keys[0].WaitsPct != -1 || r.Storms[0].WaitsPct != -1 || r.Keys[0].MedianIntervalMs != 5 || !r.Storms[0].Spin {
+		t.Fatalf("key %+v, storm %+v", r.Keys[0], r.Storms[0])
+	}
+	if r, err = Decode([]byte(strings.Replace(old, `"polls":10,`, `"polls":10,"waits_pct":0,`, 1))); err != nil || r.Keys[0].WaitsPct != 0 {
+		t.Fatalf("a present waits_pct of 0: %v %+v", err, r.Keys)
+	}
+	newer := *r
+	newer.Keys = []Key{r.Keys[0]}
+	newer.Keys[0].WaitsPct = 40
+	older, _ := Decode([]byte(old))
+	m, err := Merge(older, &newer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Keys[0].WaitsPct != 40 {
+		t.Fatalf("merged waits_pct %v, want the one report's 40", m.Keys[0].WaitsPct)
+	}
+}
+
 func TestWriteFormats(t *testing.T) {
 	r := FromSnapshot(storySnapshot(t0, 20, incidentKeys()[:3], "h"), Source{})
 	cases := []struct {

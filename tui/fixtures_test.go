@@ -91,7 +91,7 @@ func stormSnapshot() *analyzer.Snapshot {
 			Table: "celery_taskmeta", Column: "task_id", Key: taskID(i),
 			Polls: 16_341 - int64(i*37), UnchangedPolls: 16_339 - int64(i*37), Rows: 16_341 - int64(i*37),
 			QPS1: float64(h[59]), QPS10: 59.7 - float64(i)/10, QPS60: 38.2, PeakQPS: 63,
-			MedianIntervalMs: 1.6 + float64(i)/10, P10IntervalMs: 1.1,
+			MedianIntervalMs: 1.6 + float64(i)/10, P10IntervalMs: 1.1, WaitsPct: 0,
 			FirstSeen: taken.Add(-38 * time.Second), LastSeen: taken.Add(-2 * time.Millisecond),
 			LastStatus: "PENDING", TimeToResultMs: -1, Clients: 1,
 			Storming: true, Spinning: true, History: h,
@@ -101,21 +101,21 @@ func stormSnapshot() *analyzer.Snapshot {
 		analyzer.KeyStat{
 			Table: "celery_groupmeta", Column: "taskset_id", Key: "9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d",
 			Polls: 2_880, UnchangedPolls: 2_871, Rows: 0,
-			QPS1: 12, QPS10: 12, QPS60: 9.1, PeakQPS: 14, MedianIntervalMs: 83, P10IntervalMs: 80,
+			QPS1: 12, QPS10: 12, QPS60: 9.1, PeakQPS: 14, MedianIntervalMs: 83, P10IntervalMs: 80, WaitsPct: 100,
 			FirstSeen: taken.Add(-4 * time.Minute), LastSeen: taken.Add(-40 * time.Millisecond),
 			LastStatus: "", TimeToResultMs: -1, Clients: 2, Storming: true, History: history(0, 11, 3),
 		},
 		analyzer.KeyStat{
 			Table: "celery_taskmeta", Column: "task_id", Key: "c0ffee00-0000-4000-8000-000000000001",
 			Polls: 412, UnchangedPolls: 380, Rows: 412, Writes: 3,
-			QPS1: 1, QPS10: 0.9, QPS60: 1, PeakQPS: 2, MedianIntervalMs: 1000, P10IntervalMs: 990,
+			QPS1: 1, QPS10: 0.9, QPS60: 1, PeakQPS: 2, MedianIntervalMs: 1000, P10IntervalMs: 990, WaitsPct: 100,
 			FirstSeen: taken.Add(-5 * time.Minute), LastSeen: taken.Add(-700 * time.Millisecond),
 			LastStatus: "SUCCESS", TimeToResultMs: 2_300, PollsAfterTerminal: 37, Clients: 1, History: history(0, 1, 0),
 		},
 		analyzer.KeyStat{
 			Table: "celery_taskmeta", Column: "task_id", Key: "d15ea5e0-0000-4000-8000-000000000002",
 			Polls: 7, UnchangedPolls: 5, Rows: 7,
-			QPS1: 0, QPS10: 0.2, QPS60: 0.1, PeakQPS: 1, MedianIntervalMs: 5_000, P10IntervalMs: 5_000,
+			QPS1: 0, QPS10: 0.2, QPS60: 0.1, PeakQPS: 1, MedianIntervalMs: 5_000, P10IntervalMs: 5_000, WaitsPct: 100,
 			FirstSeen: taken.Add(-40 * time.Second), LastSeen: taken.Add(-4 * time.Second),
 			LastStatus: "STARTED", TimeToResultMs: -1, Clients: 1, History: make([]uint32, 60),
 		},
@@ -151,7 +151,7 @@ func stormSnapshot() *analyzer.Snapshot {
 			PollShare: 0, QueriesPerConn: 3.4},
 	}
 	s.Storms = []analyzer.Storm{{Kind: "key", Table: "celery_taskmeta", Column: "task_id", Key: taskID(0),
-		StartedAt: taken.Add(-38 * time.Second), Active: true, Polls: 2_240, PeakQPS: 63, Spin: true, MedianIntervalMs: 1.6}}
+		StartedAt: taken.Add(-38 * time.Second), Active: true, Polls: 2_240, PeakQPS: 63, Spin: true, MedianIntervalMs: 1.6, WaitsPct: 0}}
 	s.Findings = []analyzer.Finding{
 		{ID: "poll:celery_groupmeta.taskset_id", Kind: "poll-storm", Severity: "high",
 			Summary: "Poll storm: 1 celery_groupmeta.taskset_id value(s) polled 12 times/s in total",

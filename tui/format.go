@@ -132,6 +132,15 @@ func fmtPct(f float64) string {
 	return fmt.Sprintf("%.0f%%", 100*f)
 }
 
+// fmtWaits shows a key's WaitsPct: in how many of the latest gaps between polls the poller
+// waited (a spin loop hardly ever does).
+func fmtWaits(pct float64) string {
+	if pct < 0 || math.IsNaN(pct) {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f%% of gaps", pct)
+}
+
 func ratio(part, whole int64) float64 {
 	if whole <= 0 {
 		return 0

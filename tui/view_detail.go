@@ -71,6 +71,7 @@ func (m model) keyDetail(h int) []string {
 		{"rows read", fmtCount(k.Rows), nil},
 		{"median gap", fmtMs(k.MedianIntervalMs), hotIf(st, k.Spinning && k.Storming)},
 		{"p10 gap", fmtMs(k.P10IntervalMs), nil},
+		{"waited", fmtWaits(k.WaitsPct), hotIf(st, k.Spinning && k.Storming)},
 		{"clients", fmt.Sprint(k.Clients), nil},
 		{"writes", fmtCount(k.Writes), nil},
 		{"last status", status, nil},

@@ -14,7 +14,7 @@ func logNotice(log *slog.Logger, n analyzer.Notice) {
 	switch {
 	case n.Storm != nil:
 		st := n.Storm
-		log.Warn(n.Message, "event", n.Kind, "table", st.Table, "key", st.Key, "peak_qps", st.PeakQPS, "spin", st.Spin, "median_interval_ms", round1(st.MedianIntervalMs))
+		log.Warn(n.Message, "event", n.Kind, "table", st.Table, "key", st.Key, "peak_qps", st.PeakQPS, "spin", st.Spin, "median_interval_ms", round1(st.MedianIntervalMs), "waits_pct", round1(st.WaitsPct))
 	case n.Finding != nil:
 		log.Warn(n.Message, "event", "finding", "kind", n.Finding.Kind, "fix", n.Finding.Fix)
 	default:
