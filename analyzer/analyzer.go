@@ -31,7 +31,7 @@ type Config struct {
 	MaxRepeats      int           // (fingerprint, parameters) pairs tracked; default 20,000
 	StormQPS        float64       // polls/s at or above which a key storms; default 10
 	StormWindow     time.Duration // how long the rate must hold (and stay below to end); default 5s
-	SpinInterval    time.Duration // a storming key whose median gap is below this spins; default 20ms
+	SpinInterval    time.Duration // a storming key whose poller seldom waits this long between polls spins (pause.go); default 20ms
 	// ReportLiterals keeps one example of each fingerprint's statement text as sent, literals
 	// included (--report-literals). Off, snapshots hold no literal but watched keys.
 	ReportLiterals bool
