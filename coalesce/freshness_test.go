@@ -253,9 +253,11 @@ func TestFreshnessWritesThroughProxy(t *testing.T) {
 	if res.violations > 0 {
 		t.Fatalf("%d of %d reads older than a committed write; first: %s", res.violations, res.reads, res.firstViolation)
 	}
-	// The checker proves something only if the cache answered a good share of the reads, and
-	// writes raced with fills.
-	if st.Hits < res.reads/5 || st.Invalidations == 0 {
+	// The checker proves something only if the cache answered many reads and writes raced with
+	// fills. Absolute counts, not a share of the reads: the writers write on a clock, so on a
+	// slow host (4x fewer reads) a smaller share of reads falls between two invalidations.
+	// Typically 62,000 hits and 7,600 invalidations; 921 and 2,508 with -race on one core.
+	if st.Hits < 250 || st.Invalidations < 25 {
 		t.Fatalf("the cache answered %d of %d reads with %d invalidations: too few to test freshness", st.Hits, res.reads, st.Invalidations)
 	}
 }

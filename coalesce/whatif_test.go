@@ -95,6 +95,9 @@ func TestWhatIfEstimateMatchesActualCoalescing(t *testing.T) {
 	off.cache.SetEnabled(false)
 	offPolls := off.replay(t, d)
 	snap := off.an.Snapshot()
+	// The proxy tells the analyzer about a poll after it answered it, and about a closed
+	// connection after its last poll: wait for the clients' connections to be closed there.
+	waitFor(t, func() bool { snap = off.an.Snapshot(); return snap.Totals.OpenConnections == 0 })
 	var est int64 = -1
 	for _, w := range snap.WhatIf {
 		if w.TTL == 500*time.Millisecond {
@@ -110,6 +113,7 @@ func TestWhatIfEstimateMatchesActualCoalescing(t *testing.T) {
 
 	on := setup()
 	onPolls := on.replay(t, d)
+	waitFor(t, func() bool { return on.an.Snapshot().Totals.OpenConnections == 0 })
 	server := on.serverCalls("celery_taskmeta WHERE task_id")
 	actual := onPolls - server
 	if hits := on.cache.Stats().Hits; hits != actual {

@@ -552,21 +552,26 @@ func TestCLIWatch(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1500 * time.Millisecond)
+	// Interrupt after the fifth iteration went through the proxy, however long psql took to
+	// start (a fixed sleep would count on a fast machine).
+	isWatch := func(ev recordedEvent) bool { return sqlText(ev.text) == "SELECT 1 AS x" } // psql sends "SELECT 1 AS x "
+	waitFor(t, "5 \\watch iterations", func() bool { return len(eventsOf(p, isWatch)) >= 5 })
+	interrupted := time.Since(start)
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
 	killer := time.AfterFunc(5*time.Second, func() { _ = cmd.Process.Kill() })
 	defer killer.Stop()
 	res := waitCLI(t, cmd, stdout, stderr, start)
-	if res.elapsed > 5*time.Second {
-		t.Errorf("psql took %v to stop after SIGINT", res.elapsed-1500*time.Millisecond)
+	if res.elapsed-interrupted > 5*time.Second {
+		t.Errorf("psql took %v to stop after SIGINT", res.elapsed-interrupted)
 	}
 	if res.code < 0 {
 		t.Fatalf("psql was killed:\n%s", res)
 	}
 
-	// One result per \watch iteration (every 0.2 s for 1.5 s), each under a timestamped header.
+	// One result per \watch iteration (every 0.2 s, at least 5 before the interrupt; the last
+	// may not be printed yet), each under a timestamped header.
 	const result = " x \n---\n 1\n(1 row)\n"
 	n := strings.Count(res.stdout, result)
 	if n < 4 {
@@ -581,7 +586,6 @@ func TestCLIWatch(t *testing.T) {
 
 	// Every result psql printed went through the proxy as a statement event; the SIGINT may
 	// have landed after one more result arrived but before psql printed it.
-	isWatch := func(ev recordedEvent) bool { return sqlText(ev.text) == "SELECT 1 AS x" } // psql sends "SELECT 1 AS x "
 	ok := func(ev recordedEvent) bool { return isWatch(ev) && !ev.failed }
 	waitFor(t, "watch events", func() bool { return len(eventsOf(p, ok)) >= n })
 	time.Sleep(50 * time.Millisecond)

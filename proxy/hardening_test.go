@@ -214,7 +214,19 @@ func TestVanishedClientStatementIsCancelled(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 		abort(c)
 	}
-	time.Sleep(1500 * time.Millisecond)
+	// Wait until neither INSERT runs any more (each sleeps 1 s), then look at what committed.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var running int
+		if err := super.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'INSERT INTO v SELECT%' AND state <> 'idle'`).Scan(&running); err != nil {
+			t.Fatal(err)
+		}
+		if running == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d INSERTs still running after 10 s", running)
+		}
+	}
 	var got []int32
 	rows, _ := super.Query(ctx, "SELECT n FROM v ORDER BY n")
 	got, err := pgx.CollectRows(rows, pgx.RowTo[int32])
