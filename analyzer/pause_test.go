@@ -23,33 +23,32 @@ type scripted struct {
 // of 1 ms with think ms of silence before each, then the poll, then (perPoll) a ROLLBACK and a
 // close.
 type poller struct {
-	key      string
-	perPoll  bool
-	pool     int // persistent connections used in turn (default 1)
-	sleep    time.Duration
-	setup    int
-	think    time.Duration
-	reconnMs time.Duration // perPoll: from the close to the next opening, beyond sleep
+	key       string
+	perPoll   bool
+	pool      int // persistent connections used in turn (default 1)
+	sleep     time.Duration
+	setup     int
+	think     time.Duration
+	reconnect time.Duration // perPoll: from the close to the next opening, beyond sleep
 }
 
 func (p poller) script(client int) []scripted {
 	var out []scripted
 	addr := fmt.Sprintf("10.0.0.%d:5000", client)
 	var conns []*proxy.ConnInfo
-	for i := range max(1, p.pool) {
-		if p.perPoll {
-			break
+	if !p.perPoll {
+		for i := range max(1, p.pool) {
+			c := &proxy.ConnInfo{ClientAddr: addr, ApplicationName: p.key}
+			conns = append(conns, c)
+			out = append(out, scripted{at: time.Duration(i) * time.Millisecond, conn: c, kind: 'o'})
 		}
-		c := &proxy.ConnInfo{ClientAddr: addr, ApplicationName: p.key, OpenedAt: time.Time{}}
-		conns = append(conns, c)
-		out = append(out, scripted{at: time.Duration(i) * time.Millisecond, conn: c, kind: 'o'})
 	}
 	at := 10 * time.Millisecond
 	for round := 0; at < 6*time.Second; round++ {
 		at += p.sleep
 		var c *proxy.ConnInfo
 		if p.perPoll {
-			at += p.reconnMs
+			at += p.reconnect
 			c = &proxy.ConnInfo{ClientAddr: addr, ApplicationName: p.key}
 			out = append(out, scripted{at: at, conn: c, kind: 'o'})
 		} else {
@@ -88,8 +87,8 @@ func TestSpinIsNotWaiting(t *testing.T) {
 		{poller{key: "sleeper", sleep: 25 * time.Millisecond}, false, 100},
 		{poller{key: "fast-spin", think: 4 * time.Millisecond}, true, 0},
 		// A connection per poll (Celery outside a worker): 12 ms to reconnect and 8 statements.
-		{poller{key: "churn-spin", perPoll: true, reconnMs: 12 * time.Millisecond, setup: 8, think: 2 * time.Millisecond}, true, 0},
-		{poller{key: "churn-sleeper", perPoll: true, sleep: 25 * time.Millisecond, reconnMs: 3 * time.Millisecond, setup: 2, think: time.Millisecond}, false, 100},
+		{poller{key: "churn-spin", perPoll: true, reconnect: 12 * time.Millisecond, setup: 8, think: 2 * time.Millisecond}, true, 0},
+		{poller{key: "churn-sleeper", perPoll: true, sleep: 25 * time.Millisecond, reconnect: 3 * time.Millisecond, setup: 2, think: time.Millisecond}, false, 100},
 		// Three pooled connections in turn, 25 ms of sleep between polls: each connection is
 		// silent for 75 ms, of which the 25 ms since the key's previous poll count.
 		{poller{key: "pool-sleeper", pool: 3, sleep: 25 * time.Millisecond}, false, 100},

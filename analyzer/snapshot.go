@@ -179,7 +179,7 @@ type Storm struct {
 	PeakQPS          float64   `json:"peak_qps"`
 	Spin             bool      `json:"spin"`
 	MedianIntervalMs float64   `json:"median_interval_ms"`
-	WaitsPct         float64   `json:"waits_pct"`
+	WaitsPct         float64   `json:"waits_pct"` // KeyStat.WaitsPct when last evaluated
 }
 
 // Finding is a problem with its evidence and a concrete fix.

@@ -86,7 +86,6 @@ func fmtDur(d time.Duration) string {
 	}
 }
 
-// fmtPct writes part/whole as a percentage; "—" when whole is 0.
 // fmtWaits shows waits_pct: the share of the latest gaps between polls in which the poller
 // waited; a dash when unknown.
 func fmtWaits(pct float64) string {
@@ -96,6 +95,7 @@ func fmtWaits(pct float64) string {
 	return fmtPct(pct, 100)
 }
 
+// fmtPct writes part/whole as a percentage; "—" when whole is 0.
 func fmtPct(part, whole float64) string {
 	if whole <= 0 {
 		return dash
