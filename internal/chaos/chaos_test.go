@@ -40,9 +40,13 @@ func run(m *testing.M) int {
 }
 
 // newEnv starts a cluster of the test's own (the cases restart and freeze it) and the
-// environment around it; both are stopped when the test ends.
-func newEnv(t *testing.T) *chaos.Env {
+// environment around it; both are stopped when the test ends. parallel: the test runs beside
+// the other parallel ones; every threshold is on counts and server truth, or allows seconds.
+func newEnv(t *testing.T, parallel bool) *chaos.Env {
 	t.Helper()
+	if parallel {
+		t.Parallel()
+	}
 	pg, err := pgtest.Start()
 	if err != nil {
 		t.Fatalf("starting PostgreSQL: %v (install it with: %s)", err, pgtest.InstallCommand)
@@ -68,38 +72,38 @@ func ctx(t *testing.T, d time.Duration) context.Context {
 }
 
 func TestRestartMidStorm(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, true)
 	check(t, chaos.Restart(ctx(t, 2*time.Minute), e, chaos.RestartParams{
-		Modes: []string{"fast", "immediate"}, Clients: 4, Between: 3 * time.Second, TTL: 5 * time.Second}))
+		Modes: []string{"fast", "immediate"}, Clients: 4, Between: 2 * time.Second, TTL: 30 * time.Second}))
 }
 
 func TestFreeze(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, true)
 	check(t, chaos.Freeze(ctx(t, 2*time.Minute), e, chaos.FreezeParams{
 		Freeze: 5 * time.Second, ConnectTimeout: 2 * time.Second, NewClients: 5, Held: 2}))
 }
 
 func TestSlowReader(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, true)
 	check(t, chaos.SlowReader(ctx(t, 2*time.Minute), e, chaos.SlowReaderParams{
 		AnswerBytes: 400_000_000, Rate: 100_000, For: 6 * time.Second, RSSLimit: 64 << 20}))
 }
 
 func TestFDLimit(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, true)
 	check(t, chaos.FDLimit(ctx(t, 2*time.Minute), e, chaos.FDLimitParams{
-		NoFile: 64, Clients: 200, Hold: 3 * time.Second, Wait: 10 * time.Second}))
+		NoFile: 64, Clients: 200, Hold: 2 * time.Second, Wait: 10 * time.Second}))
 }
 
 func TestVanishingClients(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, true)
 	check(t, chaos.Vanish(ctx(t, 2*time.Minute), e, chaos.VanishParams{
-		Clients: 200, Over: 10 * time.Second, Life: time.Second}))
+		Clients: 200, Over: 8 * time.Second, Life: time.Second}))
 }
 
 func TestSoak(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, false) // it loads both cores: it runs before the parallel tests
 	check(t, chaos.Soak(ctx(t, 2*time.Minute), e, chaos.SoakParams{
-		Duration: 30 * time.Second, Warmup: 5 * time.Second, Window: 8 * time.Second, Every: time.Second,
+		Duration: 15 * time.Second, Warmup: 3 * time.Second, Window: 4 * time.Second, Every: time.Second,
 		Tolerance: 0.5, Churn: 2}))
 }

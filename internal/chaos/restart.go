@@ -17,7 +17,7 @@ type RestartParams struct {
 	Modes   []string      // pg_ctl shutdown modes, one restart each (e.g. fast, immediate)
 	Clients int           // application clients polling through the proxy
 	Between time.Duration // storm before the first restart, between restarts and after the last
-	TTL     time.Duration // --coalesce-ttl: longer than a restart takes, so a kept entry would show
+	TTL     time.Duration // --coalesce-ttl: far longer than a restart takes, so a kept entry shows
 }
 
 // restartKey is the watched task_id whose status each restart changes behind the proxy's back.
@@ -209,7 +209,7 @@ func Restart(ctx context.Context, e *Env, p RestartParams) *Result {
 		sortedKeys(allKept), after, afterFails)
 	r.Check(afterFails == 0, "%d of 10 clients connecting after the restarts failed (a dead kept connection handed out?)", afterFails)
 	r.Check(len(reused) == 0, "backends from before a restart serve clients after it: %v", reused)
-	r.Check(len(after) > 0 && len(after) <= 3, "after the restarts 10 clients in a row used %d server connections (reuse should keep 1-3)", len(after))
+	r.Check(len(after) > 0 && len(after) < 10, "after the restarts 10 clients in a row used %d server connections: none was reused", len(after))
 	if m, err := px.Metrics(ctx); err == nil {
 		r.Figure("proxy: %.0f cache hits, %.0f server connections reused, %.0f discarded", m["pgpollwatch_cache_hits_total"],
 			m["pgpollwatch_server_connections_reused_total"], m["pgpollwatch_server_connections_discarded_total"])

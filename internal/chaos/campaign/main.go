@@ -40,6 +40,7 @@ func run() int {
 		nofile       = flag.Int("nofile", 64, "fd-limit: the proxy's ulimit -n")
 		restartConns = flag.Int("restart-clients", 20, "restart: application clients polling through the proxy")
 		cmdline      = flag.String("cmdline", "", "the command line to print above the table")
+		rev          = flag.String("rev", "unknown", "the revision tested, printed above the table")
 	)
 	flag.Parse()
 	if *bin == "" {
@@ -72,7 +73,7 @@ func run() int {
 	cases := map[string]func(context.Context, *chaos.Env) *chaos.Result{
 		"restart": func(ctx context.Context, e *chaos.Env) *chaos.Result {
 			return chaos.Restart(ctx, e, chaos.RestartParams{Modes: []string{"fast", "immediate"}, Clients: *restartConns,
-				Between: 20 * time.Second, TTL: 5 * time.Second})
+				Between: 20 * time.Second, TTL: 30 * time.Second})
 		},
 		"freeze": func(ctx context.Context, e *chaos.Env) *chaos.Result {
 			return chaos.Freeze(ctx, e, chaos.FreezeParams{Freeze: time.Duration(*freezeSecs) * time.Second,
@@ -123,10 +124,6 @@ func run() int {
 		results = append(results, r)
 	}
 
-	rev := "unknown"
-	if out, err := exec.Command("git", "describe", "--always", "--dirty").Output(); err == nil {
-		rev = strings.TrimSpace(string(out))
-	}
 	pgVersion := "?"
 	if b, err := pgtest.FindBinDir(); err == nil {
 		if out, err := exec.Command(b+"/postgres", "--version").Output(); err == nil {
@@ -138,7 +135,7 @@ func run() int {
 		fmt.Printf("- command: `%s`\n", *cmdline)
 	}
 	fmt.Printf("- date: %s to %s\n", started.UTC().Format("2006-01-02 15:04 UTC"), time.Now().UTC().Format("15:04 UTC"))
-	fmt.Printf("- machine: %d CPUs, %s; git %s; %s; %s\n\n", runtime.NumCPU(), cpuModel(), rev, pgVersion, runtime.Version())
+	fmt.Printf("- machine: %d CPUs, %s; git %s; %s; %s\n\n", runtime.NumCPU(), cpuModel(), *rev, pgVersion, runtime.Version())
 	fmt.Print(chaos.Table(results))
 	failed := 0
 	for _, r := range results {
