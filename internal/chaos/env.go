@@ -363,19 +363,6 @@ func (p *Proxy) Metrics(ctx context.Context) (map[string]float64, error) {
 	return m, nil
 }
 
-// Goroutines is go_goroutines from /metrics.
-func (p *Proxy) Goroutines(ctx context.Context) (int, error) {
-	m, err := p.Metrics(ctx)
-	if err != nil {
-		return 0, err
-	}
-	g, ok := m["go_goroutines"]
-	if !ok {
-		return 0, errors.New("no go_goroutines in /metrics")
-	}
-	return int(g), nil
-}
-
 func (p *Proxy) get(ctx context.Context, path string) (string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.MetricsAddr+path, nil)
 	if err != nil {
@@ -400,16 +387,26 @@ type Sample struct {
 	CPU        time.Duration
 	FDs        int
 	Goroutines int
+	// From /metrics: what the Go heap holds, and the bounded state that fills it.
+	HeapInuse, CacheBytes, KeysTracked float64
 }
 
-// Sample reads RSS, CPU, descriptors and goroutines.
+// Sample reads RSS, CPU, descriptors, and goroutines and the heap from /metrics.
 func (p *Proxy) Sample(ctx context.Context) (Sample, error) {
 	s := Sample{At: time.Now()}
 	var errs [4]error
 	s.RSS, errs[0] = p.RSS()
 	s.CPU, errs[1] = p.CPU()
 	s.FDs, errs[2] = p.FDs()
-	s.Goroutines, errs[3] = p.Goroutines(ctx)
+	var m map[string]float64
+	if m, errs[3] = p.Metrics(ctx); errs[3] == nil {
+		g, ok := m["go_goroutines"]
+		if !ok {
+			errs[3] = errors.New("no go_goroutines in /metrics")
+		}
+		s.Goroutines = int(g)
+		s.HeapInuse, s.CacheBytes, s.KeysTracked = m["go_memstats_heap_inuse_bytes"], m["pgpollwatch_cache_bytes"], m["pgpollwatch_keys_tracked"]
+	}
 	return s, errors.Join(errs[:]...)
 }
 

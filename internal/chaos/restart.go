@@ -191,6 +191,7 @@ func Restart(ctx context.Context, e *Env, p RestartParams) *Result {
 		for _, ev := range evs {
 			if ev.outcome != "ok" && !connectionLost(ev.outcome) {
 				unexpected.add(ev.outcome, ev.msg)
+				r.Note("a client's %s, sent %s, ended in %s: %s", strings.SplitN(ev.msg, ":", 2)[0], sinceRestart(ev.at, windows), ev.outcome, ev.msg)
 			}
 		}
 	}
@@ -233,14 +234,17 @@ func pollClient(ctx context.Context, px *Proxy) []clientEvent {
 		opCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		var status string
 		var err error
+		op := "connect"
 		if c == nil {
 			c, err = pgx.Connect(opCtx, px.DSN("connect_timeout=10"))
 		}
 		if err == nil {
 			var result []byte
+			op = "poll"
 			err = c.QueryRow(opCtx, `SELECT status, result FROM celery_taskmeta WHERE task_id = '`+restartKey+`'`,
 				pgx.QueryExecModeSimpleProtocol).Scan(&status, &result)
 			if err == nil {
+				op = "SELECT 1"
 				_, err = c.Exec(opCtx, "SELECT 1", pgx.QueryExecModeSimpleProtocol)
 			}
 		}
@@ -250,7 +254,7 @@ func pollClient(ctx context.Context, px *Proxy) []clientEvent {
 		}
 		ev := clientEvent{at: at, outcome: Classify(err), status: status}
 		if err != nil {
-			ev.msg = errText(err)
+			ev.msg = op + ": " + errText(err)
 			if c != nil {
 				c.Close(context.Background())
 				c = nil
@@ -271,4 +275,17 @@ func sortedKeys(m map[int]bool) []int {
 	}
 	slices.Sort(ks)
 	return ks
+}
+
+// sinceRestart says when t was relative to the latest restart before it.
+func sinceRestart(t time.Time, ws []restartWindow) string {
+	for i := len(ws) - 1; i >= 0; i-- {
+		if !t.Before(ws[i].stop) {
+			if t.Before(ws[i].restarted) {
+				return fmt.Sprintf("while the server was down (%v after the %s stop began)", t.Sub(ws[i].stop).Round(time.Millisecond), ws[i].mode)
+			}
+			return fmt.Sprintf("%v after the %s restart", t.Sub(ws[i].restarted).Round(time.Millisecond), ws[i].mode)
+		}
+	}
+	return "before the first restart"
 }

@@ -43,6 +43,7 @@ func Soak(ctx context.Context, e *Env, p SoakParams) *Result {
 	}
 	defer px.Stop()
 
+	loadStart := time.Now()
 	runCtx, stopRun := context.WithTimeout(ctx, p.Duration)
 	defer stopRun()
 	var wg sync.WaitGroup
@@ -105,36 +106,40 @@ func Soak(ctx context.Context, e *Env, p SoakParams) *Result {
 		if time.Since(lastProgress) >= time.Minute {
 			lastProgress = time.Now()
 			e.progress("soak: %v: %s; %d reads, %d writes, %d freshness violations",
-				time.Since(start).Round(time.Second), s, fresh.reads.Load(), fresh.writes.Load(), fresh.violations)
+				time.Since(loadStart).Round(time.Second), s, fresh.reads.Load(), fresh.writes.Load(), fresh.violations)
 		}
 	}
 	stopRun()
 	wg.Wait()
 	end := time.Now()
 
-	mean := func(from, to time.Time) (rss float64, g float64, fds float64, n int) {
+	// Means over a window: RSS, goroutines, fds, Go heap in use, keys tracked, cached bytes.
+	mean := func(from, to time.Time) (v [6]float64, n int) {
 		for _, s := range samples {
 			if !s.At.Before(from) && !s.At.After(to) {
-				rss += float64(s.RSS)
-				g += float64(s.Goroutines)
-				fds += float64(s.FDs)
+				for i, x := range []float64{float64(s.RSS), float64(s.Goroutines), float64(s.FDs), s.HeapInuse, s.KeysTracked, s.CacheBytes} {
+					v[i] += x
+				}
 				n++
 			}
 		}
-		if n > 0 {
-			rss, g, fds = rss/float64(n), g/float64(n), fds/float64(n)
+		for i := range v {
+			v[i] /= float64(max(n, 1))
 		}
 		return
 	}
-	firstFrom := start.Add(p.Warmup)
-	r1, g1, f1, n1 := mean(firstFrom, firstFrom.Add(p.Window))
-	r2, g2, f2, n2 := mean(end.Add(-p.Window), end)
+	firstFrom := loadStart.Add(p.Warmup)
+	w1, n1 := mean(firstFrom, firstFrom.Add(p.Window))
+	w2, n2 := mean(end.Add(-p.Window), end)
+	r1, g1, f1, r2, g2, f2 := w1[0], w1[1], w1[2], w2[0], w2[1], w2[2]
 	var peak Sample
 	for _, s := range samples {
 		peak.RSS, peak.Goroutines, peak.FDs = max(peak.RSS, s.RSS), max(peak.Goroutines, s.Goroutines), max(peak.FDs, s.FDs)
 	}
 	r.Figure("mean RSS %s (first window, %d samples) → %s (last, %d samples), %+.1f%%; peak %s", mib(int64(r1)), n1, mib(int64(r2)), n2, 100*(r2/r1-1), mib(peak.RSS))
 	r.Figure("mean goroutines %.1f → %.1f (%+.1f%%), peak %d; mean fds %.1f → %.1f, peak %d", g1, g2, 100*(g2/g1-1), peak.Goroutines, f1, f2, peak.FDs)
+	r.Figure("what fills the memory (means, first → last window): Go heap in use %s → %s, watched keys tracked %.0f → %.0f (bounded by --max-keys), cached answers %s → %s",
+		mib(int64(w1[3])), mib(int64(w2[3])), w1[4], w2[4], mib(int64(w1[5])), mib(int64(w2[5])))
 	fresh.mu.Lock()
 	violations, first := fresh.violations, fresh.first
 	fresh.mu.Unlock()
