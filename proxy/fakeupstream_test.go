@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -119,6 +120,10 @@ func (f *fakeUpstream) serve(c net.Conn) {
 		var err error
 		switch mh[0] {
 		case 'Q':
+			if string(buf[:body]) == fakeFatalQuery+"\x00" {
+				fatalAndClose(c)
+				return
+			}
 			_, err = c.Write(fakeQueryReply)
 		case 'S':
 			_, err = c.Write(fakeQueryReply[len(fakeQueryReply)-6:])
@@ -129,6 +134,28 @@ func (f *fakeUpstream) serve(c net.Conn) {
 			return
 		}
 	}
+}
+
+// fakeFatalQuery makes the fake server end the session as PostgreSQL does on a FATAL error, with
+// the ErrorResponse and the end of stream in one TCP segment.
+const fakeFatalQuery = "fake: FATAL"
+
+func fatalAndClose(c net.Conn) {
+	b, _ := (&pgproto3.ErrorResponse{Severity: "FATAL", SeverityUnlocalized: "FATAL", Code: "57P01",
+		Message: "terminating connection due to administrator command"}).Encode(nil)
+	tc := c.(*net.TCPConn)
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return
+	}
+	cork := func(on int) {
+		_ = rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_CORK, on) })
+	}
+	cork(1) // the bytes wait until the FIN is queued behind them
+	if _, err := c.Write(b); err == nil {
+		_ = tc.CloseWrite()
+	}
+	cork(0)
 }
 
 // startProxyTo runs a proxy in front of an upstream DSN.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 )
@@ -82,6 +83,15 @@ type pump struct {
 	streamWho bool // whether the inspector sees its pieces (false: truncated whole-type message)
 
 	bytes int64 // total bytes forwarded
+
+	// Reading a plain socket (runRaw): the socket, and the number of the latest read that
+	// returned less than the space offered while no read since found the socket empty (0 once
+	// one did, or the pump stopped). Such a read does not prove the socket drained; endWatch
+	// settles it, and watched says whether the pump is in the watch.
+	srcRaw    syscall.RawConn
+	shortRead atomic.Uint32
+	watched   atomic.Bool
+	reads     uint32 // numbers the short reads (the pump's goroutine only)
 }
 
 func newPump(src, dst net.Conn, size, maxHold int) *pump {
@@ -151,8 +161,9 @@ func (p *pump) run(ins inspector) error {
 			return err
 		}
 	}
-	if rc := rawConn(p.src); rc != nil {
-		return p.runRaw(rc, ins)
+	if p.srcRaw = rawConn(p.src); p.srcRaw != nil {
+		defer p.shortRead.Store(0) // stopped: the watch lets go of it
+		return p.runRaw(ins)
 	}
 	for {
 		n, err := p.src.Read(p.buf[p.end:])
@@ -193,9 +204,10 @@ func rawConn(c net.Conn) syscall.RawConn {
 // flag is never reset, so after a read that drained the socket (it returned less than the
 // space offered) the loop waits for readiness first and only then reads: one read per arrival,
 // and no notification is lost, since any data arriving after the drain raises the flag again.
-func (p *pump) runRaw(rc syscall.RawConn, ins inspector) error {
+// An end of stream that came with the last bytes raises nothing after them: endWatch finds it.
+func (p *pump) runRaw(ins inspector) error {
 	var perr error
-	err := rc.Read(func(fd uintptr) bool {
+	err := p.srcRaw.Read(func(fd uintptr) bool {
 		if p.buf == nil {
 			p.takeBuf()
 		}
@@ -209,7 +221,8 @@ func (p *pump) runRaw(rc syscall.RawConn, ins inspector) error {
 				continue
 			case errno == syscall.EAGAIN:
 				p.idleBuf()
-				return false // wait for readiness
+				p.shortRead.Store(0) // drained for sure: a FIN from now on raises an edge
+				return false         // wait for readiness
 			case errno != 0:
 				perr = errno
 				return true
@@ -222,8 +235,17 @@ func (p *pump) runRaw(rc syscall.RawConn, ins inspector) error {
 				return true
 			}
 			if n < space {
+				// The socket is drained, but for an end of stream that may have come in the
+				// same edge: endWatch checks for one if nothing arrives for a while.
 				p.idleBuf()
-				return false // the socket is drained: wait before reading again
+				if p.reads++; p.reads == 0 {
+					p.reads = 1
+				}
+				p.shortRead.Store(p.reads)
+				if !p.watched.Load() {
+					ends.unsettled(p)
+				}
+				return false // wait for readiness before reading again
 			}
 		}
 	})

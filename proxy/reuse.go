@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -134,9 +133,7 @@ func (k *keptConn) quiet() bool {
 	}
 	quiet := false
 	err := rc.Read(func(fd uintptr) bool {
-		var b [1]byte
-		n, _, errno := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		quiet = n < 0 && errors.Is(errno, syscall.EAGAIN)
+		quiet = peek(fd) == peekEmpty
 		return true
 	})
 	return err == nil && quiet

@@ -127,6 +127,11 @@ func (s *Session) run() {
 	// The client side is done: stop the server side, then say why if the client should know.
 	// A server connection that may be kept is only interrupted, not closed.
 	s.clientDone.Store(true)
+	// Nothing the server still sends is for the client now. A write to a client that stopped
+	// reading must not hold the server side: the server pump writes from inside its read of the
+	// server's socket, so closing that socket takes effect (and frees a backend blocked sending
+	// a large answer) only once the write returns.
+	_ = s.client.SetWriteDeadline(time.Now())
 	keep := errors.Is(clientErr, errTerminated) && s.txStatus.Load() == 'I'
 	if keep {
 		_ = up.SetReadDeadline(time.Now())
