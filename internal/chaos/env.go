@@ -388,7 +388,7 @@ type Sample struct {
 	FDs        int
 	Goroutines int
 	// From /metrics: what the Go heap holds, and the bounded state that fills it.
-	HeapInuse, CacheBytes, KeysTracked float64
+	HeapInuse, CacheBytes, CacheEntries, KeysTracked float64
 }
 
 // Sample reads RSS, CPU, descriptors, and goroutines and the heap from /metrics.
@@ -405,7 +405,8 @@ func (p *Proxy) Sample(ctx context.Context) (Sample, error) {
 			errs[3] = errors.New("no go_goroutines in /metrics")
 		}
 		s.Goroutines = int(g)
-		s.HeapInuse, s.CacheBytes, s.KeysTracked = m["go_memstats_heap_inuse_bytes"], m["pgpollwatch_cache_bytes"], m["pgpollwatch_keys_tracked"]
+		s.HeapInuse, s.KeysTracked = m["go_memstats_heap_inuse_bytes"], m["pgpollwatch_keys_tracked"]
+		s.CacheBytes, s.CacheEntries = m["pgpollwatch_cache_bytes"], m["pgpollwatch_cache_entries"]
 	}
 	return s, errors.Join(errs[:]...)
 }

@@ -113,11 +113,12 @@ func Soak(ctx context.Context, e *Env, p SoakParams) *Result {
 	wg.Wait()
 	end := time.Now()
 
-	// Means over a window: RSS, goroutines, fds, Go heap in use, keys tracked, cached bytes.
-	mean := func(from, to time.Time) (v [6]float64, n int) {
+	// Means over a window: RSS, goroutines, fds, Go heap in use, keys tracked, cached bytes
+	// and entries.
+	mean := func(from, to time.Time) (v [7]float64, n int) {
 		for _, s := range samples {
 			if !s.At.Before(from) && !s.At.After(to) {
-				for i, x := range []float64{float64(s.RSS), float64(s.Goroutines), float64(s.FDs), s.HeapInuse, s.KeysTracked, s.CacheBytes} {
+				for i, x := range []float64{float64(s.RSS), float64(s.Goroutines), float64(s.FDs), s.HeapInuse, s.KeysTracked, s.CacheBytes, s.CacheEntries} {
 					v[i] += x
 				}
 				n++
@@ -138,8 +139,13 @@ func Soak(ctx context.Context, e *Env, p SoakParams) *Result {
 	}
 	r.Figure("mean RSS %s (first window, %d samples) → %s (last, %d samples), %+.1f%%; peak %s", mib(int64(r1)), n1, mib(int64(r2)), n2, 100*(r2/r1-1), mib(peak.RSS))
 	r.Figure("mean goroutines %.1f → %.1f (%+.1f%%), peak %d; mean fds %.1f → %.1f, peak %d", g1, g2, 100*(g2/g1-1), peak.Goroutines, f1, f2, peak.FDs)
-	r.Figure("what fills the memory (means, first → last window): Go heap in use %s → %s, watched keys tracked %.0f → %.0f (bounded by --max-keys), cached answers %s → %s",
-		mib(int64(w1[3])), mib(int64(w2[3])), w1[4], w2[4], mib(int64(w1[5])), mib(int64(w2[5])))
+	r.Figure("what fills the memory (means, first → last window): Go heap in use %s → %s, watched keys tracked %.0f → %.0f (bounded by --max-keys), cached answers %.0f → %.0f holding %s → %s by pgpollwatch_cache_bytes",
+		mib(int64(w1[3])), mib(int64(w2[3])), w1[4], w2[4], w1[6], w2[6], mib(int64(w1[5])), mib(int64(w2[5])))
+	// The cache's byte count is what its --coalesce-max-bytes budget is checked against: per
+	// answer held it must stay what it was, however many times the answers were refilled.
+	perAnswer1, perAnswer2 := w1[5]/max(w1[6], 1), w2[5]/max(w2[6], 1)
+	r.Check(perAnswer2 <= perAnswer1*(1+p.Tolerance)+16<<10,
+		"pgpollwatch_cache_bytes per cached answer grew from %.0f to %.0f bytes (%.0f → %.0f answers held)", perAnswer1, perAnswer2, w1[6], w2[6])
 	fresh.mu.Lock()
 	violations, first := fresh.violations, fresh.first
 	fresh.mu.Unlock()

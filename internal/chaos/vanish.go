@@ -18,6 +18,7 @@ type VanishParams struct {
 	Clients int           // clients in all, started evenly over Over
 	Over    time.Duration // how long clients keep arriving
 	Life    time.Duration // each client lives a random time up to this
+	Modes   []string      // how vanishing clients vanish (default all of vanishModes)
 }
 
 // vanishModes are the ways a client leaves without saying goodbye.
@@ -34,10 +35,13 @@ var vanishModes = []string{
 // would be); and the proxy's goroutines and descriptors are back to their baseline.
 func Vanish(ctx context.Context, e *Env, p VanishParams) *Result {
 	r := &Result{Case: "vanishing clients"}
+	if len(p.Modes) == 0 {
+		p.Modes = vanishModes
+	}
 	start := time.Now()
 	defer func() { r.Elapsed = time.Since(start) }()
-	r.Did = fmt.Sprintf("%d clients arriving evenly over %v, each living up to %v running SELECT pg_sleep(0.02) in a loop; half leave cleanly (pgx Close), half vanish at a random moment: %s (a quarter each)",
-		p.Clients, p.Over, p.Life, strings.Join(vanishModes, ", "))
+	r.Did = fmt.Sprintf("%d clients arriving evenly over %v, each living up to %v running SELECT pg_sleep(0.02) in a loop; half leave cleanly (pgx Close), half vanish at a random moment: %s (equally often)",
+		p.Clients, p.Over, p.Life, strings.Join(p.Modes, ", "))
 	px, err := e.StartProxy(ctx, "vanish", ProxyOpts{})
 	if !r.Check(err == nil, "starting the proxy: %v", err) {
 		return r
@@ -80,7 +84,7 @@ func Vanish(ctx context.Context, e *Env, p VanishParams) *Result {
 		life := time.Duration(rand.Int64N(int64(p.Life)) + 1)
 		mode := "clean"
 		if rand.IntN(2) == 0 {
-			mode = vanishModes[rand.IntN(len(vanishModes))]
+			mode = p.Modes[rand.IntN(len(p.Modes))]
 		}
 		modes.add(mode, "")
 		wg.Go(func() {
@@ -119,7 +123,7 @@ func Vanish(ctx context.Context, e *Env, p VanishParams) *Result {
 func cleanClient(ctx context.Context, px *Proxy, life time.Duration, live *atomic.Int64, outcomes *tally) {
 	c, err := pgx.Connect(ctx, px.DSN("connect_timeout=10"))
 	if err != nil {
-		outcomes.add(Classify(err), errText(err))
+		outcomes.add(Classify(err), "connect: "+errText(err))
 		return
 	}
 	live.Add(1)
@@ -128,7 +132,7 @@ func cleanClient(ctx context.Context, px *Proxy, life time.Duration, live *atomi
 	end := time.Now().Add(life)
 	for time.Now().Before(end) && ctx.Err() == nil {
 		if _, err := c.Exec(ctx, "SELECT pg_sleep(0.02)"); err != nil {
-			outcomes.add(Classify(err), errText(err))
+			outcomes.add(Classify(err), "SELECT pg_sleep(0.02): "+errText(err))
 			return
 		}
 	}
@@ -139,7 +143,7 @@ func cleanClient(ctx context.Context, px *Proxy, life time.Duration, live *atomi
 func vanishingClient(ctx context.Context, px *Proxy, mode string, life time.Duration, live *atomic.Int64, outcomes *tally) {
 	c, err := dialRaw(ctx, px.Addr, 10*time.Second)
 	if err != nil {
-		outcomes.add(Classify(err), errText(err))
+		outcomes.add(Classify(err), "startup: "+errText(err))
 		return
 	}
 	live.Add(1)
@@ -147,7 +151,7 @@ func vanishingClient(ctx context.Context, px *Proxy, mode string, life time.Dura
 	end := time.Now().Add(life)
 	for time.Now().Before(end) && ctx.Err() == nil {
 		if err := c.query("SELECT pg_sleep(0.02)", 10*time.Second); err != nil {
-			outcomes.add(Classify(err), errText(err))
+			outcomes.add(Classify(err), "SELECT pg_sleep(0.02): "+errText(err))
 			break
 		}
 	}

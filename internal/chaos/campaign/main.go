@@ -68,7 +68,14 @@ func run() int {
 		logf("%v", err)
 		return 2
 	}
-	defer os.RemoveAll(dir)
+	keepLogs := false
+	defer func() {
+		if keepLogs {
+			logf("the proxies' logs are kept in %s", dir)
+		} else {
+			os.RemoveAll(dir)
+		}
+	}()
 
 	cases := map[string]func(context.Context, *chaos.Env) *chaos.Result{
 		"restart": func(ctx context.Context, e *chaos.Env) *chaos.Result {
@@ -144,6 +151,7 @@ func run() int {
 		}
 	}
 	fmt.Printf("\n%d of %d cases passed.\n", len(results)-failed, len(results))
+	keepLogs = failed > 0
 	if failed > 0 || ctx.Err() != nil {
 		return 1
 	}
