@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -86,6 +87,10 @@ type Server struct {
 	cancels cancelKeys
 	pool    *serverPool // kept server connections; nil without ReuseServerConnections
 	workers *workers    // goroutines for sessions, kept between them
+
+	spareMu   sync.Mutex
+	spare     *os.File // a descriptor held in reserve to refuse clients with (refuseOutOfFDs)
+	spareDone bool     // Shutdown closed the reserve for good
 }
 
 // NewServer checks cfg and fills in defaults.
@@ -124,6 +129,7 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.ReuseServerConnections {
 		srv.pool = newServerPool(&cfg, cfg.Logger)
 	}
+	srv.spare, _ = os.Open(os.DevNull) // none: out of descriptors, clients wait in the backlog
 	return srv, nil
 }
 
@@ -157,10 +163,17 @@ func (s *Server) Serve(ln net.Listener) error {
 			if s.isClosing() {
 				return ErrServerClosed
 			}
-			if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ECONNABORTED) {
-				// Out of file descriptors and the like: wait a little, as net/http does.
+			outOfFDs := errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
+			if outOfFDs && s.refuseOutOfFDs(ln) {
+				continue // the next waiting client, refused the same way or served
+			}
+			if outOfFDs || errors.Is(err, syscall.ECONNABORTED) {
+				// Out of file descriptors and none held in reserve, or no client waiting: wait
+				// a little, as net/http does, rather than spin on a failing accept.
+				if backoff == 0 {
+					s.log.Warn("accept failed; refusing new clients until descriptors free up", "err", err)
+				}
 				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				s.log.Warn("accept failed; retrying", "err", err, "in", backoff)
 				time.Sleep(backoff)
 				continue
 			}
@@ -173,6 +186,42 @@ func (s *Server) Serve(ln net.Listener) error {
 			s.handle(conn)
 		})
 	}
+}
+
+const outOfFDsMessage = "sorry, too many clients already: the proxy is out of file descriptors (raise its limit, ulimit -n)"
+
+// refuseOutOfFDs tells one waiting client why it cannot be served, when the process is out of
+// file descriptors: it gives up the descriptor held in reserve, accepts with it, sends the
+// client PostgreSQL's "too many clients" error and takes the reserve back. Without it a client
+// would wait in the listen backlog, unanswered, until its own timeout. False when there was no
+// reserve or no client waiting.
+func (s *Server) refuseOutOfFDs(ln net.Listener) bool {
+	s.spareMu.Lock()
+	defer s.spareMu.Unlock()
+	if s.spareDone {
+		return false
+	}
+	if s.spare == nil {
+		s.spare, _ = os.Open(os.DevNull) // descriptors may have freed up since the last try
+		return false
+	}
+	dl, ok := ln.(interface{ SetDeadline(time.Time) error })
+	if !ok {
+		return false
+	}
+	s.spare.Close()
+	s.spare = nil
+	// Accept only a client already waiting: an error with no one in the backlog says nothing.
+	_ = dl.SetDeadline(time.Now().Add(10 * time.Millisecond))
+	conn, err := ln.Accept()
+	_ = dl.SetDeadline(noDeadline)
+	if err == nil {
+		s.log.Warn("out of file descriptors: client refused", "client", conn.RemoteAddr().String())
+		sendError(conn, "FATAL", codeTooManyConnections, outOfFDsMessage)
+		conn.Close()
+	}
+	s.spare, _ = os.Open(os.DevNull)
+	return err == nil
 }
 
 func (s *Server) isClosing() bool {
@@ -190,6 +239,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		ln.Close()
 	}
 	s.mu.Unlock()
+	s.spareMu.Lock()
+	if s.spare != nil {
+		s.spare.Close()
+		s.spare = nil
+	}
+	s.spareDone = true
+	s.spareMu.Unlock()
 
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
