@@ -75,8 +75,9 @@ func FDLimit(ctx context.Context, e *Env, p FDLimitParams) *Result {
 	r.Figure("%d clients: %s; slowest %v", p.Clients, outcomes.format(true), slowest.Round(time.Millisecond))
 	r.Figure("proxy CPU while refusing: %v in %v (%.0f%% of a core), %d descriptors open", (cpu1 - cpu0), refusing.Round(time.Millisecond), 100*cpuShare, fdsFull)
 	if b, err := os.ReadFile(px.LogFile); err == nil {
-		r.Figure("proxy log: %d \"accept failed; retrying\" (EMFILE on accept), %d \"cannot connect to upstream\"",
-			strings.Count(string(b), "accept failed; retrying"), strings.Count(string(b), "cannot connect to upstream"))
+		r.Figure("proxy log (warnings): %d \"accept failed\" (EMFILE on accept), %d \"out of file descriptors: client refused\", %d \"cannot connect to upstream\"",
+			strings.Count(string(b), "accept failed"), strings.Count(string(b), "out of file descriptors: client refused"),
+			strings.Count(string(b), "cannot connect to upstream"))
 	}
 	r.Check(cpuShare < 0.5, "the proxy used %.0f%% of a core while out of descriptors (a busy loop?)", 100*cpuShare)
 	for _, o := range outcomes.outcomes(func(o string) bool { return o == "ok" }) {
