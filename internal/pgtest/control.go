@@ -3,9 +3,7 @@ package pgtest
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -35,22 +33,12 @@ func (c *Cluster) SingleUser(db, sql string) error {
 	if db == "" {
 		db = Database
 	}
-	cmd := exec.Command(filepath.Join(c.BinDir, "postgres"), "--single", "-D", c.DataDir, "-j", db)
-	cmd.Dir = c.root
-	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "PG") })
-	if c.cred != nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred}
-	}
 	// -j: statements end at a semicolon followed by an empty line.
-	cmd.Stdin = strings.NewReader(strings.TrimRight(sql, "; \n") + ";\n\n")
-	out, err := cmd.CombinedOutput()
+	out, err := c.runInput(strings.NewReader(strings.TrimRight(sql, "; \n")+";\n\n"), "postgres", "--single", "-D", c.DataDir, "-j", db)
 	if err == nil && strings.Contains(string(out), "ERROR:") {
-		err = fmt.Errorf("statement failed")
+		err = fmt.Errorf("postgres --single: statement failed\n%s", out)
 	}
-	if err != nil {
-		return fmt.Errorf("postgres --single: %w\n%s", err, out)
-	}
-	return nil
+	return err
 }
 
 // ServerPIDs returns the postmaster's PID and those of its children (backends and auxiliary

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"net/url"
@@ -515,7 +516,13 @@ func serverCredential() (*syscall.Credential, error) {
 
 // run runs a PostgreSQL program from BinDir as the server's OS user.
 func (c *Cluster) run(name string, args ...string) ([]byte, error) {
+	return c.runInput(nil, name, args...)
+}
+
+// runInput is run with stdin read from in (nil: none).
+func (c *Cluster) runInput(in io.Reader, name string, args ...string) ([]byte, error) {
 	cmd := exec.Command(filepath.Join(c.BinDir, name), args...)
+	cmd.Stdin = in
 	// initdb and pg_ctl fail if they cannot access the current directory,
 	// which the postgres user may not be able to do with ours.
 	cmd.Dir = c.root
