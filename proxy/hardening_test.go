@@ -83,6 +83,36 @@ func TestUpstreamDownAtStartThenBack(t *testing.T) {
 	}
 }
 
+// TestConnectTimeoutCoversTheServersFirstAnswer: a server that accepts TCP connections but does
+// not answer (frozen, or too busy to start a backend) is a server the client cannot reach:
+// --connect-timeout bounds the wait for its first answer too, not only the TCP handshake, and
+// the client gets FATAL 08006 in time, as libpq's connect_timeout would give it.
+func TestConnectTimeoutCoversTheServersFirstAnswer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0") // never accepted: the kernel completes handshakes
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	const timeout = 500 * time.Millisecond
+	p := startProxyTo(t, "host=127.0.0.1 port="+portOf(ln.Addr().String())+" sslmode=disable",
+		func(c *proxy.Config) { c.ConnectTimeout = timeout })
+	for range 3 {
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := pgconn.Connect(ctx, p.connString(pgtest.TrustUser, pgtest.Database))
+		cancel()
+		took := time.Since(start)
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "08006" || pe.Severity != "FATAL" {
+			t.Fatalf("server silent: want FATAL 08006, got %v after %v", err, took)
+		}
+		if took > timeout+time.Second {
+			t.Fatalf("the client waited %v for a server that never answered, with a connect timeout of %v", took, timeout)
+		}
+		t.Logf("%v: %s", took.Round(time.Millisecond), pe.Message)
+	}
+}
+
 // startupAs logs in as the trust user with extra startup parameters and reads up to the first
 // ReadyForQuery.
 func startupAs(t *testing.T, c net.Conn, db string, params ...string) *pgproto3.Frontend {
