@@ -31,7 +31,7 @@ type env struct {
 	addr  string
 }
 
-func newEnv(t testing.TB, cfg coalesce.Config) *env {
+func newEnv(t testing.TB, cfg coalesce.Config, opts ...func(*proxy.Config)) *env {
 	t.Helper()
 	e := &env{t: t, db: pg.CreateDatabase(t)}
 	ddl, err := fixtures.DDL(fixtures.Celery)
@@ -49,8 +49,12 @@ func newEnv(t testing.TB, cfg coalesce.Config) *env {
 	e.cache = coalesce.New(cfg)
 	e.an = analyzer.New(analyzer.Config{})
 	e.an.SetCoalesceStats(e.cache.Stats)
-	e.srv, err = proxy.NewServer(proxy.Config{Upstream: up, Observer: e.an, Cache: e.cache,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	pcfg := proxy.Config{Upstream: up, Observer: e.an, Cache: e.cache,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	for _, o := range opts {
+		o(&pcfg)
+	}
+	e.srv, err = proxy.NewServer(pcfg)
 	if err != nil {
 		t.Fatal(err)
 	}

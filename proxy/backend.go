@@ -362,6 +362,13 @@ func (b *backend) rowsDigest() uint64 {
 // dropped when its ReadyForQuery arrives.
 func (b *backend) errorResponse(body []byte) {
 	code := errorCode(body)
+	if b.cache != nil && endsSession(body) && (b.authDone || code[0] == '5' && code[1] == '7') {
+		// The server ends the session of its own accord (shutting down, restarting, a backend
+		// terminated): said here, at the FATAL, since the end of stream behind it may take a
+		// moment to be read, and a client reconnecting at once must not get an answer cached
+		// before. A login refused for a bad password (class 28) says nothing of the kind.
+		b.s.srv.forgetAnswers("the server ended a session with " + string(code[:]))
+	}
 	if !b.authDone {
 		b.authDone, b.authOK, b.authNotify, b.authState = true, false, true, string(code[:])
 		return
@@ -414,17 +421,31 @@ func (b *backend) readyForQuery() {
 
 // errorCode returns the SQLSTATE field of an ErrorResponse body.
 func errorCode(body []byte) (code [5]byte) {
+	copy(code[:], errorField(body, 'C'))
+	return code
+}
+
+// endsSession reports whether an ErrorResponse's severity ends the session (FATAL or PANIC).
+func endsSession(body []byte) bool {
+	sev := errorField(body, 'V') // not localized; servers before 9.6 send only S
+	if sev == nil {
+		sev = errorField(body, 'S')
+	}
+	return string(sev) == "FATAL" || string(sev) == "PANIC"
+}
+
+// errorField returns the value of one field of an ErrorResponse body; nil when absent.
+func errorField(body []byte, want byte) []byte {
 	for len(body) > 1 && body[0] != 0 {
 		field := body[0]
 		val, rest, ok := cstring(body[1:])
 		if !ok {
 			break
 		}
-		if field == 'C' {
-			copy(code[:], val)
-			return code
+		if field == want {
+			return val
 		}
 		body = rest
 	}
-	return code
+	return nil
 }

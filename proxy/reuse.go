@@ -163,6 +163,8 @@ type serverPool struct {
 	stopReap chan struct{}
 
 	reused, kept, discarded atomic.Int64
+
+	serverEnded func() // told when a kept connection is found closed by the server
 }
 
 func newServerPool(cfg *Config, log *slog.Logger) *serverPool {
@@ -198,9 +200,13 @@ func (p *serverPool) take(key string) *keptConn {
 		}
 		p.n--
 		p.mu.Unlock()
-		if time.Since(k.born) < p.maxAge && k.quiet() {
+		young := time.Since(k.born) < p.maxAge
+		if young && k.quiet() {
 			p.reused.Add(1)
 			return k
+		}
+		if young && p.serverEnded != nil {
+			p.serverEnded() // not quiet: the server said goodbye, or is gone
 		}
 		p.discarded.Add(1)
 		k.close()

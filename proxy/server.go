@@ -128,6 +128,7 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	if cfg.ReuseServerConnections {
 		srv.pool = newServerPool(&cfg, cfg.Logger)
+		srv.pool.serverEnded = func() { srv.forgetAnswers("the server closed a kept connection") }
 	}
 	srv.spare, _ = os.Open(os.DevNull) // none: out of descriptors, clients wait in the backlog
 	return srv, nil
@@ -222,6 +223,19 @@ func (s *Server) refuseOutOfFDs(ln net.Listener) bool {
 	}
 	s.spare, _ = os.Open(os.DevNull)
 	return err == nil
+}
+
+// forgetAnswers drops every cached answer when the server may have restarted: it ended a session
+// the proxy did not end, closed a kept connection, or cannot be reached. A restarted server can
+// have lost commits the cache saw (synchronous_commit = off, a crash, a failover), and the data
+// may have changed while it was down: nothing cached before is served after. Rare events, each
+// costing one miss per key.
+func (s *Server) forgetAnswers(why string) {
+	if s.cfg.Cache == nil {
+		return
+	}
+	s.cfg.Cache.Invalidate(Touch{All: true})
+	s.log.Debug("cached answers dropped", "why", why)
 }
 
 func (s *Server) isClosing() bool {
