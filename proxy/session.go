@@ -202,7 +202,8 @@ func (s *Session) connectUpstream() (net.Conn, *target, []byte, error) {
 			return k.conn, k.target, k.greeting, nil
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.srv.cfg.ConnectTimeout)
+	deadline := time.Now().Add(s.srv.cfg.ConnectTimeout)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	up, t, err := s.srv.cfg.Upstream.dial(ctx)
 	cancel()
 	if err != nil {
@@ -223,7 +224,30 @@ func (s *Session) connectUpstream() (net.Conn, *target, []byte, error) {
 		sendError(s.client, "FATAL", codeConnectionFailure, "upstream closed during startup: "+err.Error())
 		return nil, nil, nil, err
 	}
+	if err := awaitAnswer(up, deadline); err != nil {
+		up.Close()
+		s.srv.log.Warn("upstream did not answer the startup packet", "upstream", t.address, "client", s.info.ClientAddr, "err", err)
+		s.srv.forgetAnswers("the server does not answer")
+		sendError(s.client, "FATAL", codeConnectionFailure, fmt.Sprintf(
+			"could not connect to upstream %s: no answer to the startup packet within %v", t.address, s.srv.cfg.ConnectTimeout))
+		return nil, nil, nil, err
+	}
 	return up, t, nil, nil
+}
+
+// awaitAnswer waits until the server has answered the startup packet (or closed), at most until
+// deadline. The dial alone bounds nothing once the kernel has completed the TCP handshake: a
+// server that is frozen, or too busy to start a backend, left the client waiting far past
+// --connect-timeout, where libpq's connect_timeout covers the whole connection. A TLS connection
+// has already heard from the server during its handshake, within the same deadline.
+func awaitAnswer(c net.Conn, deadline time.Time) error {
+	rc := rawConn(c)
+	if rc == nil {
+		return nil
+	}
+	_ = c.SetReadDeadline(deadline)
+	defer c.SetReadDeadline(noDeadline)
+	return rc.Read(func(fd uintptr) bool { return peek(fd) != peekEmpty })
 }
 
 // endUpstream closes the server connection, first sending the Terminate the client sent when
