@@ -93,6 +93,10 @@ func (t *target) dial(ctx context.Context) (net.Conn, error) {
 	var answer [1]byte
 	if _, err := io.ReadFull(conn, answer[:]); err != nil {
 		conn.Close()
+		if isTimeout(err) {
+			// A frozen or overloaded server: say so, not "read tcp ...: i/o timeout".
+			return nil, errors.New("no answer to the SSL request within the connect timeout")
+		}
 		return nil, err
 	}
 	if answer[0] != 'S' {
