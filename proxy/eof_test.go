@@ -133,7 +133,7 @@ func TestClientEndOfStreamWithItsLastStatement(t *testing.T) {
 			}
 			defer c.Close()
 			c.SetDeadline(time.Now().Add(20 * time.Second))
-			if err := loginAs(c, pgtest.Database, "application_name", app); err != nil {
+			if _, err := loginAs(c, pgtest.Database, "application_name", app); err != nil {
 				errs <- err
 				return
 			}
@@ -251,7 +251,7 @@ func (w *statementWatch) check(t *testing.T, n int, within time.Duration) {
 
 // loginAs logs in as the trust user with extra startup parameters and reads up to the first
 // ReadyForQuery, returning errors instead of failing (it runs on the tests' client goroutines).
-func loginAs(c net.Conn, db string, params ...string) error {
+func loginAs(c net.Conn, db string, params ...string) (*pgproto3.Frontend, error) {
 	fe := pgproto3.NewFrontend(c, c)
 	m := map[string]string{"user": pgtest.TrustUser, "database": db}
 	for i := 0; i+1 < len(params); i += 2 {
@@ -259,18 +259,18 @@ func loginAs(c net.Conn, db string, params ...string) error {
 	}
 	fe.Send(&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion30, Parameters: m})
 	if err := fe.Flush(); err != nil {
-		return err
+		return nil, err
 	}
 	for {
 		msg, err := fe.Receive()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		switch m := msg.(type) {
 		case *pgproto3.ReadyForQuery:
-			return nil
+			return fe, nil
 		case *pgproto3.ErrorResponse:
-			return errors.New("startup: " + m.Message)
+			return nil, errors.New("startup: " + m.Message)
 		}
 	}
 }

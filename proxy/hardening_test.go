@@ -117,23 +117,11 @@ func TestConnectTimeoutCoversTheServersFirstAnswer(t *testing.T) {
 // ReadyForQuery.
 func startupAs(t *testing.T, c net.Conn, db string, params ...string) *pgproto3.Frontend {
 	t.Helper()
-	fe := pgproto3.NewFrontend(c, c)
-	m := map[string]string{"user": pgtest.TrustUser, "database": db}
-	for i := 0; i+1 < len(params); i += 2 {
-		m[params[i]] = params[i+1]
-	}
-	fe.Send(&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion30, Parameters: m})
-	if err := fe.Flush(); err != nil {
+	fe, err := loginAs(c, db, params...)
+	if err != nil {
 		t.Fatal(err)
 	}
-	for {
-		switch m := receive(t, fe).(type) {
-		case *pgproto3.ReadyForQuery:
-			return fe
-		case *pgproto3.ErrorResponse:
-			t.Fatalf("startup: %s", m.Message)
-		}
-	}
+	return fe
 }
 
 // TestBackendTerminatedMidSession: pg_terminate_backend (what a server restart does to every

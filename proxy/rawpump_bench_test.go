@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"io"
-	"net"
 	"testing"
 )
 
@@ -10,26 +9,8 @@ import (
 // connections, waited for at the far end, per op: the read-after-readiness path (runRaw) with
 // its system calls, which the micro-benchmarks on in-memory connections do not take.
 func BenchmarkPumpSocketRoundTrip(b *testing.B) {
-	pair := func() (net.Conn, net.Conn) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer ln.Close()
-		d, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			b.Fatal(err)
-		}
-		a, err := ln.Accept()
-		if err != nil {
-			b.Fatal(err)
-		}
-		return d, a
-	}
-	peer, src := pair()
-	out, dst := pair()
-	defer peer.Close()
-	defer out.Close()
+	peer, src := tcpPair(b)
+	out, dst := tcpPair(b)
 	p := newPump(src, dst, clientBufSize, maxHold)
 	done := make(chan error, 1)
 	go func() { done <- p.run(&recordingInspector{}) }()
@@ -48,6 +29,4 @@ func BenchmarkPumpSocketRoundTrip(b *testing.B) {
 	b.StopTimer()
 	peer.Close()
 	<-done
-	src.Close()
-	dst.Close()
 }
