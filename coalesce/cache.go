@@ -275,6 +275,10 @@ func (f *flight) finish(a *proxy.Answer) {
 			size <= c.cfg.MaxBytes/16 && time.Since(f.readAt) < c.cfg.TTL
 		if keep {
 			f.ans = a
+			// Add replaces an entry still held under the key without the eviction callback, and
+			// the LRU holds an expired entry (reported absent) until its own sweep: removed first,
+			// the old entry's bytes are taken off the count that MaxBytes is enforced against.
+			c.lru.Remove(f.h)
 			c.bytes.Add(size)
 			c.lru.Add(f.h, &entry{key: f.key, ans: a, st: f.st, readAt: f.readAt, size: size})
 			for c.bytes.Load() > c.cfg.MaxBytes {
