@@ -30,30 +30,32 @@ func tcpPair(t testing.TB) (dialed, accepted *net.TCPConn) {
 }
 
 // sendWithFIN writes b and the end of stream in one TCP segment: TCP_CORK holds the bytes back
-// until the FIN is queued behind them.
-func sendWithFIN(t *testing.T, c *net.TCPConn, b []byte) {
-	t.Helper()
+// until the FIN is queued behind them. The socket stays open for reading. Exported to the
+// external tests as SendWithFIN (export_test.go).
+func sendWithFIN(c *net.TCPConn, b []byte) error {
 	rc, err := c.SyscallConn()
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
-	cork := func(on int) {
+	cork := func(on int) error {
+		var serr error
 		if err := rc.Control(func(fd uintptr) {
-			if err := syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_CORK, on); err != nil {
-				t.Error(err)
-			}
+			serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_CORK, on)
 		}); err != nil {
-			t.Fatal(err)
+			return err
 		}
+		return serr
 	}
-	cork(1)
+	if err := cork(1); err != nil {
+		return err
+	}
 	if _, err := c.Write(b); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	if err := c.CloseWrite(); err != nil {
-		t.Fatal(err)
+		return err
 	}
-	cork(0)
+	return cork(0)
 }
 
 // TestPumpReadsEndOfStreamBehindLastBytes: a peer that sends its last message and its FIN in one
@@ -77,7 +79,7 @@ func TestPumpReadsEndOfStreamBehindLastBytes(t *testing.T) {
 			done := make(chan error, 1)
 			start := func() { go func() { done <- p.run(&recordingInspector{}) }() }
 			if tc.early {
-				sendWithFIN(t, peer, msg('Q', "SELECT 1\x00"))
+				mustSendWithFIN(t, peer, msg('Q', "SELECT 1\x00"))
 				time.Sleep(50 * time.Millisecond) // the segment is in before the pump reads
 				start()
 			} else {
@@ -89,7 +91,7 @@ func TestPumpReadsEndOfStreamBehindLastBytes(t *testing.T) {
 					time.Sleep(time.Millisecond)
 				}
 				time.Sleep(20 * time.Millisecond) // the pump waits for readiness
-				sendWithFIN(t, peer, msg('Q', "SELECT 1\x00"))
+				mustSendWithFIN(t, peer, msg('Q', "SELECT 1\x00"))
 			}
 			sent := time.Now()
 			select {
@@ -163,4 +165,11 @@ func inWatch(p *pump) bool {
 	defer ends.mu.Unlock()
 	_, ok := ends.pumps[p]
 	return ok || p.watched.Load()
+}
+
+func mustSendWithFIN(t *testing.T, c *net.TCPConn, b []byte) {
+	t.Helper()
+	if err := sendWithFIN(c, b); err != nil {
+		t.Fatal(err)
+	}
 }

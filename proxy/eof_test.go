@@ -9,13 +9,13 @@ import (
 	"net"
 	"slices"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/pgpollwatch/pgpollwatch/internal/pgtest"
+	"github.com/pgpollwatch/pgpollwatch/proxy"
 )
 
 // The tests in this file check that a session notices its peer's end of stream however it
@@ -28,7 +28,7 @@ type closeHow int
 
 const (
 	// closeSameSegment puts the FIN in the segment that carries the last bytes (TCP_CORK holds
-	// the bytes back until the FIN is queued behind them), then closes.
+	// the bytes back until the FIN is queued behind them); reading stays open.
 	closeSameSegment closeHow = iota
 	// closeAtOnce writes, then closes the socket straight away.
 	closeAtOnce
@@ -47,38 +47,21 @@ func (h closeHow) String() string {
 func writeAndEnd(t testing.TB, c net.Conn, b []byte, h closeHow) {
 	t.Helper()
 	tc := c.(*net.TCPConn)
-	if h == closeSameSegment {
-		setCork(t, tc, 1)
-	}
-	if _, err := c.Write(b); err != nil {
-		t.Fatalf("write: %v", err)
-	}
 	var err error
 	switch h {
 	case closeSameSegment:
-		err = tc.CloseWrite() // the FIN joins the corked bytes
-		setCork(t, tc, 0)
+		err = proxy.SendWithFIN(tc, b)
 	case closeAtOnce:
-		err = c.Close()
+		if _, err = c.Write(b); err == nil {
+			err = c.Close()
+		}
 	case shutWrite:
-		err = tc.CloseWrite()
+		if _, err = c.Write(b); err == nil {
+			err = tc.CloseWrite()
+		}
 	}
 	if err != nil {
 		t.Fatalf("%v: %v", h, err)
-	}
-}
-
-func setCork(t testing.TB, c *net.TCPConn, on int) {
-	t.Helper()
-	rc, err := c.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_CORK, on)
-	}); err != nil || serr != nil {
-		t.Fatalf("TCP_CORK: %v %v", err, serr)
 	}
 }
 

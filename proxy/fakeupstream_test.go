@@ -6,10 +6,10 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/pgpollwatch/pgpollwatch/proxy"
 )
 
 // fakeUpstream is a tiny in-test server that speaks just enough of the protocol for tests that
@@ -143,19 +143,7 @@ const fakeFatalQuery = "fake: FATAL"
 func fatalAndClose(c net.Conn) {
 	b, _ := (&pgproto3.ErrorResponse{Severity: "FATAL", SeverityUnlocalized: "FATAL", Code: "57P01",
 		Message: "terminating connection due to administrator command"}).Encode(nil)
-	tc := c.(*net.TCPConn)
-	rc, err := tc.SyscallConn()
-	if err != nil {
-		return
-	}
-	cork := func(on int) {
-		_ = rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_CORK, on) })
-	}
-	cork(1) // the bytes wait until the FIN is queued behind them
-	if _, err := c.Write(b); err == nil {
-		_ = tc.CloseWrite()
-	}
-	cork(0)
+	_ = proxy.SendWithFIN(c.(*net.TCPConn), b)
 }
 
 // startProxyTo runs a proxy in front of an upstream DSN.
