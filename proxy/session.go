@@ -208,11 +208,11 @@ func (s *Session) connectUpstream() (net.Conn, *target, []byte, error) {
 	cancel()
 	if err != nil {
 		s.srv.log.Warn("cannot connect to upstream", "upstream", s.srv.cfg.Upstream.String(), "client", s.info.ClientAddr, "err", err)
-		s.srv.forgetAnswers("cannot connect to the server")
 		if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
 			// The proxy's own limit, not the server's fault: the same answer as at accept.
 			sendError(s.client, "FATAL", codeTooManyConnections, outOfFDsMessage)
 		} else {
+			s.srv.forgetAnswers("cannot connect to the server")
 			sendError(s.client, "FATAL", codeConnectionFailure,
 				fmt.Sprintf("could not connect to upstream %s: %v", s.srv.cfg.Upstream.String(), err))
 		}
