@@ -32,6 +32,10 @@ type Config struct {
 	StormQPS        float64       // polls/s at or above which a key storms; default 10
 	StormWindow     time.Duration // how long the rate must hold (and stay below to end); default 5s
 	SpinInterval    time.Duration // a storming key whose poller seldom waits this long between polls spins (pause.go); default 20ms
+	// SweepQPS is the rate of watched polls, over two keys or more, at or above which a client
+	// identity storms as a poller: a loop over a large group polls each key under StormQPS.
+	// Default 100.
+	SweepQPS float64
 	// ReportLiterals keeps one example of each fingerprint's statement text as sent, literals
 	// included (--report-literals). Off, snapshots hold no literal but watched keys.
 	ReportLiterals bool
@@ -61,6 +65,9 @@ func (c *Config) defaults() {
 	if c.StormWindow <= 0 {
 		c.StormWindow = 5 * time.Second
 	}
+	if c.SweepQPS <= 0 {
+		c.SweepQPS = 100
+	}
 	if c.SpinInterval <= 0 {
 		c.SpinInterval = 20 * time.Millisecond
 	}
@@ -69,7 +76,8 @@ func (c *Config) defaults() {
 // Analyzer is the proxy's Observer. Create it with New; it is safe for concurrent use.
 type Analyzer struct {
 	cfg    Config
-	epoch  time.Time // second 0 of every per-second series
+	now    func() time.Time // time.Now; tests that script time replace it
+	epoch  time.Time        // second 0 of every per-second series
 	seed   maphash.Seed
 	window int // StormWindow in seconds
 
@@ -104,7 +112,8 @@ type Analyzer struct {
 // New makes an Analyzer. Call Run to evaluate storms every second.
 func New(cfg Config) *Analyzer {
 	cfg.defaults()
-	a := &Analyzer{cfg: cfg, epoch: time.Now(), seed: maphash.MakeSeed(), found: map[string]bool{}}
+	a := &Analyzer{cfg: cfg, now: time.Now, seed: maphash.MakeSeed(), found: map[string]bool{}}
+	a.epoch = a.now()
 	a.window = max(1, int(cfg.StormWindow/time.Second))
 	a.perWatch = make([]watchCounters, len(cfg.Watches))
 	for i := range a.perWatch {
@@ -157,7 +166,7 @@ func (a *Analyzer) ConnOpened(c *proxy.ConnInfo) {
 		host = h
 	}
 	cs := a.clients.get(clientKey{Host: host, App: c.ApplicationName, User: c.User, Database: c.Database}, a)
-	now := a.sec(time.Now())
+	now := a.sec(a.now())
 	cs.mu.Lock()
 	cs.connsOpened++
 	cs.open++
@@ -168,7 +177,7 @@ func (a *Analyzer) ConnOpened(c *proxy.ConnInfo) {
 	a.openConns.Add(1)
 	opened := c.OpenedAt
 	if opened.IsZero() { // a ConnInfo made by hand
-		opened = time.Now()
+		opened = a.now()
 	}
 	c.Local = &connState{client: cs, clock: newPauseClock(a.nanos(opened)), m: matcher{watches: a.cfg.Watches},
 		key: make([]byte, 0, maxKeyLen+64), tkey: make([]byte, 0, maxKeyLen+64), norm: make([]byte, 0, 512)}
@@ -178,6 +187,10 @@ func (a *Analyzer) ConnOpened(c *proxy.ConnInfo) {
 func (a *Analyzer) ConnAuthenticated(c *proxy.ConnInfo, ok bool, _ string) {
 	if !ok {
 		a.authFailed.Add(1)
+		return
+	}
+	if cs, isCS := c.Local.(*connState); isCS {
+		cs.clock.authenticated(a.nanos(a.now()))
 	}
 }
 
@@ -207,7 +220,14 @@ func (a *Analyzer) Statements(c *proxy.ConnInfo, batch []proxy.Event) {
 func (a *Analyzer) ingest(cs *connState, ev *proxy.Event) {
 	start := a.nanos(ev.Start)
 	endNs := start + int64(ev.Duration)
-	cs.clock.statement(start, endNs, int64(a.cfg.SpinInterval)) // even an empty statement is the client not waiting
+	long := int64(a.cfg.SpinInterval)
+	cs.clock.statement(start, endNs, long) // even an empty statement is the client not waiting
+	if cs.clock.polled {
+		p := cs.client.poller()
+		p.mu.Lock()
+		p.busy(cs.clock, start, endNs, long)
+		p.mu.Unlock()
+	}
 	if ev.Empty || ev.Suspended && ev.Rows == 0 {
 		return
 	}
@@ -335,6 +355,21 @@ func (a *Analyzer) pollKeys(cs *connState, ev *proxy.Event, text []byte, fp *fpS
 	a.watched.Add(1)
 	a.perWatch[fp.lookup.watch].lookups.Add(1)
 	w := &a.cfg.Watches[fp.lookup.watch]
+	p := cs.client.poller()
+	p.mu.Lock()
+	if !cs.clock.polled {
+		// The connection's first poll: from now on its activity is its poller's, and so is
+		// the run of activity this poll ends, back to the opening when the client connected
+		// just to poll.
+		cs.clock.polled = true
+		p.busy(cs.clock, cs.clock.runStart, at, int64(a.cfg.SpinInterval))
+	}
+	p.polls++
+	p.watch = fp.lookup.watch
+	if c := p.ring.add(sec, 1); c > p.peak {
+		p.peak = c
+	}
+	p.mu.Unlock()
 	status, hasStatus := fp.status(ev, w)
 	a.eachKey(cs, ev, text, fp, func(key []byte) {
 		a.keys.poll(a, cs, fp.lookup.watch, key, ev, sec, start, at, status, hasStatus)

@@ -93,6 +93,13 @@ func (a *Analyzer) findings(s *Snapshot) []Finding {
 		out = append(out, f)
 	}
 
+	// Pollers whose polls over many keys storm: a loop over a group.
+	for _, p := range s.Pollers {
+		if p.Storming {
+			out = append(out, a.pollerFinding(s, p))
+		}
+	}
+
 	// Polls that kept coming after the result was final.
 	var after []KeyStat
 	for _, k := range s.Keys {
@@ -140,6 +147,45 @@ func (a *Analyzer) findings(s *Snapshot) []Finding {
 			}})
 	}
 	return out
+}
+
+// pollerFinding explains a poller's storm: who polls how many keys, how fast, whether it waits.
+func (a *Analyzer) pollerFinding(s *Snapshot, p PollerStat) Finding {
+	who := clientName(clientKey{Host: p.Address, App: p.ApplicationName, User: p.User, Database: p.Database})
+	f := Finding{ID: "poller:" + p.Address + "|" + p.ApplicationName + "|" + p.User + "|" + p.Database, Severity: "high", Fix: fixGenericPoll}
+	if strings.Contains(p.Table, "celery") {
+		f.Fix = fixCelerySpin
+	}
+	what := fmt.Sprintf("%s polls %d %s.%s keys %.0f times/s in total", who, p.Keys, p.Table, p.Column, p.PollQPS10)
+	if p.Spinning {
+		f.ID += "|spin"
+		f.Kind = "spin-poll"
+		f.Summary = "Spin loop: " + what + ", with no wait between two polls of a key"
+	} else {
+		f.Kind = "poll-storm"
+		f.Severity = "medium"
+		f.Summary = "Poll storm: " + what + fmt.Sprintf(" (%.0f%% of all queries)", 100*p.QueryShare)
+	}
+	f.Evidence = append(f.Evidence,
+		fmt.Sprintf("%.0f of %.0f queries/s in the last 10 s are this client's polls (%.0f%%), peak %.0f/s", p.PollQPS10, s.Rates.QPS10, 100*p.QueryShare, p.PeakQPS),
+		fmt.Sprintf("%d keys polled in the last 10 s, each about every %s (median gap between two polls of a key); no single key reaches the storm rate of its own",
+			p.Keys, fmtGap(p.KeyGapMs)),
+		fmt.Sprintf("a wait of %v or more (no statement in flight, no connection being opened) in %.0f%% of its latest gaps between two polls of a key, across its connections",
+			a.cfg.SpinInterval, max(p.WaitsPct, 0)))
+	if p.OverlapPct > 0 {
+		f.Evidence = append(f.Evidence, fmt.Sprintf("%.0f%% of its polling statements began while another of its connections was busy: "+
+			"more than one process shares this address, user, database and application_name; polite processes polling densely together can look like one loop", p.OverlapPct))
+	} else {
+		f.Evidence = append(f.Evidence, "its polling connections never overlapped in time: one loop, one poll after another")
+	}
+	return f
+}
+
+func fmtGap(ms float64) string {
+	if ms < 0 {
+		return "-"
+	}
+	return time.Duration(ms * float64(time.Millisecond)).Round(time.Millisecond).String()
 }
 
 func orDash(s string) string {

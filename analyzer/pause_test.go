@@ -18,64 +18,140 @@ type scripted struct {
 	dur  time.Duration
 }
 
-// poller scripts a client polling key for 6 s. Each round it opens a connection when perPoll
-// (else it keeps one, or cycles through pool connections), waits sleep, runs setup statements
-// of 1 ms with think ms of silence before each, then the poll, then (perPoll) a ROLLBACK and a
-// close.
+// poller scripts a client polling for 6 s. Each round it visits its keys in turn (one key
+// unless keys > 1: key-0, key-1, ...); for each poll it opens a connection when perPoll (else
+// it keeps one, or cycles through pool connections), waits sleep, runs setup statements of
+// 1 ms with think ms of silence before each, then the poll, then (perPoll) a ROLLBACK and a
+// close. After each round it waits roundSleep.
 type poller struct {
-	key       string
-	perPoll   bool
-	pool      int // persistent connections used in turn (default 1)
-	sleep     time.Duration
-	setup     int
-	think     time.Duration
-	reconnect time.Duration // perPoll: from the close to the next opening, beyond sleep
+	key        string
+	keys       int
+	app        string // the client identity's application_name; default key
+	addr       string // and address; default one per client
+	perPoll    bool
+	pool       int // persistent connections used in turn (default 1)
+	sleep      time.Duration
+	roundSleep time.Duration
+	setup      int
+	think      time.Duration
+	reconnect  time.Duration // perPoll: from the close to the next opening, beyond sleep
+	offset     time.Duration // when it starts
+	length     time.Duration // how long it polls; default 6 s
 }
 
-func (p poller) script(client int) []scripted {
-	var out []scripted
-	addr := fmt.Sprintf("10.0.0.%d:5000", client)
-	var conns []*proxy.ConnInfo
-	if !p.perPoll {
-		for i := range max(1, p.pool) {
-			c := &proxy.ConnInfo{ClientAddr: addr, ApplicationName: p.key}
-			conns = append(conns, c)
-			out = append(out, scripted{at: time.Duration(i) * time.Millisecond, conn: c, kind: 'o'})
-		}
+func (p poller) keyNames() []string {
+	if p.keys <= 1 {
+		return []string{p.key}
 	}
-	at := 10 * time.Millisecond
-	for round := 0; at < 6*time.Second; round++ {
-		at += p.sleep
-		var c *proxy.ConnInfo
-		if p.perPoll {
-			at += p.reconnect
-			c = &proxy.ConnInfo{ClientAddr: addr, ApplicationName: p.key}
-			out = append(out, scripted{at: at, conn: c, kind: 'o'})
-		} else {
-			c = conns[round%len(conns)]
-		}
-		for range p.setup {
-			at += p.think
-			out = append(out, scripted{at: at, conn: c, kind: 's', text: "select current_schema()", dur: time.Millisecond})
-			at += time.Millisecond
-		}
-		at += p.think
-		out = append(out, scripted{at: at, conn: c, kind: 's', text: celeryLookup + "'" + p.key + "'", dur: time.Millisecond})
-		at += time.Millisecond
-		if p.perPoll {
-			at += time.Millisecond
-			out = append(out, scripted{at: at, conn: c, kind: 's', text: "ROLLBACK", dur: 200 * time.Microsecond})
-			at += time.Millisecond
-			out = append(out, scripted{at: at, conn: c, kind: 'c'})
-		}
+	out := make([]string, p.keys)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s-%d", p.key, i)
 	}
 	return out
 }
 
+func (p poller) script(client int) []scripted {
+	var out []scripted
+	addr, app := p.addr, p.app
+	if addr == "" {
+		addr = fmt.Sprintf("10.0.0.%d:5000", client)
+	}
+	if app == "" {
+		app = p.key
+	}
+	var conns []*proxy.ConnInfo
+	if !p.perPoll {
+		for i := range max(1, p.pool) {
+			c := &proxy.ConnInfo{ClientAddr: addr, ApplicationName: app}
+			conns = append(conns, c)
+			out = append(out, scripted{at: p.offset + time.Duration(i)*time.Millisecond, conn: c, kind: 'o'})
+		}
+	}
+	length := p.length
+	if length == 0 {
+		length = 6 * time.Second
+	}
+	at, n := p.offset+10*time.Millisecond, 0
+	for at < p.offset+length {
+		for _, key := range p.keyNames() {
+			if at >= p.offset+length {
+				break
+			}
+			at += p.sleep
+			var c *proxy.ConnInfo
+			if p.perPoll {
+				at += p.reconnect
+				c = &proxy.ConnInfo{ClientAddr: addr, ApplicationName: app}
+				out = append(out, scripted{at: at, conn: c, kind: 'o'})
+			} else {
+				c = conns[n%len(conns)]
+			}
+			n++
+			for range p.setup {
+				at += p.think
+				out = append(out, scripted{at: at, conn: c, kind: 's', text: "select current_schema()", dur: time.Millisecond})
+				at += time.Millisecond
+			}
+			at += p.think
+			out = append(out, scripted{at: at, conn: c, kind: 's', text: celeryLookup + "'" + key + "'", dur: time.Millisecond})
+			at += time.Millisecond
+			if p.perPoll {
+				at += time.Millisecond
+				out = append(out, scripted{at: at, conn: c, kind: 's', text: "ROLLBACK", dur: 200 * time.Microsecond})
+				at += time.Millisecond
+				out = append(out, scripted{at: at, conn: c, kind: 'c'})
+			}
+		}
+		at += p.roundSleep
+	}
+	return out
+}
+
+// busyClient scripts a client that only runs ordinary queries on its one persistent
+// connection: a 2 ms query after every 3 ms of think time, for 6 s.
+func busyClient(addr, app string) []scripted {
+	c := &proxy.ConnInfo{ClientAddr: addr, ApplicationName: app}
+	out := []scripted{{at: 0, conn: c, kind: 'o'}}
+	for at := 5 * time.Millisecond; at < 6*time.Second; at += 5 * time.Millisecond {
+		out = append(out, scripted{at: at, conn: c, kind: 's', text: "select count(*) from pg_class", dur: 2 * time.Millisecond})
+	}
+	return out
+}
+
+// play feeds the steps to a, in time order, ticking every second of the script. a's clock
+// follows the script, and then reads its end: snapshots see the rates of its last seconds.
+func play(a *Analyzer, steps []scripted) {
+	slices.SortStableFunc(steps, func(x, y scripted) int { return int(x.at - y.at) })
+	var now time.Duration
+	a.now = func() time.Time { return a.epoch.Add(now) }
+	nextTick := time.Second
+	for _, st := range steps {
+		now = st.at
+		for ; nextTick <= st.at; nextTick += time.Second {
+			a.Tick(a.epoch.Add(nextTick))
+		}
+		switch st.kind {
+		case 'o':
+			st.conn.OpenedAt = a.epoch.Add(st.at)
+			a.ConnOpened(st.conn)
+		case 's':
+			ev := simpleEvent(st.text, a.epoch.Add(st.at))
+			ev.Duration = st.dur
+			a.Statements(st.conn, []proxy.Event{ev})
+		case 'c':
+			a.ConnClosed(st.conn, proxy.ConnStats{})
+		}
+	}
+	a.Tick(a.epoch.Add(nextTick))
+	now = nextTick
+}
+
 // TestSpinIsNotWaiting checks that a spin loop is told by whether the poller waits between
-// polls, not by how often it polls: a loop without sleep whose polls take 30 ms (a connection
-// and a dozen statements each, on a busy machine) spins; one that sleeps 25 ms does not, over
-// one connection, a connection per poll, or a pool of connections.
+// polls, not by how often it polls nor by how many keys it visits: a loop without sleep whose
+// polls take 30 ms (a connection and a dozen statements each, on a busy machine) spins; one
+// that sleeps 25 ms does not, over one connection, a connection per poll, or a pool of
+// connections; a loop over ten keys that never sleeps spins on every key, though ten polls of
+// other keys (on other connections) lie between two polls of one.
 func TestSpinIsNotWaiting(t *testing.T) {
 	cases := []struct {
 		p        poller
@@ -93,55 +169,141 @@ func TestSpinIsNotWaiting(t *testing.T) {
 		// silent for 75 ms, of which the 25 ms since the key's previous poll count.
 		{poller{key: "pool-sleeper", pool: 3, sleep: 25 * time.Millisecond}, false, 100},
 		{poller{key: "pool-spin", pool: 3, setup: 4, think: 5 * time.Millisecond}, true, 0},
+		// GroupResult.completed_count() over five subtasks, a connection per poll: between two
+		// polls of one key lie four connections of the same loop, 60 ms in all.
+		{poller{key: "rr-churn-spin", keys: 5, perPoll: true, reconnect: 4 * time.Millisecond, setup: 2, think: time.Millisecond}, true, 0},
+		// The same loop on one persistent connection, and with a sleep after every round.
+		{poller{key: "rr-spin", keys: 10, setup: 1, think: time.Millisecond}, true, 0},
+		{poller{key: "rr-churn-rounds", keys: 3, perPoll: true, reconnect: 2 * time.Millisecond, roundSleep: 30 * time.Millisecond}, false, 100},
 	}
 	a := New(Config{})
 	var steps []scripted
 	for i, c := range cases {
 		steps = append(steps, c.p.script(i+1)...)
 	}
-	slices.SortStableFunc(steps, func(x, y scripted) int { return int(x.at - y.at) })
-	nextTick := time.Second
-	for _, st := range steps {
-		for ; nextTick <= st.at; nextTick += time.Second {
-			a.Tick(a.epoch.Add(nextTick))
-		}
-		switch st.kind {
-		case 'o':
-			st.conn.OpenedAt = a.epoch.Add(st.at)
-			a.ConnOpened(st.conn)
-		case 's':
-			ev := simpleEvent(st.text, a.epoch.Add(st.at))
-			ev.Duration = st.dur
-			a.Statements(st.conn, []proxy.Event{ev})
-		case 'c':
-			a.ConnClosed(st.conn, proxy.ConnStats{})
-		}
-	}
-	a.Tick(a.epoch.Add(nextTick))
+	play(a, steps)
 	byKey := map[string]KeyStat{}
 	for _, k := range a.Snapshot().Keys {
 		byKey[k.Key] = k
 	}
 	for _, c := range cases {
-		k, ok := byKey[c.p.key]
-		if !ok {
-			t.Errorf("%s: not in the snapshot", c.p.key)
-			continue
-		}
-		t.Logf("%-14s %4d polls, median gap %5.1f ms, waits %3.0f%%, storming %v, spinning %v", k.Key, k.Polls, k.MedianIntervalMs, k.WaitsPct, k.Storming, k.Spinning)
-		if !k.Storming || k.Spinning != c.spinning || k.WaitsPct != c.waits {
-			t.Errorf("%s: storming %v, spinning %v, waits %.0f%%; want storming, spinning %v, waits %.0f%% (median gap %.1f ms)",
-				c.p.key, k.Storming, k.Spinning, k.WaitsPct, c.spinning, c.waits, k.MedianIntervalMs)
-		}
-		if k.MedianIntervalMs < 20 && !c.spinning {
-			t.Errorf("%s: the case is wrong: a median gap of %.1f ms is a spin loop whatever the waits", c.p.key, k.MedianIntervalMs)
+		for _, key := range c.p.keyNames() {
+			k, ok := byKey[key]
+			if !ok {
+				t.Errorf("%s: not in the snapshot", key)
+				continue
+			}
+			t.Logf("%-18s %4d polls, median gap %5.1f ms, waits %3.0f%%, storming %v, spinning %v", k.Key, k.Polls, k.MedianIntervalMs, k.WaitsPct, k.Storming, k.Spinning)
+			if !k.Storming || k.Spinning != c.spinning || k.WaitsPct != c.waits {
+				t.Errorf("%s: storming %v, spinning %v, waits %.0f%%; want storming, spinning %v, waits %.0f%% (median gap %.1f ms)",
+					key, k.Storming, k.Spinning, k.WaitsPct, c.spinning, c.waits, k.MedianIntervalMs)
+			}
+			if k.MedianIntervalMs < 20 && !c.spinning {
+				t.Errorf("%s: the case is wrong: a median gap of %.1f ms is a spin loop whatever the waits", key, k.MedianIntervalMs)
+			}
 		}
 	}
 }
 
-// TestWaitedBetweenConnections covers waited's cases one by one, in nanoseconds with a 20 ms
-// threshold.
-func TestWaitedBetweenConnections(t *testing.T) {
+// TestWaitsOfSharedIdentities checks the cases where the client identity holds more than the
+// poller: other processes with the same address and name that only run ordinary queries, and
+// two processes that each poll their own key politely, a connection per poll.
+func TestWaitsOfSharedIdentities(t *testing.T) {
+	const addr, app = "10.0.1.1:5000", "web"
+	a := New(Config{})
+	var steps []scripted
+	for range 20 {
+		steps = append(steps, busyClient(addr, app)...)
+	}
+	// On its own connection, and on a connection per poll: either way the busy processes'
+	// ordinary queries do not hide its sleep.
+	steps = append(steps, poller{key: "busy-host-persistent", app: app, addr: addr, sleep: 40 * time.Millisecond}.script(0)...)
+	steps = append(steps, poller{key: "busy-host-churn", app: app, addr: addr, perPoll: true, sleep: 40 * time.Millisecond, reconnect: 2 * time.Millisecond}.script(0)...)
+	// Two processes of one identity, each asking for its own task every 80 ms.
+	for i, off := range []time.Duration{0, 37 * time.Millisecond} {
+		steps = append(steps, poller{key: fmt.Sprintf("twin-%d", i), app: "twins", addr: addr, perPoll: true,
+			sleep: 80 * time.Millisecond, reconnect: 2 * time.Millisecond, setup: 2, think: time.Millisecond, offset: off}.script(0)...)
+	}
+	play(a, steps)
+	s := a.Snapshot()
+	for _, k := range s.Keys {
+		t.Logf("%-22s %4d polls, median gap %5.1f ms, waits %3.0f%%, storming %v, spinning %v", k.Key, k.Polls, k.MedianIntervalMs, k.WaitsPct, k.Storming, k.Spinning)
+		if k.Spinning || k.WaitsPct != 100 {
+			t.Errorf("%s: spinning %v, waits %.0f%%; want no spin and a wait in every gap", k.Key, k.Spinning, k.WaitsPct)
+		}
+	}
+	if len(s.Keys) != 4 {
+		t.Errorf("%d keys, want 4", len(s.Keys))
+	}
+	for _, p := range s.Pollers {
+		t.Logf("poller %s: %d polls, %d keys, waits %.0f%%, overlap %.0f%%", p.ApplicationName, p.Polls, p.Keys, p.WaitsPct, p.OverlapPct)
+		if p.ApplicationName == "twins" && p.OverlapPct != 0 {
+			// Their connections (4 ms every 80 ms, 37 ms apart) never overlap: the evidence
+			// says nothing here, and must not invent an overlap.
+			t.Errorf("twins: overlap %.0f%%, want 0", p.OverlapPct)
+		}
+	}
+}
+
+// TestSweepStorms checks the poller storm: a loop over 2,000 keys that never waits polls each
+// key under the per-key storm rate, yet it is a storm of its poller and a spin loop; a loop
+// over the same keys that sleeps after each round is a storm (it polls fast enough) but no
+// spin loop; one that sleeps between polls stays under the sweep rate.
+func TestSweepStorms(t *testing.T) {
+	a := New(Config{})
+	var steps []scripted
+	steps = append(steps, poller{key: "spin", keys: 2000, addr: "10.0.2.1:1", app: "spinner", length: 12 * time.Second}.script(0)...)
+	steps = append(steps, poller{key: "rounds", keys: 400, addr: "10.0.2.2:1", app: "rounds", roundSleep: 200 * time.Millisecond, length: 12 * time.Second}.script(0)...)
+	steps = append(steps, poller{key: "polite", keys: 400, addr: "10.0.2.3:1", app: "polite", sleep: 25 * time.Millisecond, length: 12 * time.Second}.script(0)...)
+	play(a, steps)
+	s := a.Snapshot()
+	byApp := map[string]PollerStat{}
+	for _, p := range s.Pollers {
+		byApp[p.ApplicationName] = p
+		t.Logf("poller %-8s %6d polls, %4.0f/s, %4d keys, key gap %7.1f ms, waits %3.0f%%, storming %v, spinning %v",
+			p.ApplicationName, p.Polls, p.PollQPS10, p.Keys, p.KeyGapMs, p.WaitsPct, p.Storming, p.Spinning)
+	}
+	for _, k := range s.Keys {
+		if k.Storming {
+			t.Errorf("key %s storms at %.0f/s: the case is wrong, a sweep polls each key seldom", k.Key, k.QPS10)
+		}
+	}
+	want := map[string][2]bool{"spinner": {true, true}, "rounds": {true, false}, "polite": {false, false}}
+	for app, w := range want {
+		p := byApp[app]
+		if p.Storming != w[0] || p.Spinning != w[1] {
+			t.Errorf("%s: storming %v, spinning %v; want %v, %v", app, p.Storming, p.Spinning, w[0], w[1])
+		}
+	}
+	if p := byApp["spinner"]; p.WaitsPct != 0 || p.Keys != 2000 {
+		t.Errorf("spinner: waits %.0f%% over %d keys, want 0%% over 2000", p.WaitsPct, p.Keys)
+	}
+	if p := byApp["rounds"]; p.WaitsPct != 100 {
+		t.Errorf("rounds: waits %.0f%%, want 100%%", p.WaitsPct)
+	}
+	var storms []Storm
+	for _, st := range s.Storms {
+		if st.Kind == "poller" {
+			storms = append(storms, st)
+		}
+	}
+	if len(storms) != 2 || !storms[0].Active || storms[0].Keys < 2 {
+		t.Fatalf("poller storms: %+v", storms)
+	}
+	var spin *Finding
+	for i, f := range s.Findings {
+		if f.Kind == "spin-poll" {
+			spin = &s.Findings[i]
+		}
+	}
+	if spin == nil || len(s.Findings) < 2 {
+		t.Fatalf("findings: %+v", s.Findings)
+	}
+	t.Logf("finding: %s\n  %v", spin.Summary, spin.Evidence)
+}
+
+// TestWaited covers waited's cases one by one, in nanoseconds with a 20 ms threshold.
+func TestWaited(t *testing.T) {
 	const ms = int64(time.Millisecond)
 	const long = 20 * ms
 	clock := func(opened int64, stmts ...[2]int64) *pauseClock {
@@ -151,38 +313,56 @@ func TestWaitedBetweenConnections(t *testing.T) {
 		}
 		return c
 	}
+	// activity feeds a poller the busy spans of its polling connections, in the order their
+	// ends were seen.
+	type span struct {
+		conn     int
+		from, to int64
+	}
+	activity := func(spans ...span) *pollerClock {
+		p := &pollerClock{}
+		conns := map[int]*pauseClock{}
+		for _, s := range spans {
+			if conns[s.conn] == nil {
+				conns[s.conn] = newPauseClock(0)
+			}
+			p.busy(conns[s.conn], s.from, s.to, long)
+		}
+		return p
+	}
+	other := newPauseClock(0)
 	cases := []struct {
-		name      string
-		prev, cur *pauseClock
-		same      bool
-		from, to  int64
-		want      bool
+		name     string
+		cur      *pauseClock
+		poller   *pollerClock // nil: both polls on cur
+		from, to int64
+		want     bool
 	}{
-		{"same connection, short silence", nil, clock(0, [2]int64{0, 1 * ms}, [2]int64{15 * ms, 16 * ms}), true, 1 * ms, 15 * ms, false},
-		{"same connection, long silence", nil, clock(0, [2]int64{0, 1 * ms}, [2]int64{22 * ms, 23 * ms}), true, 1 * ms, 22 * ms, true},
-		{"same connection, long silence before the previous poll", nil,
-			clock(0, [2]int64{0, 1 * ms}, [2]int64{40 * ms, 41 * ms}, [2]int64{45 * ms, 46 * ms}), true, 41 * ms, 45 * ms, false},
-		{"a long silence straddling the previous poll counts from it", nil,
-			clock(0, [2]int64{0, 1 * ms}, [2]int64{50 * ms, 51 * ms}), true, 35 * ms, 50 * ms, false},
+		{"same connection, short silence", clock(0, [2]int64{0, 1 * ms}, [2]int64{15 * ms, 16 * ms}), nil, 1 * ms, 15 * ms, false},
+		{"same connection, long silence", clock(0, [2]int64{0, 1 * ms}, [2]int64{22 * ms, 23 * ms}), nil, 1 * ms, 22 * ms, true},
+		{"same connection, long silence before the previous poll",
+			clock(0, [2]int64{0, 1 * ms}, [2]int64{40 * ms, 41 * ms}, [2]int64{45 * ms, 46 * ms}), nil, 41 * ms, 45 * ms, false},
+		{"a long silence straddling the previous poll counts from it",
+			clock(0, [2]int64{0, 1 * ms}, [2]int64{50 * ms, 51 * ms}), nil, 35 * ms, 50 * ms, false},
 		{"new connection, opened soon after the previous one's last statement",
-			clock(0, [2]int64{0, 1 * ms}, [2]int64{2 * ms, 3 * ms}), clock(10*ms, [2]int64{15 * ms, 16 * ms}), false, 1 * ms, 15 * ms, false},
+			newPauseClock(10 * ms), activity(span{1, 0, 3 * ms}, span{2, 10 * ms, 16 * ms}), 1 * ms, 15 * ms, false},
 		{"new connection, opened 25 ms after the previous one's last statement",
-			clock(0, [2]int64{0, 1 * ms}, [2]int64{2 * ms, 3 * ms}), clock(28*ms, [2]int64{30 * ms, 31 * ms}), false, 1 * ms, 30 * ms, true},
-		{"new connection, silent 25 ms after opening",
-			clock(0, [2]int64{0, 1 * ms}), clock(3*ms, [2]int64{28 * ms, 29 * ms}), false, 1 * ms, 28 * ms, true},
-		{"previous connection silent 25 ms after its poll",
-			clock(0, [2]int64{0, 1 * ms}, [2]int64{26 * ms, 27 * ms}), clock(27*ms, [2]int64{28 * ms, 29 * ms}), false, 1 * ms, 28 * ms, true},
-		{"an old pooled connection, idle since before the previous poll",
-			clock(0, [2]int64{30 * ms, 31 * ms}), clock(0, [2]int64{0, 1 * ms}, [2]int64{55 * ms, 56 * ms}), false, 31 * ms, 55 * ms, true},
-		{"an old pooled connection, busy until just before",
-			clock(0, [2]int64{30 * ms, 31 * ms}), clock(0, [2]int64{0, 40 * ms}, [2]int64{45 * ms, 46 * ms}), false, 31 * ms, 45 * ms, false},
+			newPauseClock(28 * ms), activity(span{1, 0, 3 * ms}, span{2, 28 * ms, 31 * ms}), 1 * ms, 30 * ms, true},
+		{"round robin: the poller polled other keys on other connections in between",
+			newPauseClock(24 * ms), activity(span{1, 0, 3 * ms}, span{2, 5 * ms, 12 * ms}, span{3, 14 * ms, 22 * ms}, span{4, 24 * ms, 30 * ms}), 3 * ms, 24 * ms, false},
+		{"round robin with a 25 ms sleep after the round",
+			newPauseClock(49 * ms), activity(span{1, 0, 3 * ms}, span{2, 5 * ms, 12 * ms}, span{3, 14 * ms, 22 * ms}, span{4, 47 * ms, 50 * ms}), 3 * ms, 47 * ms, true},
+		{"a pooled connection, idle since before the previous poll",
+			newPauseClock(0), activity(span{2, 0, 1 * ms}, span{1, 30 * ms, 31 * ms}, span{2, 55 * ms, 56 * ms}), 31 * ms, 55 * ms, true},
+		{"a pooled connection, busy until just before (its statement's end seen last)",
+			newPauseClock(0), activity(span{1, 30 * ms, 31 * ms}, span{2, 0, 40 * ms}, span{2, 45 * ms, 46 * ms}), 31 * ms, 45 * ms, false},
 	}
 	for _, c := range cases {
-		prev := c.prev
-		if c.same {
-			prev = c.cur
+		prev := c.cur
+		if c.poller != nil {
+			prev = other
 		}
-		if got := waited(prev, c.cur, c.from, c.to, long); got != c.want {
+		if got := waited(prev, c.cur, c.poller, c.from, c.to, long); got != c.want {
 			t.Errorf("%s: waited %v, want %v", c.name, got, c.want)
 		}
 	}

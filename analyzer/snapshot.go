@@ -25,6 +25,7 @@ type Snapshot struct {
 	Keys         []KeyStat         `json:"keys"`
 	Fingerprints []FingerprintStat `json:"fingerprints"`
 	Clients      []ClientStat      `json:"clients"`
+	Pollers      []PollerStat      `json:"pollers"`
 	Repeats      []RepeatStat      `json:"repeats"`
 	Storms       []Storm           `json:"storms"`
 	Findings     []Finding         `json:"findings"`
@@ -167,7 +168,7 @@ type RepeatStat struct {
 // Storm is a period during which a key (or a repeated read) was polled at or above the storm
 // rate.
 type Storm struct {
-	Kind             string    `json:"kind"` // "key" or "repeat"
+	Kind             string    `json:"kind"` // "key", "poller" or "repeat"
 	Table            string    `json:"table,omitempty"`
 	Column           string    `json:"column,omitempty"`
 	Key              string    `json:"key,omitempty"`
@@ -179,7 +180,44 @@ type Storm struct {
 	PeakQPS          float64   `json:"peak_qps"`
 	Spin             bool      `json:"spin"`
 	MedianIntervalMs float64   `json:"median_interval_ms"`
-	WaitsPct         float64   `json:"waits_pct"` // KeyStat.WaitsPct when last evaluated
+	WaitsPct         float64   `json:"waits_pct"` // KeyStat.WaitsPct (PollerStat.WaitsPct) when last evaluated
+
+	// A poller's storm (Kind "poller"): the client identity, how many keys it polled in the
+	// storm window, its polls' share of all queries, and how often its polling connections
+	// overlapped (several processes share the identity when they do). Table and Column are
+	// those of its latest poll; MedianIntervalMs is its median gap between two polls of a key.
+	Address         string  `json:"address,omitempty"`
+	ApplicationName string  `json:"application_name,omitempty"`
+	User            string  `json:"user,omitempty"`
+	Database        string  `json:"database,omitempty"`
+	Keys            int     `json:"keys,omitempty"`
+	QueryShare      float64 `json:"query_share,omitempty"`
+	OverlapPct      float64 `json:"overlap_pct,omitempty"`
+}
+
+// PollerStat describes one client identity as a poller: its watched polls over all keys, and
+// whether it waits between two polls of a key (pause.go).
+type PollerStat struct {
+	Address         string  `json:"address"`
+	ApplicationName string  `json:"application_name"`
+	User            string  `json:"user"`
+	Database        string  `json:"database"`
+	Table           string  `json:"table"`  // the watched table of its latest poll
+	Column          string  `json:"column"` // and its column
+	Polls           int64   `json:"polls"`
+	PollQPS10       float64 `json:"poll_qps_10s"`
+	PeakQPS         float64 `json:"peak_qps"`
+	QueryShare      float64 `json:"query_share"` // its polls' share of all queries, last 10 s (0..1)
+	Keys            int     `json:"keys"`        // keys whose latest poll, in the last 10 s, was its
+	KeyGapMs        float64 `json:"key_gap_ms"`  // median time between two of its polls of one key; -1 none
+	// WaitsPct is the share of its latest 256 gaps between two polls of one key in which it
+	// waited SpinInterval or longer at a stretch; -1: none yet.
+	WaitsPct float64 `json:"waits_pct"`
+	// OverlapPct is the share of its latest statements that began while another of its
+	// polling connections was busy: above 0, more than one process shares the identity.
+	OverlapPct float64 `json:"overlap_pct"`
+	Storming   bool    `json:"storming"`
+	Spinning   bool    `json:"spinning"`
 }
 
 // Finding is a problem with its evidence and a concrete fix.
@@ -203,7 +241,7 @@ const (
 
 // Snapshot returns the current view.
 func (a *Analyzer) Snapshot() *Snapshot {
-	now := time.Now()
+	now := a.now()
 	sec := a.sec(now)
 	s := &Snapshot{StartedAt: a.epoch, TakenAt: now, Uptime: now.Sub(a.epoch)}
 	for i, w := range a.cfg.Watches {
@@ -224,9 +262,10 @@ func (a *Analyzer) Snapshot() *Snapshot {
 	s.Timeline = a.timeline.snapshot(a.epoch, sec)
 	s.Rates = timelineRates(s.Timeline)
 
-	a.snapKeys(s, sec)
+	keysOf := a.snapKeys(s, sec)
 	a.snapFingerprints(s, sec)
 	a.snapClients(s, sec)
+	a.snapPollers(s, sec, keysOf)
 	a.snapRepeats(s, sec)
 	a.snapWhatIf(s)
 	a.snapCoalesce(s)
@@ -346,7 +385,9 @@ func (h *worstFirst) Pop() any {
 
 // snapKeys ranks every key under its shard lock, keeping the top ones in a small heap, then
 // copies out only those: a snapshot of 100,000 keys costs one pass over them.
-func (a *Analyzer) snapKeys(s *Snapshot, sec int64) {
+// It returns, per poller, how many keys it was the latest to poll in the last 10 s.
+func (a *Analyzer) snapKeys(s *Snapshot, sec int64) map[*pollerClock]int {
+	keysOf := map[*pollerClock]int{}
 	top := make(worstFirst, 0, snapKeys+1)
 	for i := range a.keys.shards {
 		sh := &a.keys.shards[i]
@@ -355,6 +396,9 @@ func (a *Analyzer) snapKeys(s *Snapshot, sec int64) {
 			r := keyRank{k: k, shard: i, storming: k.storming, recent: k.ring.sum(sec, 10), polls: k.polls, tie: k.hash}
 			if r.recent > 0 {
 				s.Rates.KeysPolled10++
+				if k.lastPoller != nil {
+					keysOf[k.lastPoller]++
+				}
 			}
 			if len(top) < snapKeys {
 				heap.Push(&top, r)
@@ -379,6 +423,41 @@ func (a *Analyzer) snapKeys(s *Snapshot, sec int64) {
 		s.Keys[i] = a.keyStat(r.k, sec)
 		sh.mu.Unlock()
 	}
+	return keysOf
+}
+
+// snapPollers lists the client identities that polled, busiest first.
+func (a *Analyzer) snapPollers(s *Snapshot, sec int64, keysOf map[*pollerClock]int) {
+	var all []PollerStat
+	a.clients.each(func(c *clientStats) {
+		p := c.pollerState.Load()
+		if p == nil {
+			return
+		}
+		p.mu.Lock()
+		ps := PollerStat{
+			Address: c.key.Host, ApplicationName: c.key.App, User: c.key.User, Database: c.key.Database,
+			Polls: p.polls, PollQPS10: p.ring.rate(sec, 10), PeakQPS: float64(p.peak), Keys: keysOf[p],
+			KeyGapMs: p.medianGapMs(), WaitsPct: p.waitsPct(), OverlapPct: p.overlapPct(),
+			Storming: p.storming, Spinning: p.spinning,
+		}
+		if p.watch >= 0 {
+			ps.Table, ps.Column = a.cfg.Watches[p.watch].Table, a.cfg.Watches[p.watch].Column
+		}
+		p.mu.Unlock()
+		if s.Rates.QPS10 > 0 {
+			ps.QueryShare = min(1, ps.PollQPS10/s.Rates.QPS10)
+		}
+		all = append(all, ps)
+	})
+	slices.SortFunc(all, func(x, y PollerStat) int {
+		return cmp.Or(cmp.Compare(y.PollQPS10, x.PollQPS10), cmp.Compare(y.Polls, x.Polls), cmp.Compare(x.Address, y.Address),
+			cmp.Compare(x.ApplicationName, y.ApplicationName), cmp.Compare(x.User, y.User), cmp.Compare(x.Database, y.Database))
+	})
+	if len(all) > snapClients {
+		all = all[:snapClients]
+	}
+	s.Pollers = all
 }
 
 func (a *Analyzer) snapFingerprints(s *Snapshot, sec int64) {

@@ -61,6 +61,13 @@ func (a *Analyzer) Tick(now time.Time) {
 	sec := a.sec(now)
 	var notices []Notice
 	threshold := uint64(a.cfg.StormQPS * float64(a.window))
+	var pollers []*clientStats
+	a.clients.each(func(c *clientStats) {
+		if p := c.pollerState.Load(); p != nil {
+			p.tickKeys = 0
+			pollers = append(pollers, c)
+		}
+	})
 	a.stormMu.Lock()
 	for i := range a.keys.shards {
 		sh := &a.keys.shards[i]
@@ -69,8 +76,20 @@ func (a *Analyzer) Tick(now time.Time) {
 			if n := a.evalKey(k, sec, threshold); n != nil {
 				notices = append(notices, *n)
 			}
+			if k.lastPoller != nil && k.lastNs >= (sec-int64(a.window))*int64(time.Second) {
+				k.lastPoller.tickKeys++
+			}
 		}
 		sh.mu.Unlock()
+	}
+	if len(pollers) > 0 {
+		queries := a.timeline.sum(sec, a.window)
+		sweep := uint64(a.cfg.SweepQPS * float64(a.window))
+		for _, c := range pollers {
+			if n := a.evalPoller(c, sec, sweep, queries); n != nil {
+				notices = append(notices, *n)
+			}
+		}
 	}
 	for i := range a.repeats.shards {
 		sh := &a.repeats.shards[i]
@@ -200,6 +219,62 @@ func (a *Analyzer) evalKey(k *keyStats, sec int64, threshold uint64) *Notice {
 		}
 	}
 	return nil
+}
+
+// evalPoller starts, updates or ends the storm of a poller: a client identity whose polls,
+// over several keys, reach SweepQPS. A loop over a large group polls each key seldom, under
+// the per-key rate, while it never waits and makes a good share of the server's queries.
+func (a *Analyzer) evalPoller(c *clientStats, sec int64, threshold, queries uint64) *Notice {
+	p := c.pollerState.Load()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	recent := p.ring.sum(sec, a.window)
+	if p.tickKeys < 2 {
+		recent = 0 // one key: its own storm says it all
+	}
+	share := 0.0
+	if queries > 0 {
+		share = min(1, float64(recent)/float64(queries))
+	}
+	switch p.step(recent, threshold, sec, a.window, p.polls) {
+	case stormStarts:
+		p.spinning = p.spin()
+		st := a.start(&p.stormState, a.pollerStorm(c, p, int64(recent), share), sec)
+		return &Notice{Kind: "storm-start", Storm: &st, Message: fmt.Sprintf("poller storm: %s polls %d keys %.0f times/s in total (%.0f%% of all queries; a wait in %.0f%% of the gaps between two polls of a key)%s",
+			clientName(c.key), st.Keys, float64(recent)/float64(a.window), 100*share, st.WaitsPct, spinWord(p.spinning))}
+	case stormEnds:
+		st, ok := a.end(&p.stormState, sec, p.polls)
+		if !ok {
+			return nil
+		}
+		return &Notice{Kind: "storm-end", Storm: &st, Message: fmt.Sprintf("poller storm ended: %s after %s and %d polls",
+			clientName(c.key), st.EndedAt.Sub(st.StartedAt).Round(time.Second), st.Polls)}
+	}
+	if p.storming && recent >= threshold {
+		p.spinning = p.spinning || p.spin()
+		if rec := a.storms.at(p.record); rec != nil {
+			started, polls := rec.StartedAt, p.polls-p.startCount
+			*rec = a.pollerStorm(c, p, polls, share)
+			rec.StartedAt, rec.Active = started, true
+		}
+	}
+	return nil
+}
+
+// pollerStorm describes a poller's storm as it stands; p is locked.
+func (a *Analyzer) pollerStorm(c *clientStats, p *pollerClock, polls int64, share float64) Storm {
+	st := Storm{Kind: "poller", Address: c.key.Host, ApplicationName: c.key.App, User: c.key.User, Database: c.key.Database,
+		Keys: p.tickKeys, Polls: polls, PeakQPS: float64(p.peak), Spin: p.spinning, MedianIntervalMs: p.medianGapMs(),
+		WaitsPct: p.waitsPct(), QueryShare: share, OverlapPct: p.overlapPct()}
+	if p.watch >= 0 {
+		st.Table, st.Column = a.cfg.Watches[p.watch].Table, a.cfg.Watches[p.watch].Column
+	}
+	return st
+}
+
+// clientName words a client identity for messages: "app at host as user@db".
+func clientName(k clientKey) string {
+	return fmt.Sprintf("%s at %s as %s@%s", orDash(k.App), orDash(k.Host), orDash(k.User), orDash(k.Database))
 }
 
 func spinWord(spin bool) string {

@@ -258,7 +258,8 @@ type keyStats struct {
 	status             string
 	clients            clientSet
 	gaps               intervals
-	lastClock          *pauseClock // the connection of the latest poll
+	lastClock          *pauseClock  // the connection of the latest poll
+	lastPoller         *pollerClock // the client identity of the latest poll
 	ring               keyRing
 	peak               uint32
 
@@ -323,9 +324,17 @@ func (t *keyTable) poll(a *Analyzer, cs *connState, watch int, key []byte, ev *p
 	if k.polls == 0 {
 		k.firstNs = at
 	} else if gap := at - k.lastNs; gap >= 0 {
-		k.gaps.add(gap/1000, waited(k.lastClock, cs.clock, k.lastNs, start, int64(a.cfg.SpinInterval)))
+		p := cs.client.poller()
+		p.mu.Lock()
+		w := waited(k.lastClock, cs.clock, p, k.lastNs, start, int64(a.cfg.SpinInterval))
+		if k.lastPoller == p {
+			p.gap(gap/1000, w)
+		}
+		p.mu.Unlock()
+		k.gaps.add(gap/1000, w)
 	}
 	k.lastClock = cs.clock
+	k.lastPoller = cs.client.poller()
 	k.polls++
 	k.lastNs = max(k.lastNs, at)
 	if k.hasDigest && k.digest == ev.Digest {
@@ -494,6 +503,19 @@ type clientStats struct {
 	polls       int64
 	queryRing   wideRing
 	connRing    wideRing
+
+	// pollerState is the identity as a poller (pause.go), made at its first poll: most
+	// clients never poll.
+	pollerState atomic.Pointer[pollerClock]
+}
+
+// poller returns the client's poller state, making it on first use.
+func (c *clientStats) poller() *pollerClock {
+	if p := c.pollerState.Load(); p != nil {
+		return p
+	}
+	c.pollerState.CompareAndSwap(nil, &pollerClock{watch: -1, stormState: stormState{record: -1}})
+	return c.pollerState.Load()
 }
 
 type clientTable struct {
@@ -538,6 +560,19 @@ func (t *clientTable) each(fn func(*clientStats)) {
 	for _, c := range list {
 		fn(c)
 	}
+}
+
+// sum counts the queries of the window seconds before now (complete seconds only).
+func (t *timeline) sum(now int64, window int) uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var n uint64
+	for sec := now - int64(window); sec < now; sec++ {
+		if sec >= 0 && sec <= t.last && sec > t.last-timelineLen {
+			n += uint64(t.slots[sec%timelineLen].Queries)
+		}
+	}
+	return n
 }
 
 // --- the whole proxy's timeline ---

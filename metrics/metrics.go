@@ -27,7 +27,9 @@ var (
 	descWatched    = prometheus.NewDesc("pgpollwatch_watched_lookups_total", "Lookups of watched keys (polls), per watched table.", []string{"table", "column"}, nil)
 	descWrites     = prometheus.NewDesc("pgpollwatch_watched_writes_total", "Writes to watched tables, per table.", []string{"table", "column"}, nil)
 	descFPCalls    = prometheus.NewDesc("pgpollwatch_fingerprint_calls_total", "Calls of the busiest statement fingerprints (top "+strconv.Itoa(TopFingerprints)+" only).", []string{"fingerprint", "command", "watched"}, nil)
-	descStorms     = prometheus.NewDesc("pgpollwatch_storms_active", "Keys and repeated reads currently storming.", nil, nil)
+	descStorms     = prometheus.NewDesc("pgpollwatch_storms_active", "Keys, pollers and repeated reads currently storming.", nil, nil)
+	descSpins      = prometheus.NewDesc("pgpollwatch_spin_loops_active", "Storming keys and pollers whose poller does not wait between polls of a key (spin loops), by kind.", []string{"kind"}, nil)
+	descPollers    = prometheus.NewDesc("pgpollwatch_pollers_storming", "Client identities currently polling watched keys, over several keys, at or above the sweep rate (--sweep-qps).", nil, nil)
 	descConns      = prometheus.NewDesc("pgpollwatch_connections_total", "Client connections opened.", nil, nil)
 	descOpen       = prometheus.NewDesc("pgpollwatch_connections_open", "Client connections open now.", nil, nil)
 	descAuthFailed = prometheus.NewDesc("pgpollwatch_auth_failures_total", "Client logins the server refused.", nil, nil)
@@ -89,7 +91,7 @@ func NewCollector(src Source) *Collector { return &Collector{src: src} }
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descQueries, descFailed, descWatched, descWrites, descFPCalls, descStorms,
+	for _, d := range []*prometheus.Desc{descQueries, descFailed, descWatched, descWrites, descFPCalls, descStorms, descSpins, descPollers,
 		descConns, descOpen, descAuthFailed, descKeys, descEvicted, descCached, descQPS, descWatchedQPS,
 		descCacheHits, descCacheMisses, descCacheFills, descCacheInval, descCacheDiscarded, descCacheBypassed, descCacheSaved,
 		descCacheEntries, descCacheBytes, descCacheEnabled, descCacheTTL, descCacheAge, descWhatIfSaved, descWhatIfPolls} {
@@ -115,6 +117,23 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descCached, float64(t.CachedAnswers))
 	gauge(descOpen, float64(t.OpenConnections))
 	gauge(descStorms, float64(t.StormsActive))
+	var spinKeys, spinPollers, pollers float64
+	for _, k := range s.Keys { // storming keys rank first: all of them are among those listed
+		if k.Storming && k.Spinning {
+			spinKeys++
+		}
+	}
+	for _, p := range s.Pollers {
+		if p.Storming {
+			pollers++
+			if p.Spinning {
+				spinPollers++
+			}
+		}
+	}
+	gauge(descSpins, spinKeys, "key")
+	gauge(descSpins, spinPollers, "poller")
+	gauge(descPollers, pollers)
 	gauge(descKeys, float64(t.KeysTracked))
 	gauge(descQPS, s.Rates.QPS10)
 	gauge(descWatchedQPS, s.Rates.WatchedQPS10)

@@ -95,6 +95,14 @@ func fmtWaits(pct float64) string {
 	return fmtPct(pct, 100)
 }
 
+// fmtOverlap writes a poller's overlap share; 0 is "none": one loop, one poll after another.
+func fmtOverlap(pct float64) string {
+	if pct <= 0 {
+		return "none"
+	}
+	return fmtPct(pct, 100)
+}
+
 // fmtPct writes part/whole as a percentage; "—" when whole is 0.
 func fmtPct(part, whole float64) string {
 	if whole <= 0 {

@@ -39,6 +39,7 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	},
 	"share":       func(f float64) string { return fmtPct(f, 1) },
 	"waits":       fmtWaits,
+	"overlap":     fmtOverlap,
 	"statusClass": keyStatusClass,
 	"stormSpan": func(s Storm, end time.Time) string {
 		if s.EndedAt.IsZero() {

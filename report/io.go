@@ -160,6 +160,17 @@ func (k *Key) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// UnmarshalJSON reads a poller, with waits_pct and key_gap_ms -1 when absent (see Key's).
+func (p *Poller) UnmarshalJSON(b []byte) error {
+	type plain Poller
+	q := plain{WaitsPct: -1, KeyGapMs: -1}
+	if err := json.Unmarshal(b, &q); err != nil {
+		return err
+	}
+	*p = Poller(q)
+	return nil
+}
+
 // UnmarshalJSON reads a storm, with waits_pct -1 when the report has none (see Key's).
 func (s *Storm) UnmarshalJSON(b []byte) error {
 	type plain Storm

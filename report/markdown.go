@@ -150,6 +150,29 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 			"llllrrrrrrr", rows)
 	}
 
+	if len(r.Pollers) > 0 {
+		m.line(fmt.Sprintf("## Pollers (%d)", len(r.Pollers)))
+		m.blank()
+		var rows [][]string
+		for _, p := range r.Pollers {
+			flag := ""
+			if p.Storming {
+				flag = "**STORM**"
+			}
+			if p.Spinning {
+				flag = strings.TrimSpace(flag + " **SPIN**")
+			}
+			rows = append(rows, []string{mdCode(p.Address), mdText(orDash(p.ApplicationName)), mdText(orDash(p.User)), mdText(orDash(p.Database)),
+				fmtInt(p.Polls), fmtRate(p.PollQPS10), fmtPct(p.QueryShare, 1), fmtInt(int64(p.Keys)), fmtMs(p.KeyGapMs), fmtWaits(p.WaitsPct),
+				fmtOverlap(p.OverlapPct), flag})
+		}
+		m.table([]string{"address", "application", "user", "database", "polls", "polls/s", "share of queries", "keys", "key gap", "waited", "overlap", ""},
+			"llllrrrrrrrl", rows)
+		m.line("A poller is a client identity across its connections; key gap is its median time between two polls of one key, waited the share of those gaps " +
+			"in which it waited 20 ms or more, overlap the share of its polling statements that began while another of its connections was busy (above 0%: several processes share the identity).")
+		m.blank()
+	}
+
 	if len(r.Fingerprints) > 0 {
 		m.line(fmt.Sprintf("## Statements (%d fingerprints, by calls)", len(r.Fingerprints)))
 		m.blank()
@@ -196,7 +219,12 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		var rows [][]string
 		for _, s := range r.Storms {
 			what := mdCode(s.Key) + " (" + mdText(s.Table+"."+s.Column) + ")"
-			if s.Kind != "key" {
+			switch s.Kind {
+			case "key":
+			case "poller":
+				what = fmt.Sprintf("poller %s %s (%s@%s): %d keys of %s, %s of all queries", mdText(orDash(s.ApplicationName)), mdCode(s.Address),
+					mdText(orDash(s.User)), mdText(orDash(s.Database)), s.Keys, mdText(s.Table+"."+s.Column), fmtPct(s.QueryShare, 1))
+			default:
 				what = mdText(s.Kind) + ": " + mdCode(s.Query)
 			}
 			ended, lasted := fmtTime(s.EndedAt), fmtDur(s.EndedAt.Sub(s.StartedAt))
@@ -204,7 +232,7 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 				ended, lasted = "**active**", fmtDur(r.EndedAt.Sub(s.StartedAt))+" so far"
 			}
 			gap, waits := fmtMs(s.MedianIntervalMs), fmtWaits(s.WaitsPct)
-			if s.Kind != "key" {
+			if s.Kind == "repeat" {
 				gap, waits = dash, dash
 			}
 			flag := ""

@@ -93,6 +93,7 @@ func Merge(reports ...*Report) (*Report, error) {
 	out.Keys = mergeKeys(reports, &al)
 	out.Fingerprints = mergeFingerprints(reports, &al)
 	out.Clients = mergeClients(reports, out.Totals.WatchedLookups)
+	out.Pollers = mergePollers(reports, out.Rates.QPS10)
 	out.Repeats = mergeRepeats(reports)
 	out.Storms = []Storm{}
 	out.Watches = []Watch{}
@@ -381,6 +382,55 @@ func mergeClients(reports []*Report, totalPolls int64) []Client {
 	}
 	slices.SortStableFunc(out, func(x, y Client) int {
 		return cmp.Or(cmp.Compare(y.QPS10, x.QPS10), cmp.Compare(y.Queries, x.Queries), cmp.Compare(x.Address, y.Address))
+	})
+	return out
+}
+
+// mergePollers adds up one identity's polling seen by several proxies; its waits and key gaps
+// are averaged weighted by polls, and it spins if it spun anywhere.
+func mergePollers(reports []*Report, qps10 float64) []Poller {
+	type id struct{ addr, app, user, db string }
+	var order []id
+	accs := map[id]*Poller{}
+	waitW, gapW := map[id]float64{}, map[id]float64{}
+	for _, r := range reports {
+		for _, p := range r.Pollers {
+			k := id{p.Address, p.ApplicationName, p.User, p.Database}
+			m := accs[k]
+			if m == nil {
+				m = &Poller{Address: p.Address, ApplicationName: p.ApplicationName, User: p.User, Database: p.Database,
+					Table: p.Table, Column: p.Column, WaitsPct: -1, KeyGapMs: -1}
+				accs[k] = m
+				order = append(order, k)
+			}
+			w := float64(max(p.Polls, 1))
+			if p.WaitsPct >= 0 {
+				m.WaitsPct = (max(m.WaitsPct, 0)*waitW[k] + p.WaitsPct*w) / (waitW[k] + w)
+				waitW[k] += w
+			}
+			if p.KeyGapMs >= 0 {
+				m.KeyGapMs = (max(m.KeyGapMs, 0)*gapW[k] + p.KeyGapMs*w) / (gapW[k] + w)
+				gapW[k] += w
+			}
+			m.Polls += p.Polls
+			m.PollQPS10 += p.PollQPS10
+			m.PeakQPS += p.PeakQPS
+			m.Keys += p.Keys
+			m.OverlapPct = max(m.OverlapPct, p.OverlapPct)
+			m.Storming = m.Storming || p.Storming
+			m.Spinning = m.Spinning || p.Spinning
+		}
+	}
+	out := make([]Poller, 0, len(order))
+	for _, k := range order {
+		p := *accs[k]
+		if qps10 > 0 {
+			p.QueryShare = min(1, p.PollQPS10/qps10)
+		}
+		out = append(out, p)
+	}
+	slices.SortStableFunc(out, func(x, y Poller) int {
+		return cmp.Or(cmp.Compare(y.PollQPS10, x.PollQPS10), cmp.Compare(y.Polls, x.Polls))
 	})
 	return out
 }

@@ -39,6 +39,7 @@ type Report struct {
 	Keys         []Key         `json:"keys"`
 	Fingerprints []Fingerprint `json:"fingerprints"`
 	Clients      []Client      `json:"clients"`
+	Pollers      []Poller      `json:"pollers"`
 	Repeats      []Repeat      `json:"repeats"`
 	Storms       []Storm       `json:"storms"`
 	Findings     []Finding     `json:"findings"`
@@ -177,6 +178,27 @@ type Client struct {
 	QueriesPerConn  float64 `json:"queries_per_connection"`
 }
 
+// Poller is one client identity as a poller: its watched polls over all keys, and whether it
+// waited between two polls of a key (docs/report.md, "Spin loops").
+type Poller struct {
+	Address         string  `json:"address"`
+	ApplicationName string  `json:"application_name"`
+	User            string  `json:"user"`
+	Database        string  `json:"database"`
+	Table           string  `json:"table"`
+	Column          string  `json:"column"`
+	Polls           int64   `json:"polls"`
+	PollQPS10       float64 `json:"poll_qps_10s"`
+	PeakQPS         float64 `json:"peak_qps"`
+	QueryShare      float64 `json:"query_share"`
+	Keys            int     `json:"keys"`
+	KeyGapMs        float64 `json:"key_gap_ms"` // -1: no gap yet
+	WaitsPct        float64 `json:"waits_pct"`  // -1: no gap yet
+	OverlapPct      float64 `json:"overlap_pct"`
+	Storming        bool    `json:"storming"`
+	Spinning        bool    `json:"spinning"`
+}
+
 // Repeat is a read nobody configured that kept being repeated with the same values.
 type Repeat struct {
 	Fingerprint string  `json:"fingerprint"`
@@ -190,9 +212,9 @@ type Repeat struct {
 }
 
 // Storm is a period during which a key (or a repeated read) was polled at or above the storm
-// rate.
+// rate, or a poller polled many keys at or above the sweep rate.
 type Storm struct {
-	Kind             string    `json:"kind"` // "key" or "repeat"
+	Kind             string    `json:"kind"` // "key", "poller" or "repeat"
 	Table            string    `json:"table,omitempty"`
 	Column           string    `json:"column,omitempty"`
 	Key              string    `json:"key,omitempty"`
@@ -205,6 +227,16 @@ type Storm struct {
 	Spin             bool      `json:"spin"`
 	MedianIntervalMs float64   `json:"median_interval_ms"`
 	WaitsPct         float64   `json:"waits_pct"` // -1: not in the report read
+
+	// A poller's storm: who, how many keys, its share of all queries, how often its
+	// connections overlapped.
+	Address         string  `json:"address,omitempty"`
+	ApplicationName string  `json:"application_name,omitempty"`
+	User            string  `json:"user,omitempty"`
+	Database        string  `json:"database,omitempty"`
+	Keys            int     `json:"keys,omitempty"`
+	QueryShare      float64 `json:"query_share,omitempty"`
+	OverlapPct      float64 `json:"overlap_pct,omitempty"`
 }
 
 // Finding is a problem with its evidence and a concrete fix.
@@ -281,6 +313,7 @@ func FromSnapshot(s *analyzer.Snapshot, src Source) *Report {
 		Keys:         make([]Key, 0, len(s.Keys)),
 		Fingerprints: make([]Fingerprint, 0, len(s.Fingerprints)),
 		Clients:      make([]Client, 0, len(s.Clients)),
+		Pollers:      make([]Poller, 0, len(s.Pollers)),
 		Repeats:      make([]Repeat, 0, len(s.Repeats)),
 		Storms:       make([]Storm, 0, len(s.Storms)),
 		Findings:     make([]Finding, 0, len(s.Findings)),
@@ -320,6 +353,14 @@ func FromSnapshot(s *analyzer.Snapshot, src Source) *Report {
 			QueriesPerConn: finite(c.QueriesPerConn),
 		})
 	}
+	for _, p := range s.Pollers {
+		r.Pollers = append(r.Pollers, Poller{
+			Address: p.Address, ApplicationName: p.ApplicationName, User: p.User, Database: p.Database,
+			Table: p.Table, Column: p.Column, Polls: p.Polls, PollQPS10: finite(p.PollQPS10), PeakQPS: finite(p.PeakQPS),
+			QueryShare: finite(p.QueryShare), Keys: p.Keys, KeyGapMs: finiteOr(p.KeyGapMs, -1), WaitsPct: finiteOr(p.WaitsPct, -1),
+			OverlapPct: finite(p.OverlapPct), Storming: p.Storming, Spinning: p.Spinning,
+		})
+	}
 	for _, p := range s.Repeats {
 		r.Repeats = append(r.Repeats, Repeat{Fingerprint: p.Fingerprint, Query: p.Query, Values: p.Values,
 			Reads: p.Reads, Unchanged: p.Unchanged, QPS10: finite(p.QPS10), PeakQPS: finite(p.PeakQPS), Storming: p.Storming})
@@ -327,7 +368,9 @@ func FromSnapshot(s *analyzer.Snapshot, src Source) *Report {
 	for _, st := range s.Storms {
 		r.Storms = append(r.Storms, Storm{Kind: st.Kind, Table: st.Table, Column: st.Column, Key: st.Key, Query: st.Query,
 			StartedAt: utc(st.StartedAt), EndedAt: utc(st.EndedAt), Active: st.Active, Polls: st.Polls,
-			PeakQPS: finite(st.PeakQPS), Spin: st.Spin, MedianIntervalMs: finite(st.MedianIntervalMs), WaitsPct: finiteOr(st.WaitsPct, -1)})
+			PeakQPS: finite(st.PeakQPS), Spin: st.Spin, MedianIntervalMs: finite(st.MedianIntervalMs), WaitsPct: finiteOr(st.WaitsPct, -1),
+			Address: st.Address, ApplicationName: st.ApplicationName, User: st.User, Database: st.Database,
+			Keys: st.Keys, QueryShare: finite(st.QueryShare), OverlapPct: finite(st.OverlapPct)})
 	}
 	for _, f := range s.Findings {
 		r.Findings = append(r.Findings, Finding{ID: f.ID, Kind: f.Kind, Severity: f.Severity, Summary: f.Summary,
