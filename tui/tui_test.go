@@ -747,3 +747,41 @@ func TestReuseInHeader(t *testing.T) {
 		t.Errorf("header line %q mentions reuse while it is off", line)
 	}
 }
+
+// TestSweepInTasksView: a parent spinning over a large group polls each key under the storm
+// rate, so no row of the table storms; the poller's storm heads the Tasks view, and the
+// header says SPIN LOOP.
+func TestSweepInTasksView(t *testing.T) {
+	s := stormSnapshot()
+	for i := range s.Keys {
+		s.Keys[i].Storming, s.Keys[i].Spinning = false, false
+	}
+	s.Pollers = []analyzer.PollerStat{
+		{Address: "10.1.2.3", ApplicationName: "celery-parent", User: "app", Database: "results", Table: "celery_taskmeta", Column: "task_id",
+			Polls: 90_000, PollQPS10: 4366, QueryShare: 0.27, Keys: 39570, KeyGapMs: 9100, WaitsPct: 0, Storming: true, Spinning: true},
+		{Address: "10.1.2.4", ApplicationName: "reporter", User: "app", Database: "results", Table: "celery_taskmeta", Column: "task_id",
+			Polls: 9_000, PollQPS10: 150, QueryShare: 0.01, Keys: 900, KeyGapMs: 6000, WaitsPct: 100, Storming: true},
+		{Address: "10.1.2.5", ApplicationName: "quiet", Polls: 10, PollQPS10: 1, Keys: 3, WaitsPct: 100},
+	}
+	s.Totals.StormsActive = 2
+	eachSize(t, func(t *testing.T, w, h int) {
+		m := newTestModel(t, &fakeSource{snaps: []*analyzer.Snapshot{s}}, Options{}, w, h)
+		v := m.View()
+		if n := strings.Count(v, "[SPIN LOOP]"); n != 2 {
+			t.Errorf("[SPIN LOOP] %d times, want 2 (the header and the spinning poller):\n%s", n, v)
+		}
+		want := []string{"[SPIN LOOP] celery-parent 10.1.2.3 app@results: 39570 keys, 4366 polls/s", "[POLLER] reporter 10.1.2.4"}
+		if w >= 120 {
+			want = append(want, "celery-parent 10.1.2.3 app@results: 39570 keys, 4366 polls/s (27% of queries), waited in 0% of key gaps")
+		}
+		for _, want := range want {
+			if !strings.Contains(v, want) {
+				t.Errorf("Tasks view lacks %q:\n%s", want, v)
+			}
+		}
+		if strings.Contains(v, "quiet") {
+			t.Errorf("a poller that does not storm is in the strip:\n%s", v)
+		}
+		checkScreen(t, v, w, h)
+	})
+}

@@ -151,11 +151,8 @@ func (m model) alertView(s *analyzer.Snapshot, share float64) string {
 		return sentence + st.dim.Render(" · ") + st.calm.Render("no storm")
 	}
 	label := "STORM"
-	for i := range s.Keys {
-		if s.Keys[i].Storming && s.Keys[i].Spinning {
-			label = "SPIN LOOP"
-			break
-		}
+	if spinLoop(s) {
+		label = "SPIN LOOP"
 	}
 	what := "storm"
 	if s.Totals.StormsActive > 1 {
@@ -168,4 +165,20 @@ func (m model) alertView(s *analyzer.Snapshot, share float64) string {
 			fmtRate(r.WatchedQPS10), fmtRate(r.QPS10), fmtPct(share), r.KeysPolled10)
 	}
 	return b + st.alert.Render(text)
+}
+
+// spinLoop reports whether a storm going on now is a spin loop: a key's, or a poller's over
+// many keys.
+func spinLoop(s *analyzer.Snapshot) bool {
+	for i := range s.Keys {
+		if s.Keys[i].Storming && s.Keys[i].Spinning {
+			return true
+		}
+	}
+	for i := range s.Pollers {
+		if s.Pollers[i].Storming && s.Pollers[i].Spinning {
+			return true
+		}
+	}
+	return false
 }

@@ -147,6 +147,11 @@ func (m model) tableView(h int) []string {
 	cols := layoutColumns(tableColumns[m.view], m.width)
 	t := m.tabs[m.view]
 	spec := sorts[m.view][t.sort]
+	var sweeps []string
+	if m.view == viewTasks {
+		sweeps = m.pollerStrip(h / 3)
+		h -= len(sweeps)
+	}
 
 	titles := make([]string, len(cols))
 	for i, c := range cols {
@@ -156,12 +161,13 @@ func (m model) tableView(h int) []string {
 		}
 		titles[i] = fit(title, c.width, c.right)
 	}
-	out := []string{m.st.colHeader.Render(strings.Join(titles, " "))}
+	out := append(sweeps, m.st.colHeader.Render(strings.Join(titles, " ")))
 
 	if len(m.rows) == 0 {
 		return append(out, "", m.st.dim.Render("  "+m.emptyText()))
 	}
 	end := min(len(m.rows), t.offset+h-1)
+	h += len(sweeps) // the findings strip below counts the lines drawn, sweeps included
 	for pos := t.offset; pos < end; pos++ {
 		selected := pos == t.cursor
 		cells := m.rowCells(m.rows[pos], cols, selected)
@@ -188,6 +194,54 @@ func (m model) tableView(h int) []string {
 	}
 	if m.view == viewTasks {
 		out = append(out, m.findingsStrip(h-len(out))...)
+	}
+	return out
+}
+
+// pollerStrip tops the Tasks table with the pollers storming over many keys: a loop over a
+// large group polls each key too seldom to stand out in the table below, so the poller is
+// named above it. At most room lines.
+func (m model) pollerStrip(room int) []string {
+	s := m.snap
+	if s == nil || room < 2 {
+		return nil
+	}
+	st := m.st
+	var out []string
+	n := 0
+	for i := range s.Pollers {
+		if s.Pollers[i].Storming {
+			n++
+		}
+	}
+	for i := range s.Pollers {
+		p := &s.Pollers[i]
+		if !p.Storming {
+			continue
+		}
+		if len(out) == room-1 && len(out) < n {
+			out = append(out, st.dim.Render(fmt.Sprintf("  … and %d more storming pollers (see 3 Clients, 4 Findings)", n-len(out))))
+			break
+		}
+		label, style := "POLLER", st.storm
+		if p.Spinning {
+			label, style = "SPIN LOOP", st.spin
+		}
+		app := p.ApplicationName
+		if app == "" {
+			app = "-"
+		}
+		waits := "-"
+		if p.WaitsPct >= 0 {
+			waits = fmt.Sprintf("%.0f%%", p.WaitsPct)
+		}
+		text := fmt.Sprintf("%s %s %s@%s: %d keys, %s polls/s (%s of queries), waited in %s of key gaps",
+			oneLine(app), p.Address, p.User, p.Database, p.Keys, fmtRate(p.PollQPS10), fmtPct(p.QueryShare), waits)
+		b := m.badge(label, style) + " "
+		out = append(out, b+trunc(text, m.width-visibleWidth(b)))
+	}
+	if len(out) > 0 {
+		out = append(out, "")
 	}
 	return out
 }

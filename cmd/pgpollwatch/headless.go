@@ -14,6 +14,12 @@ func logNotice(log *slog.Logger, n analyzer.Notice) {
 	switch {
 	case n.Storm != nil:
 		st := n.Storm
+		if st.Kind == "poller" {
+			log.Warn(n.Message, "event", n.Kind, "storm", st.Kind, "table", st.Table, "client", st.Address, "application_name", st.ApplicationName,
+				"user", st.User, "database", st.Database, "keys", st.Keys, "peak_qps", st.PeakQPS, "spin", st.Spin,
+				"median_key_gap_ms", round1(st.MedianIntervalMs), "waits_pct", round1(st.WaitsPct), "overlap_pct", round1(st.OverlapPct))
+			return
+		}
 		log.Warn(n.Message, "event", n.Kind, "table", st.Table, "key", st.Key, "peak_qps", st.PeakQPS, "spin", st.Spin, "median_interval_ms", round1(st.MedianIntervalMs), "waits_pct", round1(st.WaitsPct))
 	case n.Finding != nil:
 		log.Warn(n.Message, "event", "finding", "kind", n.Finding.Kind, "fix", n.Finding.Fix)

@@ -77,7 +77,7 @@ func TestVersionAndHelp(t *testing.T) {
 	if err != nil {
 		t.Fatalf("--help: %v", err)
 	}
-	for _, flag := range []string{"-upstream", "-listen", "-watch", "-shutdown-grace", "-tls-cert", "-max-message-size", "-storm-qps"} {
+	for _, flag := range []string{"-upstream", "-listen", "-watch", "-shutdown-grace", "-tls-cert", "-max-message-size", "-storm-qps", "-sweep-qps"} {
 		if !strings.Contains(string(out), flag) {
 			t.Errorf("--help does not explain %s", flag)
 		}
@@ -89,6 +89,13 @@ func TestVersionAndHelp(t *testing.T) {
 	out, _ = exec.Command(bin, "--watch", "nocolumn").CombinedOutput()
 	if !strings.Contains(string(out), "TABLE.COLUMN") {
 		t.Fatalf("bad --watch: %q", out)
+	}
+	for _, flag := range []string{"--storm-qps", "--sweep-qps"} {
+		cmd := exec.Command(bin, "--upstream", "127.0.0.1:1", flag, "0")
+		out, _ := cmd.CombinedOutput()
+		if cmd.ProcessState.ExitCode() == 0 || !strings.Contains(string(out), flag+" must be positive") {
+			t.Errorf("%s 0: exit %d, %q", flag, cmd.ProcessState.ExitCode(), out)
+		}
 	}
 }
 

@@ -49,6 +49,7 @@ type proxyOptions struct {
 	reportLiterals bool
 	maxKeys        int
 	stormQPS       float64
+	sweepQPS       float64
 	stormWindow    time.Duration
 	logInterval    time.Duration
 	analyze        bool
@@ -133,6 +134,7 @@ func proxyFlags(o *proxyOptions) *flag.FlagSet {
 	fs.BoolVar(&o.reportLiterals, "report-literals", false, "keep one example of each statement as sent, literals included, in reports (off: reports hold\nno literal but the watched keys; see SECURITY.md)")
 	fs.IntVar(&o.maxKeys, "max-keys", 100_000, "watched keys tracked at once; the lightest are forgotten first, the heaviest stay exact")
 	fs.Float64Var(&o.stormQPS, "storm-qps", 10, "polls per second of one key at or above which it storms")
+	fs.Float64Var(&o.sweepQPS, "sweep-qps", 100, "watched polls per second, over two keys or more, at or above which one client (address,\nuser, database, application_name) storms as a poller: a loop over a large group polls each\nkey seldom, yet may never wait")
 	fs.DurationVar(&o.stormWindow, "storm-window", 5*time.Second, "how long the storm rate must hold to start a storm, and stay below to end it")
 	fs.StringVar(&o.metrics, "metrics-listen", "", "serve Prometheus /metrics and /healthz on this `address` (e.g. 127.0.0.1:9187)")
 	fs.BoolVar(&o.analyze, "analyze", true, "analyse the traffic; --analyze=false forwards only, to measure what analysis costs (scripts/bench)")
@@ -359,6 +361,10 @@ func newApp(o proxyOptions, log *slog.Logger) (*app, error) {
 		return nil, errors.New("--reuse-max-age must be positive")
 	case o.reuseMaxIdle <= 0:
 		return nil, errors.New("--reuse-max-idle must be positive (leave out --reuse-server-connections to keep none)")
+	case !(o.stormQPS > 0):
+		return nil, errors.New("--storm-qps must be positive")
+	case !(o.sweepQPS > 0):
+		return nil, errors.New("--sweep-qps must be positive")
 	}
 	up, err := proxy.ParseUpstream(o.upstream)
 	if err != nil {
@@ -380,6 +386,7 @@ func newApp(o proxyOptions, log *slog.Logger) (*app, error) {
 		ReportLiterals: o.reportLiterals,
 		MaxKeys:        o.maxKeys,
 		StormQPS:       o.stormQPS,
+		SweepQPS:       o.sweepQPS,
 		StormWindow:    o.stormWindow,
 		OnNotice:       func(n analyzer.Notice) { logNotice(log, n) },
 	})
