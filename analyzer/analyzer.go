@@ -222,13 +222,8 @@ func (a *Analyzer) ingest(cs *connState, ev *proxy.Event) {
 	endNs := start + int64(ev.Duration)
 	long := int64(a.cfg.SpinInterval)
 	cs.clock.statement(start, endNs, long) // even an empty statement is the client not waiting
-	if cs.clock.polled {
-		p := cs.client.poller()
-		p.mu.Lock()
-		p.busy(cs.clock, start, endNs, long)
-		p.mu.Unlock()
-	}
 	if ev.Empty || ev.Suspended && ev.Rows == 0 {
+		a.pollerBusy(cs, start, endNs)
 		return
 	}
 	sec := endNs / int64(time.Second) // a.sec of the end
@@ -263,6 +258,9 @@ func (a *Analyzer) ingest(cs *connState, ev *proxy.Event) {
 	case fp.command == sqlscan.CommandSelect && !ev.Failed:
 		a.repeat(cs, ev, text, fp, sec, endNs)
 	}
+	if !watched {
+		a.pollerBusy(cs, start, endNs)
+	}
 	cl := cs.client
 	cl.mu.Lock()
 	cl.queries++
@@ -270,6 +268,17 @@ func (a *Analyzer) ingest(cs *connState, ev *proxy.Event) {
 	cl.queryRing.add(sec, 1)
 	cl.mu.Unlock()
 	a.timeline.add(sec, 1, watchedN, cachedN, 0)
+}
+
+// pollerBusy feeds a statement of a connection that has polled to its poller (pause.go).
+func (a *Analyzer) pollerBusy(cs *connState, start, end int64) {
+	if !cs.clock.polled {
+		return
+	}
+	p := cs.client.poller()
+	p.mu.Lock()
+	p.busy(cs.clock, start, end, int64(a.cfg.SpinInterval))
+	p.mu.Unlock()
 }
 
 // statementText picks the statement the event is about: the Index-th of a simple query string.
@@ -355,24 +364,27 @@ func (a *Analyzer) pollKeys(cs *connState, ev *proxy.Event, text []byte, fp *fpS
 	a.watched.Add(1)
 	a.perWatch[fp.lookup.watch].lookups.Add(1)
 	w := &a.cfg.Watches[fp.lookup.watch]
+	// One lock of the poller for the whole statement, taken before the keys' shard locks.
 	p := cs.client.poller()
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	from := start
 	if !cs.clock.polled {
 		// The connection's first poll: from now on its activity is its poller's, and so is
 		// the run of activity this poll ends, back to the opening when the client connected
 		// just to poll.
 		cs.clock.polled = true
-		p.busy(cs.clock, cs.clock.runStart, at, int64(a.cfg.SpinInterval))
+		from = cs.clock.runStart
 	}
+	p.busy(cs.clock, from, at, int64(a.cfg.SpinInterval))
 	p.polls++
 	p.watch = fp.lookup.watch
 	if c := p.ring.add(sec, 1); c > p.peak {
 		p.peak = c
 	}
-	p.mu.Unlock()
 	status, hasStatus := fp.status(ev, w)
 	a.eachKey(cs, ev, text, fp, func(key []byte) {
-		a.keys.poll(a, cs, fp.lookup.watch, key, ev, sec, start, at, status, hasStatus)
+		a.keys.poll(a, cs, p, fp.lookup.watch, key, ev, sec, start, at, status, hasStatus)
 	})
 }
 

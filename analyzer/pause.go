@@ -90,8 +90,8 @@ const pollerGaps = 256
 
 // pollerClock follows the silences of one client identity's polling connections taken
 // together, and keeps the poller's latest gaps between two polls of one key. The goroutines of
-// all the identity's connections write it, so a mutex guards it; it is taken once per
-// statement of a polling connection, and under a key's shard lock (never the other way round).
+// all the identity's connections write it, so a mutex guards it: taken once per statement of a
+// polling connection, and for a poll before the keys' shard locks (never the other way round).
 type pollerClock struct {
 	mu       sync.Mutex
 	lastEnd  int64

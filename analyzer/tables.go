@@ -315,7 +315,8 @@ func (t *keyTable) entry(s *keyShard, tk []byte, h uint64, watch int, key []byte
 	return k
 }
 
-func (t *keyTable) poll(a *Analyzer, cs *connState, watch int, key []byte, ev *proxy.Event, sec, start, at int64, status []byte, hasStatus bool) {
+// poll counts a poll of key by poller p, whose lock the caller holds.
+func (t *keyTable) poll(a *Analyzer, cs *connState, p *pollerClock, watch int, key []byte, ev *proxy.Event, sec, start, at int64, status []byte, hasStatus bool) {
 	s, tk, h := t.locate(&cs.tkey, watch, key)
 	w := &a.cfg.Watches[watch]
 	s.mu.Lock()
@@ -324,17 +325,14 @@ func (t *keyTable) poll(a *Analyzer, cs *connState, watch int, key []byte, ev *p
 	if k.polls == 0 {
 		k.firstNs = at
 	} else if gap := at - k.lastNs; gap >= 0 {
-		p := cs.client.poller()
-		p.mu.Lock()
 		w := waited(k.lastClock, cs.clock, p, k.lastNs, start, int64(a.cfg.SpinInterval))
 		if k.lastPoller == p {
 			p.gap(gap/1000, w)
 		}
-		p.mu.Unlock()
 		k.gaps.add(gap/1000, w)
 	}
 	k.lastClock = cs.clock
-	k.lastPoller = cs.client.poller()
+	k.lastPoller = p
 	k.polls++
 	k.lastNs = max(k.lastNs, at)
 	if k.hasDigest && k.digest == ev.Digest {
