@@ -168,3 +168,45 @@ func TestReuseMetrics(t *testing.T) {
 		t.Error("/metrics has reuse series while reuse is off")
 	}
 }
+
+type snapSource struct{ s *analyzer.Snapshot }
+
+func (f snapSource) Snapshot() *analyzer.Snapshot { return f.s }
+
+// TestSpinLoopMetrics: spin loops are counted by kind (a key's, a poller's over many keys),
+// storming pollers too, and no client identity or key becomes a label.
+func TestSpinLoopMetrics(t *testing.T) {
+	s := &analyzer.Snapshot{
+		Keys: []analyzer.KeyStat{
+			{Key: "k1", Storming: true, Spinning: true}, {Key: "k2", Storming: true}, {Key: "k3", Spinning: true},
+		},
+		Pollers: []analyzer.PollerStat{
+			{Address: "10.9.9.9", ApplicationName: "secret-app", Storming: true, Spinning: true},
+			{Address: "10.9.9.8", Storming: true}, {Address: "10.9.9.7", Spinning: true},
+		},
+	}
+	s.Totals.StormsActive = 4
+	srv := httptest.NewServer(Handler(snapSource{s}, nil))
+	defer srv.Close()
+	res, err := srv.Client().Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	text := string(body)
+	for _, want := range []string{
+		`pgpollwatch_spin_loops_active{kind="key"} 1`,
+		`pgpollwatch_spin_loops_active{kind="poller"} 1`,
+		"pgpollwatch_pollers_storming 2",
+		"pgpollwatch_storms_active 4",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	for _, leak := range []string{"secret-app", "10.9.9", "k1"} {
+		if strings.Contains(text, leak) {
+			t.Errorf("/metrics exposes %q", leak)
+		}
+	}
+}

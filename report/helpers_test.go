@@ -198,6 +198,20 @@ func storySnapshot(start time.Time, seconds int, keys []keySpec, host string) *a
 		{Address: "10.0.3.22", ApplicationName: "gunicorn", User: "web", Database: "prod", Queries: 80 * int64(seconds),
 			Connections: 8, QPS10: 80, ConnsPerSec10: 1, QueriesPerConn: 10 * float64(seconds)},
 	}
+	if polls > 0 {
+		// The incident's parent as a poller: its loop over the subtasks never waits.
+		storming := len(s.Storms) > 0
+		s.Pollers = []analyzer.PollerStat{{Address: "10.0.3.17", ApplicationName: "celery@" + host, User: "app", Database: "prod",
+			Table: "celery_taskmeta", Column: "task_id", Polls: polls, PollQPS10: float64(watchedPerSec), PeakQPS: float64(watchedPerSec),
+			QueryShare: float64(watchedPerSec) / float64(86+watchedPerSec), Keys: len(keys), KeyGapMs: 16.7, WaitsPct: 0,
+			Storming: storming, Spinning: storming}}
+		if storming {
+			s.Storms = append(s.Storms, analyzer.Storm{Kind: "poller", Table: "celery_taskmeta", Column: "task_id",
+				Address: "10.0.3.17", ApplicationName: "celery@" + host, User: "app", Database: "prod", Keys: len(keys),
+				QueryShare: s.Pollers[0].QueryShare, StartedAt: start.Add(5 * time.Second), Active: true, Polls: polls,
+				PeakQPS: float64(watchedPerSec), Spin: true, MedianIntervalMs: 16.7})
+		}
+	}
 	s.Watches = []analyzer.WatchStat{{Table: "celery_taskmeta", Column: "task_id", Origin: "celery", Lookups: polls, Writes: 6 * int64(seconds)}}
 	if len(s.Storms) > 0 {
 		s.Findings = []analyzer.Finding{{ID: "poll:celery_taskmeta.task_id|spin", Kind: "spin-poll", Severity: "high",

@@ -109,6 +109,20 @@ func TestHTML(t *testing.T) {
 					t.Errorf("key %q not on the page", k.Key)
 				}
 			}
+			// Every poller in the Pollers section, with its badges.
+			if pollers := find(doc, func(n *html.Node) bool { return attr(n, "id") == "pollers" }); len(c.r.Pollers) > 0 {
+				if pollers == nil {
+					t.Fatal("no Pollers section")
+				}
+				pt := textOf(pollers)
+				for _, p := range c.r.Pollers {
+					if !strings.Contains(pt, p.ApplicationName) || p.Spinning && !strings.Contains(pt, "SPIN") {
+						t.Errorf("poller %s (spinning %v) not in the Pollers section: %q", p.ApplicationName, p.Spinning, pt)
+					}
+				}
+			} else if pollers != nil {
+				t.Error("a Pollers section without pollers")
+			}
 			// Findings with their evidence and fix.
 			for _, f := range c.r.Findings {
 				for _, want := range append([]string{f.Summary, f.Fix}, f.Evidence...) {

@@ -23,6 +23,17 @@ func TestMarkdown(t *testing.T) {
 					t.Errorf("key %q not in a table cell as %s", k.Key, want)
 				}
 			}
+			// Every poller, in the Pollers table; a poller's storm in the Storms table.
+			for _, p := range c.r.Pollers {
+				if want := "| " + mdCode(p.Address) + " | " + mdText(p.ApplicationName) + " |"; !strings.Contains(out, want) {
+					t.Errorf("poller %s not in the Pollers table as %q", p.ApplicationName, want)
+				}
+			}
+			for _, s := range c.r.Storms {
+				if s.Kind == "poller" && !strings.Contains(out, "| poller "+mdText(s.ApplicationName)+" "+mdCode(s.Address)) {
+					t.Errorf("poller storm of %s not in the Storms table", s.ApplicationName)
+				}
+			}
 			for _, f := range c.r.Findings {
 				if !strings.Contains(out, "> **Fix:** "+mdText(f.Fix)) {
 					t.Errorf("fix of %s missing", f.ID)

@@ -314,3 +314,30 @@ func TestMergeWithoutCoalescing(t *testing.T) {
 		t.Fatalf("coalesce %+v, want %+v", m.Coalesce, a2.Coalesce)
 	}
 }
+
+// TestMergePollers: one identity seen through two proxies is one poller: polls and rates
+// summed, waits weighted by polls, spinning if it spun anywhere; others stay apart.
+func TestMergePollers(t *testing.T) {
+	a := &Report{SchemaVersion: SchemaVersion, Rates: Rates{QPS10: 300}, Pollers: []Poller{
+		{Address: "10.0.0.1", ApplicationName: "parent", Polls: 300, PollQPS10: 100, Keys: 10, WaitsPct: 0, KeyGapMs: 10, Storming: true, Spinning: true},
+		{Address: "10.0.0.2", ApplicationName: "web", Polls: 10, PollQPS10: 1, Keys: 1, WaitsPct: -1, KeyGapMs: -1},
+	}}
+	b := &Report{SchemaVersion: SchemaVersion, Rates: Rates{QPS10: 100}, Pollers: []Poller{
+		{Address: "10.0.0.1", ApplicationName: "parent", Polls: 100, PollQPS10: 50, Keys: 5, WaitsPct: 100, KeyGapMs: 50, OverlapPct: 3},
+	}}
+	m, err := Merge(a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Pollers) != 2 {
+		t.Fatalf("%d pollers, want 2: %+v", len(m.Pollers), m.Pollers)
+	}
+	p := m.Pollers[0]
+	if p.ApplicationName != "parent" || p.Polls != 400 || p.PollQPS10 != 150 || p.Keys != 15 || p.WaitsPct != 25 || p.KeyGapMs != 20 ||
+		p.OverlapPct != 3 || !p.Storming || !p.Spinning || p.QueryShare != 150.0/400 {
+		t.Errorf("merged poller %+v", p)
+	}
+	if w := m.Pollers[1]; w.WaitsPct != -1 || w.KeyGapMs != -1 {
+		t.Errorf("a poller without gaps got waits %v, key gap %v", w.WaitsPct, w.KeyGapMs)
+	}
+}
