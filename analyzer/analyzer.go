@@ -378,6 +378,7 @@ func (a *Analyzer) pollKeys(cs *connState, ev *proxy.Event, text []byte, fp *fpS
 	}
 	p.busy(cs.clock, from, at, int64(a.cfg.SpinInterval))
 	p.polls++
+	cs.clock.polls++
 	p.watch = fp.lookup.watch
 	if c := p.ring.add(sec, 1); c > p.peak {
 		p.peak = c

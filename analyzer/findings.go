@@ -161,6 +161,9 @@ func (a *Analyzer) pollerFinding(s *Snapshot, p PollerStat) Finding {
 		f.ID += "|spin"
 		f.Kind = "spin-poll"
 		f.Summary = "Spin loop: " + what + ", with no wait between two polls of a key"
+		if p.WaitsPct > 50 { // the verdict holds for the storm; say that it has changed since
+			f.Summary = "Spin loop: " + what + fmt.Sprintf("; it spun earlier in this storm and waits in %.0f%% of its gaps now", p.WaitsPct)
+		}
 	} else {
 		f.Kind = "poll-storm"
 		f.Severity = "medium"

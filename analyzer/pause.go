@@ -36,21 +36,63 @@ import (
 // time, so the poller counts how many of its polling statements began while another of its
 // connections was busy (overlapPct) and the evidence says so when they do.
 
-// pauseClock follows one connection's silences. The connection's own goroutine writes it; the
-// goroutines of other connections read it when a key polled here is next polled there, so the
-// fields are atomics. A reader may see a long silence's two ends from different updates; that
-// can misjudge one gap of 32, which the spin verdict (a majority) absorbs.
-type pauseClock struct {
-	opened  int64 // analyzer nanos when the client's startup message arrived; set once, before sharing
-	lastEnd atomic.Int64
-	// The latest silence of SpinInterval or longer: from the end of a statement (or the
-	// opening) to the start of the next statement. Both 0 before there is one.
-	longFrom, longTo atomic.Int64
-	// runStart is where the connection's current run of activity began: its opening, or the
-	// first statement after its latest long silence. Only the connection's goroutine uses it.
-	runStart int64
-	polled   bool // the connection has carried a watched poll: its activity is its poller's
+// silences remembers the long silences (SpinInterval or longer) of a connection or a poller
+// well enough to answer, for any window that ends now, the longest silence inside it. A later
+// silence at least as long as an earlier one makes the earlier useless for such windows, so
+// only a staircase is kept: in time order, each shorter than the one before. Windows are
+// clipped: a silence that began before the window counts only from its start.
+type silences struct {
+	n     int
+	steps [16][2]int64 // from, to
+	count uint32       // long silences so far (wrapping)
 }
+
+func (s *silences) add(from, to int64) {
+	s.count++
+	for s.n > 0 && s.steps[s.n-1][1]-s.steps[s.n-1][0] <= to-from {
+		s.n--
+	}
+	if s.n == len(s.steps) { // a long staircase of ever shorter silences: forget the oldest
+		copy(s.steps[:], s.steps[1:])
+		s.n--
+	}
+	s.steps[s.n] = [2]int64{from, to}
+	s.n++
+}
+
+// longestWithin is the longest stretch of the window [from, to] one silence covers.
+func (s *silences) longestWithin(from, to int64) int64 {
+	best := int64(0)
+	for i := range s.n { // the first silence reaching into the window may be clipped; the next is whole
+		st := &s.steps[i]
+		if st[1] <= from {
+			continue
+		}
+		best = max(best, min(st[1], to)-max(st[0], from))
+		if st[0] >= from {
+			break
+		}
+	}
+	return best
+}
+
+// pauseClock follows one connection's silences. The goroutine that reports the connection's
+// statements writes and reads it: a gap between two polls on one connection is judged when the
+// second is reported there; other connections only compare its address. The end of the
+// handshake may be reported from another goroutine, before any statement: lastEnd is atomic.
+type pauseClock struct {
+	opened  int64        // analyzer nanos when the client's startup message arrived
+	lastEnd atomic.Int64 // the end of its latest statement, or of its opening
+	long    silences
+	// runStart is where the connection's current run of activity began: its opening, or the
+	// first statement after its latest long silence.
+	runStart int64
+	polled   bool   // the connection has carried a watched poll: its activity is its poller's
+	polls    uint32 // its polling statements so far (wrapping)
+}
+
+// mark is where the connection's counts stand.
+func (c *pauseClock) mark() waitMark { return waitMark{polls: c.polls, silences: c.long.count} }
 
 func newPauseClock(opened int64) *pauseClock {
 	c := &pauseClock{opened: opened, runStart: opened}
@@ -61,8 +103,7 @@ func newPauseClock(opened int64) *pauseClock {
 // authenticated moves the end of the connection's opening to at: the handshake is the client
 // busy connecting, not waiting.
 func (c *pauseClock) authenticated(at int64) {
-	if last := c.lastEnd.Load(); at > last {
-		c.lastEnd.Store(at)
+	for last := c.lastEnd.Load(); at > last && !c.lastEnd.CompareAndSwap(last, at); last = c.lastEnd.Load() {
 	}
 }
 
@@ -70,18 +111,40 @@ func (c *pauseClock) authenticated(at int64) {
 func (c *pauseClock) statement(start, end, long int64) {
 	last := c.lastEnd.Load()
 	if start-last >= long {
-		c.longFrom.Store(last)
-		c.longTo.Store(start)
+		c.long.add(last, start)
 		c.runStart = start
 	}
 	c.lastEnd.Store(max(last, end))
 }
 
-// longWithin is how much of the window [from, to] the latest long silence covers (<= 0: none).
-// Any earlier long silence ended before the latest one began, so when the latest does not
-// begin inside the window no earlier one lies in it either.
-func (c *pauseClock) longWithin(from, to int64) int64 {
-	return min(c.longTo.Load(), to) - max(c.longFrom.Load(), from)
+// A gap between two polls of a key holds a wait when the poller was silent SpinInterval or
+// longer at a stretch in it. That suffices while gaps are short: a spin loop over one key or a
+// few polls again within milliseconds, and a busy host seldom stalls the client for 20 ms in
+// so short a time. A loop over thousands of keys polls a key again only seconds later, and in
+// seconds a busy host's scheduler stalls a spinning client for 20 ms somewhere nearly every
+// time. So a gap waited when either:
+//
+//   - one silence in it lasts SpinInterval and 1/gapShare of the gap (2%): a sleep between
+//     rounds, which a stall of the scheduler seldom matches; or
+//   - the poller was silent SpinInterval or longer before at least half of its polls in it: a
+//     sleep between polls, which a stall every few hundred polls does not match.
+const gapShare = 50
+
+// waitMark is where a clock's counts stand: polls, and long silences.
+type waitMark struct{ polls, silences uint32 }
+
+// since is the counts from an earlier mark to m.
+func (m waitMark) since(earlier waitMark) waitMark {
+	return waitMark{polls: m.polls - earlier.polls, silences: m.silences - earlier.silences}
+}
+
+// waitedIn reports whether a gap from from to to held a wait, given the long silences of the
+// poller and its counts in the gap (the polls include the one that ends the gap).
+func waitedIn(s *silences, in waitMark, from, to, long int64) bool {
+	if s.longestWithin(from, to) >= max(long, (to-from)/gapShare) {
+		return true
+	}
+	return in.polls > 1 && 2*uint64(in.silences) >= uint64(in.polls)
 }
 
 // pollerGaps is how many of a poller's latest gaps between two polls of one key its verdict
@@ -96,8 +159,7 @@ type pollerClock struct {
 	mu       sync.Mutex
 	lastEnd  int64
 	lastConn *pauseClock // the connection whose activity ended at lastEnd
-	// The latest silence of SpinInterval or longer, as in pauseClock.
-	longFrom, longTo int64
+	long     silences
 
 	// Statements that began while another polling connection of the identity was busy,
 	// over the latest pollerGaps statements: bit i of overlapped.
@@ -108,6 +170,7 @@ type pollerClock struct {
 	waited   [pollerGaps / 64]uint64
 	gapUs    [64]uint32 // the latest 64 key gaps in microseconds, for their median
 	ring     wideRing   // watched polls per second
+	again    wideRing   // of them, polls of a key it had polled before: what makes a poller storm
 	peak     uint32
 	polls    int64
 	watch    int // the watched table of its latest poll
@@ -123,7 +186,7 @@ func (p *pollerClock) busy(conn *pauseClock, from, to, long int64) {
 	p.overlapped[i/64] &^= 1 << (i % 64)
 	switch {
 	case from-p.lastEnd >= long:
-		p.longFrom, p.longTo = p.lastEnd, from
+		p.long.add(p.lastEnd, from)
 	case from < p.lastEnd && conn != p.lastConn:
 		p.overlapped[i/64] |= 1 << (i % 64)
 	}
@@ -133,13 +196,12 @@ func (p *pollerClock) busy(conn *pauseClock, from, to, long int64) {
 	}
 }
 
-// longWithin is pauseClock.longWithin for the identity.
-func (p *pollerClock) longWithin(from, to int64) int64 {
-	return min(p.longTo, to) - max(p.longFrom, from)
-}
+// mark is where the poller's counts stand.
+func (p *pollerClock) mark() waitMark { return waitMark{polls: uint32(p.polls), silences: p.long.count} }
 
-// gap records one gap between two polls of a key by this poller.
-func (p *pollerClock) gap(micros int64, waited bool) {
+// gap records one gap between two polls of a key by this poller, the second in second sec.
+func (p *pollerClock) gap(sec, micros int64, waited bool) {
+	p.again.add(sec, 1)
 	i := p.gaps % pollerGaps
 	p.waited[i/64] &^= 1 << (i % 64)
 	if waited {
@@ -198,13 +260,17 @@ func (p *pollerClock) overlapPct() float64 {
 	return 100 * float64(o) / float64(n)
 }
 
-// waited reports whether the poller waited at least long between a key's previous poll, which
-// ended at from on connection prev, and this one, which starts at to on connection cur: on one
-// connection, that connection's silences; across connections, the silences of the identity's
-// polling connections together (see the top of this file).
-func waited(prev, cur *pauseClock, poller *pollerClock, from, to, long int64) bool {
-	if prev == cur || poller == nil {
-		return cur.longWithin(from, to) >= long
+// waited reports whether the poller waited between key k's previous poll and this one, by
+// conn, which starts at to: on one connection, judged on that connection's silences; across
+// connections, on those of the identity's polling connections together (see the top of this
+// file). conn's goroutine calls it, with poller locked.
+func waited(k *keyStats, conn *pauseClock, poller *pollerClock, to, long int64) bool {
+	if k.lastClock == conn {
+		return waitedIn(&conn.long, conn.mark().since(k.connMark), k.lastNs, to, long)
 	}
-	return poller.longWithin(from, to) >= long
+	in := poller.mark().since(k.pollerMark)
+	if k.lastPoller != poller {
+		in = waitMark{} // another client polled it last: its counts say nothing of this one's
+	}
+	return waitedIn(&poller.long, in, k.lastNs, to, long)
 }

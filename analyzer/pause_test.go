@@ -37,6 +37,9 @@ type poller struct {
 	reconnect  time.Duration // perPoll: from the close to the next opening, beyond sleep
 	offset     time.Duration // when it starts
 	length     time.Duration // how long it polls; default 6 s
+	// A busy host's scheduler: after every stallEvery polls the client stalls for stall.
+	stallEvery int
+	stall      time.Duration
 }
 
 func (p poller) keyNames() []string {
@@ -87,6 +90,9 @@ func (p poller) script(client int) []scripted {
 				c = conns[n%len(conns)]
 			}
 			n++
+			if p.stallEvery > 0 && n%p.stallEvery == 0 {
+				at += p.stall
+			}
 			for range p.setup {
 				at += p.think
 				out = append(out, scripted{at: at, conn: c, kind: 's', text: "select current_schema()", dur: time.Millisecond})
@@ -252,8 +258,15 @@ func TestWaitsOfSharedIdentities(t *testing.T) {
 func TestSweepStorms(t *testing.T) {
 	a := New(Config{})
 	var steps []scripted
-	steps = append(steps, poller{key: "spin", keys: 2000, addr: "10.0.2.1:1", app: "spinner", length: 12 * time.Second}.script(0)...)
-	steps = append(steps, poller{key: "rounds", keys: 400, addr: "10.0.2.2:1", app: "rounds", roundSleep: 200 * time.Millisecond, length: 12 * time.Second}.script(0)...)
+	// Both stall for 25 ms every 300 polls, as a client on a busy host does: in the spinner's
+	// 2 s gaps between two polls of a key that is no wait, and in the polite loop's the stalls
+	// after its sleep do not hide the sleep.
+	steps = append(steps, poller{key: "spin", keys: 2000, addr: "10.0.2.1:1", app: "spinner", length: 12 * time.Second,
+		stallEvery: 300, stall: 25 * time.Millisecond}.script(0)...)
+	steps = append(steps, poller{key: "rounds", keys: 400, addr: "10.0.2.2:1", app: "rounds", roundSleep: 200 * time.Millisecond, length: 12 * time.Second,
+		stallEvery: 300, stall: 25 * time.Millisecond}.script(0)...)
+	// A worker that looks each task up once, 300 a second: no key is asked again.
+	steps = append(steps, poller{key: "worker", keys: 4000, addr: "10.0.2.4:1", app: "worker", sleep: 2 * time.Millisecond, length: 12 * time.Second}.script(0)...)
 	steps = append(steps, poller{key: "polite", keys: 400, addr: "10.0.2.3:1", app: "polite", sleep: 25 * time.Millisecond, length: 12 * time.Second}.script(0)...)
 	play(a, steps)
 	s := a.Snapshot()
@@ -268,7 +281,7 @@ func TestSweepStorms(t *testing.T) {
 			t.Errorf("key %s storms at %.0f/s: the case is wrong, a sweep polls each key seldom", k.Key, k.QPS10)
 		}
 	}
-	want := map[string][2]bool{"spinner": {true, true}, "rounds": {true, false}, "polite": {false, false}}
+	want := map[string][2]bool{"spinner": {true, true}, "rounds": {true, false}, "polite": {false, false}, "worker": {false, false}}
 	for app, w := range want {
 		p := byApp[app]
 		if p.Storming != w[0] || p.Spinning != w[1] {
@@ -287,7 +300,7 @@ func TestSweepStorms(t *testing.T) {
 			storms = append(storms, st)
 		}
 	}
-	if len(storms) != 2 || !storms[0].Active || storms[0].Keys < 2 {
+	if len(storms) != 2 || !storms[0].Active || storms[0].Keys < 2 || !storms[0].Spin && !storms[1].Spin || storms[0].Spin && storms[1].Spin {
 		t.Fatalf("poller storms: %+v", storms)
 	}
 	var spin *Finding
@@ -302,16 +315,17 @@ func TestSweepStorms(t *testing.T) {
 	t.Logf("finding: %s\n  %v", spin.Summary, spin.Evidence)
 }
 
-// TestWaited covers waited's cases one by one, in nanoseconds with a 20 ms threshold.
+// TestWaited covers waitedIn's cases one by one, in nanoseconds with a 20 ms threshold. One
+// poll in the gap (the one that ends it) unless a case says otherwise.
 func TestWaited(t *testing.T) {
 	const ms = int64(time.Millisecond)
 	const long = 20 * ms
-	clock := func(opened int64, stmts ...[2]int64) *pauseClock {
+	clock := func(opened int64, stmts ...[2]int64) *silences {
 		c := newPauseClock(opened)
 		for _, s := range stmts {
 			c.statement(s[0], s[1], long)
 		}
-		return c
+		return &c.long
 	}
 	// activity feeds a poller the busy spans of its polling connections, in the order their
 	// ends were seen.
@@ -319,7 +333,7 @@ func TestWaited(t *testing.T) {
 		conn     int
 		from, to int64
 	}
-	activity := func(spans ...span) *pollerClock {
+	activity := func(spans ...span) *silences {
 		p := &pollerClock{}
 		conns := map[int]*pauseClock{}
 		for _, s := range spans {
@@ -328,42 +342,72 @@ func TestWaited(t *testing.T) {
 			}
 			p.busy(conns[s.conn], s.from, s.to, long)
 		}
-		return p
+		return &p.long
 	}
-	other := newPauseClock(0)
+	one := waitMark{polls: 1}
 	cases := []struct {
 		name     string
-		cur      *pauseClock
-		poller   *pollerClock // nil: both polls on cur
+		s        *silences
+		in       waitMark
 		from, to int64
 		want     bool
 	}{
-		{"same connection, short silence", clock(0, [2]int64{0, 1 * ms}, [2]int64{15 * ms, 16 * ms}), nil, 1 * ms, 15 * ms, false},
-		{"same connection, long silence", clock(0, [2]int64{0, 1 * ms}, [2]int64{22 * ms, 23 * ms}), nil, 1 * ms, 22 * ms, true},
+		{"same connection, short silence", clock(0, [2]int64{0, 1 * ms}, [2]int64{15 * ms, 16 * ms}), one, 1 * ms, 15 * ms, false},
+		{"same connection, long silence", clock(0, [2]int64{0, 1 * ms}, [2]int64{22 * ms, 23 * ms}), one, 1 * ms, 22 * ms, true},
 		{"same connection, long silence before the previous poll",
-			clock(0, [2]int64{0, 1 * ms}, [2]int64{40 * ms, 41 * ms}, [2]int64{45 * ms, 46 * ms}), nil, 41 * ms, 45 * ms, false},
+			clock(0, [2]int64{0, 1 * ms}, [2]int64{40 * ms, 41 * ms}, [2]int64{45 * ms, 46 * ms}), one, 41 * ms, 45 * ms, false},
 		{"a long silence straddling the previous poll counts from it",
-			clock(0, [2]int64{0, 1 * ms}, [2]int64{50 * ms, 51 * ms}), nil, 35 * ms, 50 * ms, false},
+			clock(0, [2]int64{0, 1 * ms}, [2]int64{50 * ms, 51 * ms}), one, 35 * ms, 50 * ms, false},
 		{"new connection, opened soon after the previous one's last statement",
-			newPauseClock(10 * ms), activity(span{1, 0, 3 * ms}, span{2, 10 * ms, 16 * ms}), 1 * ms, 15 * ms, false},
+			activity(span{1, 0, 3 * ms}, span{2, 10 * ms, 16 * ms}), one, 1 * ms, 15 * ms, false},
 		{"new connection, opened 25 ms after the previous one's last statement",
-			newPauseClock(28 * ms), activity(span{1, 0, 3 * ms}, span{2, 28 * ms, 31 * ms}), 1 * ms, 30 * ms, true},
+			activity(span{1, 0, 3 * ms}, span{2, 28 * ms, 31 * ms}), one, 1 * ms, 30 * ms, true},
 		{"round robin: the poller polled other keys on other connections in between",
-			newPauseClock(24 * ms), activity(span{1, 0, 3 * ms}, span{2, 5 * ms, 12 * ms}, span{3, 14 * ms, 22 * ms}, span{4, 24 * ms, 30 * ms}), 3 * ms, 24 * ms, false},
+			activity(span{1, 0, 3 * ms}, span{2, 5 * ms, 12 * ms}, span{3, 14 * ms, 22 * ms}, span{4, 24 * ms, 30 * ms}), waitMark{polls: 3}, 3 * ms, 24 * ms, false},
 		{"round robin with a 25 ms sleep after the round",
-			newPauseClock(49 * ms), activity(span{1, 0, 3 * ms}, span{2, 5 * ms, 12 * ms}, span{3, 14 * ms, 22 * ms}, span{4, 47 * ms, 50 * ms}), 3 * ms, 47 * ms, true},
+			activity(span{1, 0, 3 * ms}, span{2, 5 * ms, 12 * ms}, span{3, 14 * ms, 22 * ms}, span{4, 47 * ms, 50 * ms}), waitMark{polls: 3, silences: 1}, 3 * ms, 47 * ms, true},
 		{"a pooled connection, idle since before the previous poll",
-			newPauseClock(0), activity(span{2, 0, 1 * ms}, span{1, 30 * ms, 31 * ms}, span{2, 55 * ms, 56 * ms}), 31 * ms, 55 * ms, true},
+			activity(span{2, 0, 1 * ms}, span{1, 30 * ms, 31 * ms}, span{2, 55 * ms, 56 * ms}), waitMark{polls: 1, silences: 1}, 31 * ms, 55 * ms, true},
 		{"a pooled connection, busy until just before (its statement's end seen last)",
-			newPauseClock(0), activity(span{1, 30 * ms, 31 * ms}, span{2, 0, 40 * ms}, span{2, 45 * ms, 46 * ms}), 31 * ms, 45 * ms, false},
+			activity(span{1, 30 * ms, 31 * ms}, span{2, 0, 40 * ms}, span{2, 45 * ms, 46 * ms}), one, 31 * ms, 45 * ms, false},
+		{"a 25 ms stall in a 5 s gap of 1,000 polls is no wait (one silence must be 2% of the gap: 100 ms)",
+			clock(0, [2]int64{0, 1 * ms}, [2]int64{1 * ms, 2000 * ms}, [2]int64{2025 * ms, 5001 * ms}), waitMark{polls: 1000, silences: 1}, 1 * ms, 5001 * ms, false},
+		{"a 150 ms sleep in a 5 s gap is one, though stalls followed it",
+			activity(span{1, 0, 1 * ms}, span{1, 151 * ms, 2000 * ms}, span{1, 2030 * ms, 3000 * ms}, span{1, 3025 * ms, 5001 * ms}), waitMark{polls: 1000, silences: 3}, 1 * ms, 5001 * ms, true},
+		{"25 ms before each of 200 polls in a 5 s gap: it waits between polls",
+			clock(0, [2]int64{0, 1 * ms}, [2]int64{1 * ms, 4975 * ms}, [2]int64{5000 * ms, 5001 * ms}), waitMark{polls: 200, silences: 200}, 1 * ms, 5001 * ms, true},
+		{"25 ms before 99 of 200 polls: less than half",
+			clock(0, [2]int64{0, 1 * ms}, [2]int64{1 * ms, 4975 * ms}, [2]int64{5000 * ms, 5001 * ms}), waitMark{polls: 200, silences: 99}, 1 * ms, 5001 * ms, false},
 	}
 	for _, c := range cases {
-		prev := c.cur
-		if c.poller != nil {
-			prev = other
-		}
-		if got := waited(prev, c.cur, c.poller, c.from, c.to, long); got != c.want {
+		if got := waitedIn(c.s, c.in, c.from, c.to, long); got != c.want {
 			t.Errorf("%s: waited %v, want %v", c.name, got, c.want)
 		}
+	}
+}
+
+// TestSilences checks the staircase: for windows ending now, the longest silence inside.
+func TestSilences(t *testing.T) {
+	var s silences
+	s.add(0, 100)   // 100
+	s.add(200, 250) // 50
+	s.add(300, 330) // 30
+	s.add(400, 440) // 40: drops the 30
+	cases := []struct{ from, want int64 }{
+		{0, 100}, {50, 50}, {60, 50}, {210, 40}, {300, 40}, {420, 20}, {500, 0},
+	}
+	for _, c := range cases {
+		if got := s.longestWithin(c.from, 1000); got != c.want {
+			t.Errorf("from %d: %d, want %d", c.from, got, c.want)
+		}
+	}
+	if s.n != 3 {
+		t.Errorf("%d steps kept, want 3", s.n)
+	}
+	for i := range 40 { // ever shorter silences: the oldest go, the newest stay
+		s.add(int64(1000+100*i), int64(1000+100*i+90-i))
+	}
+	if s.n != len(s.steps) || s.longestWithin(4850, 5000) != 90-39 || s.longestWithin(0, 5000) != 90-24 || s.count != 44 {
+		t.Errorf("after 40 shorter silences: %d steps, newest %d, longest %d, %d counted", s.n, s.longestWithin(4850, 5000), s.longestWithin(0, 5000), s.count)
 	}
 }

@@ -228,7 +228,9 @@ func (a *Analyzer) evalPoller(c *clientStats, sec int64, threshold, queries uint
 	p := c.pollerState.Load()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	recent := p.ring.sum(sec, a.window)
+	// Polls of keys it had polled before: a worker that looks each task up once, or the
+	// first round over a group, is not polling yet.
+	recent := p.again.sum(sec, a.window)
 	if p.tickKeys < 2 {
 		recent = 0 // one key: its own storm says it all
 	}

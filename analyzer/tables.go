@@ -260,6 +260,8 @@ type keyStats struct {
 	gaps               intervals
 	lastClock          *pauseClock  // the connection of the latest poll
 	lastPoller         *pollerClock // the client identity of the latest poll
+	connMark           waitMark     // lastClock's counts after the latest poll
+	pollerMark         waitMark     // lastPoller's
 	ring               keyRing
 	peak               uint32
 
@@ -325,14 +327,14 @@ func (t *keyTable) poll(a *Analyzer, cs *connState, p *pollerClock, watch int, k
 	if k.polls == 0 {
 		k.firstNs = at
 	} else if gap := at - k.lastNs; gap >= 0 {
-		w := waited(k.lastClock, cs.clock, p, k.lastNs, start, int64(a.cfg.SpinInterval))
+		w := waited(k, cs.clock, p, start, int64(a.cfg.SpinInterval))
 		if k.lastPoller == p {
-			p.gap(gap/1000, w)
+			p.gap(sec, gap/1000, w)
 		}
 		k.gaps.add(gap/1000, w)
 	}
-	k.lastClock = cs.clock
-	k.lastPoller = p
+	k.lastClock, k.connMark = cs.clock, cs.clock.mark()
+	k.lastPoller, k.pollerMark = p, p.mark()
 	k.polls++
 	k.lastNs = max(k.lastNs, at)
 	if k.hasDigest && k.digest == ev.Digest {
