@@ -197,7 +197,9 @@ func (p *pollerClock) busy(conn *pauseClock, from, to, long int64) {
 }
 
 // mark is where the poller's counts stand.
-func (p *pollerClock) mark() waitMark { return waitMark{polls: uint32(p.polls), silences: p.long.count} }
+func (p *pollerClock) mark() waitMark {
+	return waitMark{polls: uint32(p.polls), silences: p.long.count}
+}
 
 // gap records one gap between two polls of a key by this poller, the second in second sec.
 func (p *pollerClock) gap(sec, micros int64, waited bool) {
