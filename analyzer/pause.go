@@ -81,6 +81,7 @@ func (s *silences) longestWithin(from, to int64) int64 {
 // second is reported there; other connections only compare its address. The end of the
 // handshake may be reported from another goroutine, before any statement: lastEnd is atomic.
 type pauseClock struct {
+	id      uint64       // the connection's number: keys and pollers remember it, not the clock
 	opened  int64        // analyzer nanos when the client's startup message arrived
 	lastEnd atomic.Int64 // the end of its latest statement, or of its opening
 	long    silences
@@ -94,8 +95,11 @@ type pauseClock struct {
 // mark is where the connection's counts stand.
 func (c *pauseClock) mark() waitMark { return waitMark{polls: c.polls, silences: c.long.count} }
 
+// connIDs numbers connections for their clocks.
+var connIDs atomic.Uint64
+
 func newPauseClock(opened int64) *pauseClock {
-	c := &pauseClock{opened: opened, runStart: opened}
+	c := &pauseClock{id: connIDs.Add(1), opened: opened, runStart: opened}
 	c.lastEnd.Store(opened)
 	return c
 }
@@ -158,7 +162,7 @@ const pollerGaps = 256
 type pollerClock struct {
 	mu       sync.Mutex
 	lastEnd  int64
-	lastConn *pauseClock // the connection whose activity ended at lastEnd
+	lastConn uint64 // the connection whose activity ended at lastEnd
 	long     silences
 
 	// Statements that began while another polling connection of the identity was busy,
@@ -187,12 +191,12 @@ func (p *pollerClock) busy(conn *pauseClock, from, to, long int64) {
 	switch {
 	case from-p.lastEnd >= long:
 		p.long.add(p.lastEnd, from)
-	case from < p.lastEnd && conn != p.lastConn:
+	case from < p.lastEnd && conn.id != p.lastConn:
 		p.overlapped[i/64] |= 1 << (i % 64)
 	}
 	p.stmts++
 	if to > p.lastEnd {
-		p.lastEnd, p.lastConn = to, conn
+		p.lastEnd, p.lastConn = to, conn.id
 	}
 }
 
@@ -267,7 +271,7 @@ func (p *pollerClock) overlapPct() float64 {
 // connections, on those of the identity's polling connections together (see the top of this
 // file). conn's goroutine calls it, with poller locked.
 func waited(k *keyStats, conn *pauseClock, poller *pollerClock, to, long int64) bool {
-	if k.lastClock == conn {
+	if k.lastConn == conn.id {
 		return waitedIn(&conn.long, conn.mark().since(k.connMark), k.lastNs, to, long)
 	}
 	in := poller.mark().since(k.pollerMark)

@@ -258,9 +258,9 @@ type keyStats struct {
 	status             string
 	clients            clientSet
 	gaps               intervals
-	lastClock          *pauseClock  // the connection of the latest poll
+	lastConn           uint64       // the connection of the latest poll (pauseClock.id)
 	lastPoller         *pollerClock // the client identity of the latest poll
-	connMark           waitMark     // lastClock's counts after the latest poll
+	connMark           waitMark     // lastConn's counts after the latest poll
 	pollerMark         waitMark     // lastPoller's
 	ring               keyRing
 	peak               uint32
@@ -333,7 +333,7 @@ func (t *keyTable) poll(a *Analyzer, cs *connState, p *pollerClock, watch int, k
 		}
 		k.gaps.add(gap/1000, w)
 	}
-	k.lastClock, k.connMark = cs.clock, cs.clock.mark()
+	k.lastConn, k.connMark = cs.clock.id, cs.clock.mark()
 	k.lastPoller, k.pollerMark = p, p.mark()
 	k.polls++
 	k.lastNs = max(k.lastNs, at)
