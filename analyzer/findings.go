@@ -149,6 +149,10 @@ func (a *Analyzer) findings(s *Snapshot) []Finding {
 	return out
 }
 
+// overlapDoubt is the share of a poller's polling statements overlapping another of its
+// connections from which its spin verdict may be several processes, not one loop.
+const overlapDoubt = 10
+
 // pollerFinding explains a poller's storm: who polls how many keys, how fast, whether it waits.
 func (a *Analyzer) pollerFinding(s *Snapshot, p PollerStat) Finding {
 	who := clientName(clientKey{Host: p.Address, App: p.ApplicationName, User: p.User, Database: p.Database})
@@ -163,6 +167,12 @@ func (a *Analyzer) pollerFinding(s *Snapshot, p PollerStat) Finding {
 		f.Summary = "Spin loop: " + what + ", with no wait between two polls of a key"
 		if p.WaitsPct > 50 { // the verdict holds for the storm; say that it has changed since
 			f.Summary = "Spin loop: " + what + fmt.Sprintf("; it spun earlier in this storm and waits in %.0f%% of its gaps now", p.WaitsPct)
+		}
+		if p.OverlapPct >= overlapDoubt {
+			// A single loop's connections never overlap: several processes share the identity,
+			// and together they may fill each other's sleeps (docs/report.md, Spin loops).
+			f.Summary = "Spin loop, or several processes polling together: " + what +
+				", and not 20 ms passes between its polls of a key without one of its connections busy"
 		}
 	} else {
 		f.Kind = "poll-storm"

@@ -3,6 +3,7 @@ package analyzer
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -409,5 +410,44 @@ func TestSilences(t *testing.T) {
 	}
 	if s.n != len(s.steps) || s.longestWithin(4850, 5000) != 90-39 || s.longestWithin(0, 5000) != 90-24 || s.count != 44 {
 		t.Errorf("after 40 shorter silences: %d steps, newest %d, longest %d, %d counted", s.n, s.longestWithin(4850, 5000), s.longestWithin(0, 5000), s.count)
+	}
+}
+
+// TestDensePolitePollersAreNamedAsSuch pins down what cannot be told apart: ten processes of
+// one identity, each asking for its own task every 30 ms on a connection per poll, leave no
+// 20 ms without one of them busy, so together they look like a loop that never waits. Their
+// connections overlap, which one loop's never do, and the finding says so.
+func TestDensePolitePollersAreNamedAsSuch(t *testing.T) {
+	a := New(Config{})
+	var steps []scripted
+	for i := range 10 {
+		steps = append(steps, poller{key: fmt.Sprintf("proc-%d", i), app: "workers", addr: "10.0.3.1:1", perPoll: true,
+			sleep: 30 * time.Millisecond, reconnect: time.Millisecond, setup: 2, think: time.Millisecond,
+			offset: time.Duration(i) * 3700 * time.Microsecond}.script(0)...)
+	}
+	play(a, steps)
+	s := a.Snapshot()
+	if len(s.Pollers) != 1 {
+		t.Fatalf("pollers: %+v", s.Pollers)
+	}
+	p := s.Pollers[0]
+	t.Logf("poller: %.0f polls/s, %d keys, waits %.0f%%, overlap %.0f%%, storming %v, spinning %v", p.PollQPS10, p.Keys, p.WaitsPct, p.OverlapPct, p.Storming, p.Spinning)
+	if p.OverlapPct < overlapDoubt {
+		t.Errorf("overlap %.0f%%: ten processes' connections overlap", p.OverlapPct)
+	}
+	var f *Finding
+	for i := range s.Findings {
+		if s.Findings[i].ID == "poller:10.0.3.1|workers||" || s.Findings[i].ID == "poller:10.0.3.1|workers|||spin" {
+			f = &s.Findings[i]
+		}
+	}
+	if f == nil {
+		t.Fatalf("no finding for the poller: %+v", s.Findings)
+	}
+	if p.Spinning && !strings.Contains(f.Summary, "several processes") {
+		t.Errorf("a spin verdict over overlapping connections does not say it may be several processes: %s", f.Summary)
+	}
+	if !strings.Contains(strings.Join(f.Evidence, " "), "more than one process shares") {
+		t.Errorf("evidence does not name the overlap: %v", f.Evidence)
 	}
 }
