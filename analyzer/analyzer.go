@@ -41,6 +41,14 @@ type Config struct {
 	ReportLiterals bool
 	// OnNotice hears storms starting and ending and new findings, from the analyzer's ticker.
 	OnNotice func(Notice)
+
+	// Now is the current time: time.Now for live traffic (the default). Traffic replayed from
+	// a log runs on the log's time: Now gives the time of its latest event, Epoch its first,
+	// and the replay calls Tick as its time passes each second (Run is for the wall clock).
+	// Windows, rates, storms and findings are then the same for the same traffic, however fast
+	// it is replayed.
+	Now   func() time.Time
+	Epoch time.Time // second 0 of every per-second series; default Now() at New
 }
 
 func (c *Config) defaults() {
@@ -76,7 +84,7 @@ func (c *Config) defaults() {
 // Analyzer is the proxy's Observer. Create it with New; it is safe for concurrent use.
 type Analyzer struct {
 	cfg    Config
-	now    func() time.Time // time.Now; tests that script time replace it
+	now    func() time.Time // Config.Now; tests that script time replace it
 	epoch  time.Time        // second 0 of every per-second series
 	seed   maphash.Seed
 	window int // StormWindow in seconds
@@ -112,8 +120,13 @@ type Analyzer struct {
 // New makes an Analyzer. Call Run to evaluate storms every second.
 func New(cfg Config) *Analyzer {
 	cfg.defaults()
-	a := &Analyzer{cfg: cfg, now: time.Now, seed: maphash.MakeSeed(), found: map[string]bool{}}
-	a.epoch = a.now()
+	a := &Analyzer{cfg: cfg, now: cfg.Now, epoch: cfg.Epoch, seed: maphash.MakeSeed(), found: map[string]bool{}}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	if a.epoch.IsZero() {
+		a.epoch = a.now()
+	}
 	a.window = max(1, int(cfg.StormWindow/time.Second))
 	a.perWatch = make([]watchCounters, len(cfg.Watches))
 	for i := range a.perWatch {
