@@ -1,0 +1,102 @@
+package pglog
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"testing"
+	"time"
+)
+
+// celeryPoll is SQLAlchemy's poll of Celery's result table as psycopg2 sends it (captured in
+// fixtures/storm): three lines in the log.
+const celeryPoll = "SELECT celery_taskmeta.id AS celery_taskmeta_id, celery_taskmeta.task_id AS celery_taskmeta_task_id, celery_taskmeta.status AS celery_taskmeta_status, celery_taskmeta.result AS celery_taskmeta_result, celery_taskmeta.date_done AS celery_taskmeta_date_done, celery_taskmeta.traceback AS celery_taskmeta_traceback \nFROM celery_taskmeta \nWHERE celery_taskmeta.task_id = '%s'"
+
+const celeryPollParam = "SELECT celery_taskmeta.id, celery_taskmeta.task_id, celery_taskmeta.status, celery_taskmeta.result, celery_taskmeta.date_done, celery_taskmeta.traceback FROM celery_taskmeta WHERE celery_taskmeta.task_id = $1"
+
+// stormLog writes what PostgreSQL logs (log_statement = 'all', Debian's log_line_prefix,
+// log_connections) while `pgpollwatch storm` runs: sessions pollers interleaved, each polling
+// ten task ids in BEGIN; SELECT; ROLLBACK (psycopg2) or as one extended-protocol execute with
+// its parameter (pgx). It stops after about lines physical lines and returns the log and the
+// exact number of lines.
+func stormLog(lines, sessions int, extended bool) ([]byte, int) {
+	var b bytes.Buffer
+	t := time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)
+	n := 0
+	stamp := func() string {
+		t = t.Add(37 * time.Microsecond)
+		return t.Format("2006-01-02 15:04:05.000") + " UTC"
+	}
+	for s := 0; s < sessions; s++ {
+		pid := 4000 + s
+		fmt.Fprintf(&b, "%s [%d] LOG:  connection received: host=127.0.0.1 port=%d\n", stamp(), pid, 40000+s)
+		fmt.Fprintf(&b, "%s [%d] celery@app LOG:  connection authorized: user=celery database=app application_name=storm\n", stamp(), pid)
+		n += 2
+	}
+	for i := 0; n < lines; i++ {
+		pid := 4000 + i%sessions
+		id := fmt.Sprintf("%08d-1111-1111-1111-111111111111", i%10)
+		if extended {
+			fmt.Fprintf(&b, "%s [%d] celery@app LOG:  execute stmtcache_7f3a: %s\n", stamp(), pid, celeryPollParam)
+			fmt.Fprintf(&b, "%s [%d] celery@app DETAIL:  parameters: $1 = '%s'\n", stamp(), pid, id)
+			n += 2
+			continue
+		}
+		st := stamp()
+		fmt.Fprintf(&b, "%s [%d] celery@app LOG:  statement: BEGIN\n", st, pid)
+		poll := fmt.Sprintf(celeryPoll, id)
+		poll = string(bytes.ReplaceAll([]byte(poll), []byte("\n"), []byte("\n\t")))
+		fmt.Fprintf(&b, "%s [%d] celery@app LOG:  statement: %s\n", st, pid, poll)
+		fmt.Fprintf(&b, "%s [%d] celery@app LOG:  statement: ROLLBACK\n", stamp(), pid)
+		n += 5
+	}
+	return b.Bytes(), n
+}
+
+func benchRead(b *testing.B, data []byte, lines int, opt Options) {
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	records := 0
+	for b.Loop() {
+		r, err := open([]string{"-"}, opt, bytes.NewReader(data))
+		if err != nil {
+			b.Fatal(err)
+		}
+		records = 0
+		for {
+			_, err := r.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			records++
+		}
+		if st := r.Stats(); st.BadLines != 0 || st.Lines != int64(lines) {
+			b.Fatalf("lines %d (want %d), bad %d: %v", st.Lines, lines, st.BadLines, st.BadExamples)
+		}
+	}
+	perLine := float64(b.Elapsed().Nanoseconds()) / float64(b.N) / float64(lines)
+	b.ReportMetric(perLine, "ns/line")
+	b.ReportMetric(1e9/perLine, "lines/s")
+	b.ReportMetric(float64(records), "records/op")
+}
+
+// BenchmarkReadStderr reads a psycopg2-style storm log (simple protocol, multi-line polls).
+func BenchmarkReadStderr(b *testing.B) {
+	data, lines := stormLog(200_000, 20, false)
+	benchRead(b, data, lines, Options{Prefix: "%m [%p] %q%u@%d "})
+}
+
+// BenchmarkReadStderrExtended reads a pgx-style storm log (execute + parameters).
+func BenchmarkReadStderrExtended(b *testing.B) {
+	data, lines := stormLog(200_000, 20, true)
+	benchRead(b, data, lines, Options{Prefix: "%m [%p] %q%u@%d "})
+}
+
+// BenchmarkReadStderrDetect is BenchmarkReadStderr with the prefix detected.
+func BenchmarkReadStderrDetect(b *testing.B) {
+	data, lines := stormLog(200_000, 20, false)
+	benchRead(b, data, lines, Options{})
+}

@@ -1,0 +1,171 @@
+package pglog
+
+import (
+	"bytes"
+)
+
+// csvlog columns (PostgreSQL 12 has the first 23, 13 adds backend_type, 14 leader_pid and
+// query_id).
+const (
+	csvTime = iota
+	csvUser
+	csvDB
+	csvPID
+	csvFrom
+	csvSession
+	csvLineNum
+	csvTag
+	csvSessionStart
+	csvVXID
+	csvXID
+	csvSeverity
+	csvState
+	csvMessage
+	csvDetail
+	csvHint
+	csvInternalQuery
+	csvInternalPos
+	csvContext
+	csvQuery
+	csvQueryPos
+	csvLocation
+	csvApp
+	csvMinColumns
+)
+
+// csvParser reads csvlog: one record per message, quoted fields may hold newlines.
+type csvParser struct {
+	r      *Reader
+	in     *input
+	tc     *timeCache
+	rec    []byte   // the record's physical lines
+	buf    []byte   // unquoted fields
+	fields [][2]int // spans in buf
+}
+
+func (p *csvParser) next(e *entry) bool {
+	lines := p.in.lines
+	for {
+		line, ok := lines.next()
+		if !ok {
+			return false
+		}
+		if len(line) == 0 {
+			continue
+		}
+		p.rec = append(p.rec[:0], line...)
+		quotes := bytes.Count(line, []byte{'"'})
+		for quotes%2 == 1 && len(p.rec) < maxLine {
+			more, ok := lines.next()
+			if !ok {
+				break
+			}
+			quotes += bytes.Count(more, []byte{'"'})
+			p.rec = append(append(p.rec, '\n'), more...)
+		}
+		if quotes%2 == 1 || !p.split() || !p.fill(e) {
+			p.r.bad(p.rec)
+			continue
+		}
+		return true
+	}
+}
+
+// split parses p.rec into fields.
+func (p *csvParser) split() bool {
+	p.buf, p.fields = p.buf[:0], p.fields[:0]
+	b := p.rec
+	i := 0
+	for {
+		start := len(p.buf)
+		if i < len(b) && b[i] == '"' {
+			i++
+			for {
+				k := bytes.IndexByte(b[i:], '"')
+				if k < 0 {
+					return false
+				}
+				p.buf = append(p.buf, b[i:i+k]...)
+				i += k + 1
+				if i < len(b) && b[i] == '"' {
+					p.buf = append(p.buf, '"')
+					i++
+					continue
+				}
+				break
+			}
+		} else {
+			k := bytes.IndexByte(b[i:], ',')
+			if k < 0 {
+				k = len(b) - i
+			}
+			if bytes.IndexByte(b[i:i+k], '"') >= 0 {
+				return false
+			}
+			p.buf = append(p.buf, b[i:i+k]...)
+			i += k
+		}
+		p.fields = append(p.fields, [2]int{start, len(p.buf)})
+		if i >= len(b) {
+			return true
+		}
+		if b[i] != ',' {
+			return false
+		}
+		i++
+		if i == len(b) {
+			p.fields = append(p.fields, [2]int{len(p.buf), len(p.buf)})
+			return true
+		}
+	}
+}
+
+func (p *csvParser) field(i int) []byte {
+	if i >= len(p.fields) {
+		return nil
+	}
+	return p.buf[p.fields[i][0]:p.fields[i][1]]
+}
+
+func (p *csvParser) fill(e *entry) bool {
+	if len(p.fields) < csvMinColumns {
+		return false
+	}
+	t, n := p.tc.parse(p.field(csvTime), true)
+	if n == 0 || n != len(p.field(csvTime)) {
+		return false
+	}
+	sev := severityWord(p.field(csvSeverity))
+	if sev == sevNone {
+		return false
+	}
+	pid, m := parseUint(p.field(csvPID))
+	if m != len(p.field(csvPID)) {
+		return false
+	}
+	e.time, e.pid, e.sev = t, pid, sev
+	if st, n := p.tc.parse(p.field(csvSessionStart), false); n > 0 {
+		e.sessionStart = st
+	}
+	e.sessionID = append(e.sessionID, p.field(csvSession)...)
+	e.user = append(e.user, p.field(csvUser)...)
+	e.db = append(e.db, p.field(csvDB)...)
+	e.app = append(e.app, p.field(csvApp)...)
+	from := p.field(csvFrom)
+	e.host, e.port = splitHostPort(e.host, from)
+	e.message = append(e.message, p.field(csvMessage)...)
+	e.detail = append(e.detail, p.field(csvDetail)...)
+	e.statement = append(e.statement, p.field(csvQuery)...)
+	return true
+}
+
+// splitHostPort splits csvlog's connection_from, "10.0.0.1:5432", "::1:5432" or "[local]",
+// appending the host to dst.
+func splitHostPort(dst, from []byte) ([]byte, int) {
+	if k := bytes.LastIndexByte(from, ':'); k > 0 && from[0] != '[' {
+		if port, n := parseUint(from[k+1:]); n > 0 && n == len(from)-k-1 {
+			return append(dst, from[:k]...), port
+		}
+	}
+	return append(dst, from...), 0
+}
