@@ -133,6 +133,10 @@ func (r *Reader) handle(e *entry) {
 			return
 		}
 		s.fetching = false
+		if p := s.pending; p != nil && len(e.statement) > 0 && p.rec.Text != string(e.statement) {
+			// The error is another statement's (one not logged at its start).
+			r.finishPending(s)
+		}
 		switch {
 		case s.pending != nil:
 			s.pending.rec.Failed = true

@@ -63,6 +63,9 @@ func (p *csvParser) next(e *entry) bool {
 			quotes += bytes.Count(more, []byte{'"'})
 			p.rec = append(append(p.rec, '\n'), more...)
 		}
+		if quotes%2 == 1 && lines.err != nil {
+			return false // cut short: see stderrParser.next
+		}
 		if quotes%2 == 1 || !p.split() || !p.fill(e) {
 			p.r.bad(p.rec)
 			continue

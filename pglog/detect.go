@@ -58,23 +58,27 @@ func (r *Reader) detect(in *input, sample []byte, given *prefix) error {
 	in.format = "stderr"
 	if given != nil {
 		in.prefix = given
-		if matched, total := prefixScore(given, lines, r.opt.Location); matched == 0 || matched*2 < total {
+		if matched, _, total := prefixScore(given, lines, r.opt.Location); matched == 0 {
 			return fmt.Errorf("pglog: %s: the lines do not start with log_line_prefix %q (%d of %d match); a line: %s",
 				in.info.Path, given.src, matched, total, maskLiterals(firstMessageLine(lines)))
 		}
 		return nil
 	}
+	// The prefix that fits most lines wins; among those, the one that says most about them
+	// (Debian's over PostgreSQL's default on a log with session lines), then the shorter
+	// (PostgreSQL's default over Debian's on a log without).
 	var best *prefix
-	bestScore, total := 0, 0
+	bestScore, bestItems, total := 0, 0, 0
 	for _, src := range DetectPrefixes {
 		p, err := compilePrefix(src)
 		if err != nil {
 			continue
 		}
-		score, n := prefixScore(p, lines, r.opt.Location)
+		score, items, n := prefixScore(p, lines, r.opt.Location)
 		total = n
-		if score > bestScore {
-			best, bestScore = p, score
+		if score > bestScore || score == bestScore && score > 0 &&
+			(items > bestItems || items == bestItems && len(p.items) < len(best.items)) {
+			best, bestScore, bestItems = p, score, items
 		}
 	}
 	if best == nil || bestScore*2 < total {
@@ -111,8 +115,9 @@ func guessFormat(lines [][]byte) string {
 	return "stderr"
 }
 
-// prefixScore counts the sample's message lines (not continuation lines) that p parses.
-func prefixScore(p *prefix, lines [][]byte, loc *time.Location) (matched, total int) {
+// prefixScore counts the sample's message lines (not continuation lines) that p parses, and
+// the prefix items they matched in all.
+func prefixScore(p *prefix, lines [][]byte, loc *time.Location) (matched, items, total int) {
 	tc := &timeCache{loc: loc}
 	var f lineFields
 	for _, l := range lines {
@@ -122,9 +127,10 @@ func prefixScore(p *prefix, lines [][]byte, loc *time.Location) (matched, total 
 		total++
 		if p.match(l, &f, tc) {
 			matched++
+			items += f.consumed
 		}
 	}
-	return matched, total
+	return matched, items, total
 }
 
 // sampleParses says whether one of the sample's lines reads as a record of in's format.

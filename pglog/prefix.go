@@ -35,6 +35,7 @@ type lineFields struct {
 	app, host    []byte
 	port         int
 	end          int // where the severity starts
+	consumed     int // prefix items matched (not counting %q), to rank prefixes that fit
 	budget       int // backtracking steps left
 }
 
@@ -143,6 +144,7 @@ func (p *prefix) matchFrom(line []byte, it, pos int, f *lineFields, tc *timeCach
 			// Non-session processes stop here; a session's line goes on.
 			if _, n := parseSeverity(rest); n > 0 {
 				f.end = pos
+				f.consumed = it - p.qBefore(it)
 				return true
 			}
 			continue
@@ -254,7 +256,19 @@ func (p *prefix) matchFrom(line []byte, it, pos int, f *lineFields, tc *timeCach
 		return false
 	}
 	f.end = pos
+	f.consumed = len(p.items) - p.qBefore(len(p.items))
 	return true
+}
+
+// qBefore counts the %q items before item it.
+func (p *prefix) qBefore(it int) int {
+	n := 0
+	for _, x := range p.items[:it] {
+		if x.esc == 'q' {
+			n++
+		}
+	}
+	return n
 }
 
 func setVar(f *lineFields, esc byte, v []byte) {

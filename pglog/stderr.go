@@ -47,7 +47,9 @@ func (p *stderrParser) next(e *entry) bool {
 	for {
 		line, ok := lines.next()
 		if !ok {
-			return true
+			// A file cut short (a truncated compressed file) may have cut this message:
+			// drop it rather than pass on half a statement.
+			return lines.err == nil
 		}
 		if len(line) > 0 && line[0] == '\t' {
 			*last = append(append(*last, '\n'), line[1:]...)

@@ -55,17 +55,26 @@ func (c *timeCache) parse(b []byte, millis bool) (time.Time, int) {
 			return time.Time{}, 0
 		}
 	}
-	// The zone: " UTC", " CEST", " +03", " -0330".
+	// The zone: " UTC", " CEST" (letters), or " +03", " -0330" (a sign and digits).
 	zs, ze := n, n
-	if n+1 < len(b) && b[n] == ' ' && isZoneStart(b[n+1]) {
-		ze = n + 1
-		for ze < len(b) && ze-n <= 8 && isZoneChar(b[ze]) {
-			ze++
+	if n+1 < len(b) && b[n] == ' ' {
+		k := n + 1
+		switch c := b[k]; {
+		case c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z':
+			for k < len(b) && k-n <= 6 && (b[k] >= 'A' && b[k] <= 'Z' || b[k] >= 'a' && b[k] <= 'z') {
+				k++
+			}
+		case c == '+' || c == '-':
+			k++
+			for k < len(b) && k-n <= 6 && b[k] >= '0' && b[k] <= '9' {
+				k++
+			}
+			if k == n+2 {
+				k = n // a sign alone
+			}
 		}
-		if ze-n > 8 {
-			ze = n // too long for a zone: not one
-		} else {
-			zs = n + 1
+		if k > n+1 && k-n <= 6 {
+			zs, ze = n+1, k
 		}
 	}
 	zone := b[zs:ze]
@@ -90,14 +99,6 @@ func (c *timeCache) parse(b []byte, millis bool) (time.Time, int) {
 	c.next = (c.next + 1) % len(c.slots)
 	*s = minuteSlot{key: key, n: kn, base: base, ok: true}
 	return time.Unix(base+int64(sec), int64(nsec)).UTC(), n
-}
-
-func isZoneStart(c byte) bool {
-	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c == '+' || c == '-'
-}
-
-func isZoneChar(c byte) bool {
-	return isZoneStart(c) || c >= '0' && c <= '9'
 }
 
 // minute returns the Unix time of "YYYY-MM-DD HH:MM" in zone.
