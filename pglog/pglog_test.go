@@ -293,7 +293,9 @@ func TestPrefixes(t *testing.T) {
 		{"%m [%p] ", true, "2024-03-01 10:00:01.234 UTC [42] %s", nil},
 		{"%t [%p] ", true, "2024-03-01 10:00:01 UTC [42] %s", nil},
 		{"%t:%r:%u@%d:[%p]:", true, "2024-03-01 10:00:01 UTC:10.0.0.1(5432):app@db:[42]:%s",
-			func(r Record) bool { return r.Host == "10.0.0.1" && r.Port == 5432 && r.User == "app" && r.Database == "db" }},
+			func(r Record) bool {
+				return r.Host == "10.0.0.1" && r.Port == 5432 && r.User == "app" && r.Database == "db"
+			}},
 		{"%t:%r:%u@%d:[%p]:", true, "2024-03-01 10:00:01 UTC:[local]:app@db:[42]:%s",
 			func(r Record) bool { return r.Host == "[local]" && r.Port == 0 }},
 		{"%m [%p]: [%l-1] db=%d,user=%u ", true, "2024-03-01 10:00:01.234 UTC [42]: [7-1] db=db,user=app %s",
