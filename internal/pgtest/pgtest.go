@@ -70,12 +70,23 @@ type Cluster struct {
 
 	root     string              // temporary directory holding everything above
 	cred     *syscall.Credential // set when running as root: the server runs as the postgres OS user
+	conf     string              // Options.Conf
 	stopOnce sync.Once
 	stopped  atomic.Bool
 }
 
+// Options change the cluster StartWith and MainWith make; the zero value is Start's.
+type Options struct {
+	// Conf is appended to the server's settings (postgresql.conf lines), after pgtest's own,
+	// so it wins: for settings only a restart changes, such as logging_collector.
+	Conf string
+}
+
 // Start creates and starts a fresh cluster; see the package documentation.
-func Start() (*Cluster, error) {
+func Start() (*Cluster, error) { return StartWith(Options{}) }
+
+// StartWith is Start with opt.
+func StartWith(opt Options) (*Cluster, error) {
 	bin, err := FindBinDir()
 	if err != nil {
 		return nil, err
@@ -99,6 +110,7 @@ func Start() (*Cluster, error) {
 		CertFile:  filepath.Join(root, "server.crt"),
 		root:      root,
 		cred:      cred,
+		conf:      opt.Conf,
 	}
 	if err := c.start(); err != nil {
 		c.Stop()
@@ -161,7 +173,7 @@ func (c *Cluster) start() error {
 		if c.Port, err = freePort(ipv6); err != nil {
 			return err
 		}
-		conf := fmt.Sprintf(serverConf, c.Port, listen, c.SocketDir, c.CertFile, keyFile)
+		conf := fmt.Sprintf(serverConf, c.Port, listen, c.SocketDir, c.CertFile, keyFile) + c.conf + "\n"
 		if err := c.writeFile(filepath.Join(c.DataDir, "pgtest.conf"), conf); err != nil {
 			return err
 		}
@@ -302,11 +314,14 @@ func reapStale(bin string, cred *syscall.Credential) {
 // A fuzzing run that runs no test (-fuzz with -run='^$', as `make fuzz-smoke`
 // does) and its worker processes only run fuzz targets, which need no server:
 // they get no cluster (*dst stays nil).
-func Main(m *testing.M, dst **Cluster) {
+func Main(m *testing.M, dst **Cluster) { MainWith(m, dst, Options{}) }
+
+// MainWith is Main with a cluster made by StartWith(opt).
+func MainWith(m *testing.M, dst **Cluster, opt Options) {
 	if OnlyFuzzing() {
 		os.Exit(m.Run())
 	}
-	os.Exit(runMain(m, dst))
+	os.Exit(runMain(m, dst, opt))
 }
 
 // OnlyFuzzing reports whether this test binary is a fuzzing worker, or a
@@ -324,8 +339,8 @@ func OnlyFuzzing() bool {
 	return value("test.fuzzworker") == "true" || value("test.fuzz") != "" && value("test.run") == "^$"
 }
 
-func runMain(m *testing.M, dst **Cluster) int {
-	c, err := Start()
+func runMain(m *testing.M, dst **Cluster, opt Options) int {
+	c, err := StartWith(opt)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "pgtest: cannot start a PostgreSQL cluster for the tests: %v\n", err)
 		if errors.Is(err, ErrNotInstalled) {

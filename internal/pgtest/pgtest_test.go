@@ -174,7 +174,7 @@ func TestEnv(t *testing.T) {
 func TestStopRemovesDirectories(t *testing.T) {
 	t.Parallel()
 	start := time.Now()
-	c, err := Start()
+	c, err := StartWith(Options{Conf: "work_mem = '7MB'"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,6 +184,9 @@ func TestStopRemovesDirectories(t *testing.T) {
 		t.Fatalf("second cluster shares port or data dir with the first")
 	}
 	conn := connect(t, c.ConnString(TrustUser, ""))
+	if got := queryString(t, conn, "SHOW work_mem"); got != "7MB" {
+		t.Errorf("Options.Conf: work_mem = %s", got)
+	}
 	conn.Close(t.Context())
 	if _, err := os.Stat(c.LogFile); err != nil {
 		t.Errorf("log file: %v", err)
