@@ -44,6 +44,8 @@ type session struct {
 	pending *item // a statement logged at its start, waiting for its duration or error
 	conn    *item // a connection received, waiting for its authorization
 	last    time.Time
+	// lastText is the session's latest statement text.
+	lastText string
 	// fetching: the last statement line was "execute fetch from", whose bare duration line
 	// is expected and pairs with nothing.
 	fetching bool
@@ -79,6 +81,7 @@ func (r *Reader) handle(e *entry) {
 	r.seq++
 	if !e.time.IsZero() && e.time.After(r.maxTime) {
 		r.maxTime = e.time
+		r.watermark = e.time.Add(-r.opt.Window).UnixNano()
 	}
 	msg := e.message
 	switch e.sev {
@@ -262,9 +265,14 @@ func (r *Reader) statement(s *session, e *entry, at time.Time, proto Protocol, n
 	it := r.record(Statement, s, at)
 	it.rec.Protocol = proto
 	if proto == Extended && !bytes.Equal(name, bUnnamed) {
-		it.rec.Name = string(name)
+		it.rec.Name = r.strings.get(name)
 	}
-	it.rec.Text = r.strings.get(text)
+	if string(text) == s.lastText {
+		it.rec.Text = s.lastText // a poller's same statement again: no hashing either
+	} else {
+		it.rec.Text = r.strings.get(text)
+		s.lastText = it.rec.Text
+	}
 	if proto == Extended && bytes.HasPrefix(e.detail, bParameters) {
 		it.rec.Params = parseParams(e.detail[len(bParameters):], r.opt.ParamMaxLength, &r.strings)
 	}
@@ -611,7 +619,8 @@ func (o *order) len() int { return len(o.q) - o.qh + len(o.h) }
 func (o *order) push(it *item) {
 	k := keyOf(it)
 	if n := len(o.q); n == o.qh || !k.less(o.q[n-1]) {
-		if o.qh > 1024 && o.qh*2 > n {
+		if n == cap(o.q) && o.qh*4 > n {
+			// Full, with a quarter or more already gone: move down rather than grow.
 			m := copy(o.q, o.q[o.qh:])
 			clear(o.q[m:])
 			o.q, o.qh = o.q[:m], 0
@@ -630,15 +639,15 @@ func (o *order) push(it *item) {
 	}
 }
 
-// peek returns the first item, nil if none.
-func (o *order) peek() *item {
+// peek returns the first item's key; its it is nil if there is none.
+func (o *order) peek() okey {
 	switch {
 	case len(o.q) > o.qh && (len(o.h) == 0 || o.q[o.qh].less(o.h[0])):
-		return o.q[o.qh].it
+		return o.q[o.qh]
 	case len(o.h) > 0:
-		return o.h[0].it
+		return o.h[0]
 	}
-	return nil
+	return okey{}
 }
 
 // pop removes the first item.

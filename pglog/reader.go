@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"slices"
 	"strings"
@@ -34,9 +35,10 @@ type Reader struct {
 	byID    map[string]*session
 	byPID   map[int]*session
 
-	maxTime time.Time
-	eof     bool
-	stats   Stats
+	maxTime   time.Time
+	watermark int64 // maxTime - Window in Unix nanoseconds: items at or before it may go
+	eof       bool
+	stats     Stats
 
 	stdin        io.Reader
 	readBytes    int64 // from the files as stored
@@ -71,7 +73,7 @@ const (
 	sampleBytes = 256 << 10
 	sampleLines = 400
 	maxLine     = 64 << 20
-	maxHeap     = 1 << 20
+	maxHeap     = 1 << 18 // records held back at most, whatever the window
 	maxBadText  = 200
 )
 
@@ -331,8 +333,8 @@ func (l *lineReader) next() ([]byte, bool) {
 // Next returns the next record, or io.EOF after the last.
 func (r *Reader) Next() (Record, error) {
 	for {
-		if h := r.order.peek(); h != nil {
-			if r.releasable(h) {
+		if k := r.order.peek(); k.it != nil {
+			if h := k.it; r.releasable(k) {
 				r.order.pop()
 				if h.sess != nil {
 					if h.sess.pending == h {
@@ -374,16 +376,16 @@ func (r *Reader) Next() (Record, error) {
 	}
 }
 
-// releasable says whether the log has moved far enough past h.
-func (r *Reader) releasable(h *item) bool {
+// releasable says whether the log has moved far enough past the item of k.
+func (r *Reader) releasable(k okey) bool {
 	if r.eof || r.order.len() > maxHeap {
 		return true
 	}
-	if h.rec.Time.IsZero() {
+	if k.t == math.MinInt64 {
 		// No time stamps: a statement waits for the next few messages at most.
-		return h.final || h.seq+1000 < r.seq
+		return k.it.final || k.seq+1000 < r.seq
 	}
-	return !h.rec.Time.Add(r.opt.Window).After(r.maxTime)
+	return k.t <= r.watermark
 }
 
 func (r *Reader) keep(rec *Record) bool {

@@ -117,7 +117,7 @@ func (c *timeCache) minute(b []byte, zone string) (int64, bool) {
 	}
 	year := v[0]*100 + y2
 	month, day, hour, minute := v[1], v[2], v[3], v[4]
-	if month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 {
+	if year < 1970 || year > 2200 || month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 {
 		return 0, false
 	}
 	loc, fixed := c.zone(zone)
@@ -198,7 +198,7 @@ var zoneAbbrevs = map[string]int{
 // parseEpoch reads %n: Unix seconds with milliseconds, "1704164645.678".
 func parseEpoch(b []byte) (time.Time, int) {
 	sec, n := parseUint(b)
-	if n < 9 || n >= len(b) || b[n] != '.' {
+	if n < 9 || n > 10 || n >= len(b) || b[n] != '.' {
 		return time.Time{}, 0
 	}
 	n++
