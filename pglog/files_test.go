@@ -187,3 +187,40 @@ func TestOpenErrors(t *testing.T) {
 		t.Errorf("empty file: %v %+v", recs, st)
 	}
 }
+
+// TestRealStormLog reads what PostgreSQL logged during a real storm (see realStormLog):
+// every line is understood, and each statement line and execute is one record.
+func TestRealStormLog(t *testing.T) {
+	data := realStormLog(t)
+	recs, st := read(t, string(data), Options{})
+	if st.BadLines != 0 || st.Incomplete {
+		t.Fatalf("stats %+v", st)
+	}
+	var starts, executes int
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.Contains(line, " LOG:  statement: ") {
+			starts++
+		}
+		if strings.Contains(line, " LOG:  execute ") {
+			executes++
+		}
+	}
+	var simple, extended, withParams int
+	sessions := map[string]bool{}
+	for _, r := range statements(recs) {
+		sessions[r.Session] = true
+		if r.Protocol == Extended {
+			extended++
+			if len(r.Params) > 0 {
+				withParams++
+			}
+		} else {
+			simple++
+		}
+	}
+	if simple != starts || extended != executes || withParams == 0 || st.Connections == 0 || len(sessions) < 4 {
+		t.Errorf("%d simple (log: %d), %d extended (log: %d, %d with parameters), %d sessions, stats %+v",
+			simple, starts, extended, executes, withParams, len(sessions), st)
+	}
+	t.Logf("%d lines, %d records, %d statements (%d extended), %d sessions", st.Lines, st.Records, st.Statements, extended, len(sessions))
+}
