@@ -195,7 +195,8 @@ type Options struct {
 	// Prefix is log_line_prefix exactly as in postgresql.conf, e.g. "%m [%p] %q%u@%d ". Empty:
 	// detect it among DetectPrefixes. Used for stderr files only.
 	Prefix string
-	// Format is "" (detect per file), "stderr", "csvlog" or "jsonlog".
+	// Format is "" (detect per file), "stderr", "csvlog" (or "csv") or "jsonlog" (or
+	// "json").
 	Format string
 	// Since and Until keep the records with Since <= Time < Until (zero: no bound).
 	Since, Until time.Time
@@ -227,20 +228,29 @@ type Options struct {
 var Formats = []string{"stderr", "csvlog", "jsonlog"}
 
 // DetectPrefixes are the log_line_prefix values tried on a stderr log when Options.Prefix is
-// empty, most specific first.
+// empty. The one that parses most of a file's first lines wins; among equals, the one whose
+// fields matched most, then the shortest. Sources: PostgreSQL's documentation and default,
+// Debian's pg_createcluster, and pgBadger (its README's recommended prefixes, its RDS format
+// "%t:%r:%u@%d:[%p]:" and its Cloud SQL test log, whose lines read "[%p]: [%l-1] db=%d,user=%u").
 var DetectPrefixes = []string{
-	"%m [%p] %q%u@%d ",                                // Debian and Ubuntu packages (pg_createcluster)
-	"%m [%p] %q%u@%d/%a ",                             // the example in PostgreSQL's documentation
-	"%t:%r:%u@%d:[%p]:",                               // Amazon RDS and Aurora
-	"%m [%p]: [%l-1] db=%d,user=%u ",                  // Google Cloud SQL
-	"%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h ", // pgBadger's recommended prefix
+	// Debian and Ubuntu packages (pg_createcluster); the example in PostgreSQL's documentation.
+	"%m [%p] %q%u@%d ",
+	"%m [%p] %q%u@%d/%a ",
+	// PostgreSQL's default since 10, and the same with seconds.
+	"%m [%p] ",
+	"%t [%p] ",
+	// Amazon RDS and Aurora; Google Cloud SQL; Azure Database for PostgreSQL.
+	"%t:%r:%u@%d:[%p]:",
+	"%m [%p]: [%l-1] db=%d,user=%u ",
+	"%t-%c-",
+	// pgBadger's recommendations, then its older ones.
 	"%t [%p]: user=%u,db=%d,app=%a,client=%h ",
+	"%t [%p]: db=%d,user=%u,app=%a,client=%h ",
+	"%t [%p]: ",
+	"%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h ",
 	"%t [%p]: [%l-1] ",
-	"%t-%c-",   // Azure Database for PostgreSQL
-	"%m [%p] ", // PostgreSQL's default since 10
-	"%t [%p] ", // the same with seconds
-	"%m %c ",   // ...and a few seen in the wild with the session id
-	"%t %c ",
-	"< %m > ", // old RHEL/CentOS packages
+	// Seen in the wild.
 	"%m [%p-%l] %q%u@%d ",
+	"%m %c ",
+	"%t %c ",
 }
