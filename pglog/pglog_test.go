@@ -552,3 +552,57 @@ func TestPendingTimeout(t *testing.T) {
 		t.Errorf("%+v %+v", recs, st)
 	}
 }
+
+// TestMoreMessages: a portal fetched in pieces is one execution; log_error_verbosity =
+// verbose puts the SQLSTATE after the severity and adds LOCATION lines; replication
+// connections; what is not a statement is left alone.
+func TestMoreMessages(t *testing.T) {
+	log := `2024-03-01 10:00:01.000 UTC [1] u@d LOG:  00000: execute S_1/C_2: SELECT * FROM big
+2024-03-01 10:00:01.000 UTC [1] u@d LOCATION:  exec_execute_message, postgres.c:2230
+2024-03-01 10:00:01.001 UTC [1] u@d LOG:  00000: duration: 0.500 ms
+2024-03-01 10:00:01.002 UTC [1] u@d LOG:  00000: execute fetch from S_1/C_2: SELECT * FROM big
+2024-03-01 10:00:01.003 UTC [1] u@d LOG:  00000: duration: 0.400 ms
+2024-03-01 10:00:01.004 UTC [1] u@d LOG:  00000: duration: 2.000 ms  plan:
+	Query Text: SELECT * FROM big
+	Seq Scan on big
+2024-03-01 10:00:01.005 UTC [1] u@d NOTICE:  00000: a notice does not end a statement
+2024-03-01 10:00:01.006 UTC [1] u@d LOG:  00000: statement: SELECT f()
+2024-03-01 10:00:01.007 UTC [1] u@d NOTICE:  00000: raised inside f
+2024-03-01 10:00:01.008 UTC [1] u@d LOG:  00000: duration: 2.000 ms
+2024-03-01 10:00:01.009 UTC [2] LOG:  00000: connection received: host=10.0.0.5 port=5000
+2024-03-01 10:00:01.010 UTC [2] repl@[unknown] LOG:  00000: replication connection authorized: user=repl application_name=walreceiver SSL enabled (protocol=TLSv1.3, cipher=TLS_AES_256_GCM_SHA384, bits=256)
+2024-03-01 10:00:01.011 UTC [1] u@d ERROR:  42P01: relation "nope" does not exist at character 15
+2024-03-01 10:00:01.011 UTC [1] u@d LOCATION:  parserOpenTable, parse_relation.c:1392
+2024-03-01 10:00:01.011 UTC [1] u@d STATEMENT:  SELECT * FROM nope
+`
+	recs, st := read(t, log, Options{})
+	if st.BadLines != 0 || st.Unpaired != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	var got []string
+	for _, r := range recs {
+		got = append(got, fmt.Sprintf("%s %s %q %v %v %s/%s", r.Kind, r.Name, r.Text, r.Duration, r.Failed, r.User, r.App))
+	}
+	want := []string{
+		`statement S_1/C_2 "SELECT * FROM big" 500µs false u/`,
+		`statement  "SELECT f()" 2ms false u/`,
+		`connection  "" -1ns false repl/walreceiver`,
+		`statement  "SELECT * FROM nope" -1ns true u/`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestProgressStdin(t *testing.T) {
+	var calls [][2]int64
+	r, err := open([]string{"-"}, Options{Progress: func(n, total int64) { calls = append(calls, [2]int64{n, total}) }},
+		strings.NewReader(debian))
+	if err != nil {
+		t.Fatal(err)
+	}
+	drain(t, r)
+	if len(calls) == 0 || calls[len(calls)-1] != [2]int64{int64(len(debian)), -1} {
+		t.Errorf("progress %v", calls)
+	}
+}
