@@ -2,9 +2,11 @@ package pglog
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -32,6 +34,11 @@ const celeryPollParam = "SELECT celery_taskmeta.id, celery_taskmeta.task_id, cel
 // exact number of lines. Statements come about 7,000 a second (storm's spin loops on one
 // machine), so the log spans many times Options.Window.
 func stormLog(lines, sessions int, extended bool) ([]byte, int) {
+	return stormLogAs("stderr", lines, sessions, extended)
+}
+
+// stormLogAs is stormLog in format ("stderr", "csvlog" or "jsonlog").
+func stormLogAs(format string, lines, sessions int, extended bool) ([]byte, int) {
 	var b bytes.Buffer
 	t := time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)
 	n := 0
@@ -39,28 +46,57 @@ func stormLog(lines, sessions int, extended bool) ([]byte, int) {
 		t = t.Add(137 * time.Microsecond)
 		return t.Format("2006-01-02 15:04:05.000") + " UTC"
 	}
-	for s := 0; s < sessions; s++ {
+	start := "2026-11-24 08:00:00 UTC"
+	// msg writes one message of session s; user and db empty before authorization.
+	msg := func(at string, s int, user, sev, text, detail string) {
 		pid := 4000 + s
-		fmt.Fprintf(&b, "%s [%d] LOG:  connection received: host=127.0.0.1 port=%d\n", stamp(), pid, 40000+s)
-		fmt.Fprintf(&b, "%s [%d] celery@app LOG:  connection authorized: user=celery database=app application_name=storm\n", stamp(), pid)
-		n += 2
+		switch format {
+		case "stderr":
+			who := ""
+			if user != "" {
+				who = user + "@app "
+			}
+			fmt.Fprintf(&b, "%s [%d] %s%s:  %s\n", at, pid, who, sev, strings.ReplaceAll(text, "\n", "\n\t"))
+			n += 1 + strings.Count(text, "\n")
+			if detail != "" {
+				fmt.Fprintf(&b, "%s [%d] %s%s:  %s\n", at, pid, who, "DETAIL", detail)
+				n++
+			}
+		case "csvlog":
+			q := func(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+			db, app := "", ""
+			if user != "" {
+				db, app = "app", "storm"
+			}
+			fmt.Fprintf(&b, "%s,%s,%s,%d,\"127.0.0.1:%d\",6b054400.%x,1,\"idle\",%s,3/1,0,%s,00000,%s,%s,,,,,,,,%s,\"client backend\",,0\n",
+				at, q(user), q(db), pid, 40000+s, pid, start, sev, q(text), q(detail), q(app))
+			n += 1 + strings.Count(text, "\n")
+		case "jsonlog":
+			js := func(s string) string { v, _ := json.Marshal(s); return string(v) }
+			fmt.Fprintf(&b, `{"timestamp":%s,"user":%s,"dbname":"app","pid":%d,"remote_host":"127.0.0.1","remote_port":%d,"session_id":"6b054400.%x","line_num":1,"ps":"idle","session_start":%s,"vxid":"3/1","txid":0,"error_severity":%s,"message":%s`,
+				js(at), js(user), pid, 40000+s, pid, js(start), js(sev), js(text))
+			if detail != "" {
+				fmt.Fprintf(&b, `,"detail":%s`, js(detail))
+			}
+			b.WriteString(`,"application_name":"storm","backend_type":"client backend","query_id":0}` + "\n")
+			n++
+		}
+	}
+	for s := 0; s < sessions; s++ {
+		msg(stamp(), s, "", "LOG", fmt.Sprintf("connection received: host=127.0.0.1 port=%d", 40000+s), "")
+		msg(stamp(), s, "celery", "LOG", "connection authorized: user=celery database=app application_name=storm", "")
 	}
 	for i := 0; n < lines; i++ {
-		pid := 4000 + i%sessions
+		s := i % sessions
 		id := fmt.Sprintf("%08d-1111-1111-1111-111111111111", i%10)
 		if extended {
-			fmt.Fprintf(&b, "%s [%d] celery@app LOG:  execute stmtcache_7f3a: %s\n", stamp(), pid, celeryPollParam)
-			fmt.Fprintf(&b, "%s [%d] celery@app DETAIL:  parameters: $1 = '%s'\n", stamp(), pid, id)
-			n += 2
+			msg(stamp(), s, "celery", "LOG", "execute stmtcache_7f3a: "+celeryPollParam, "parameters: $1 = '"+id+"'")
 			continue
 		}
-		st := stamp()
-		fmt.Fprintf(&b, "%s [%d] celery@app LOG:  statement: BEGIN\n", st, pid)
-		poll := fmt.Sprintf(celeryPoll, id)
-		poll = string(bytes.ReplaceAll([]byte(poll), []byte("\n"), []byte("\n\t")))
-		fmt.Fprintf(&b, "%s [%d] celery@app LOG:  statement: %s\n", st, pid, poll)
-		fmt.Fprintf(&b, "%s [%d] celery@app LOG:  statement: ROLLBACK\n", stamp(), pid)
-		n += 5
+		at := stamp()
+		msg(at, s, "celery", "LOG", "statement: BEGIN", "")
+		msg(at, s, "celery", "LOG", "statement: "+fmt.Sprintf(celeryPoll, id), "")
+		msg(stamp(), s, "celery", "LOG", "statement: ROLLBACK", "")
 	}
 	return b.Bytes(), n
 }
@@ -109,6 +145,18 @@ func BenchmarkReadStderr(b *testing.B) {
 func BenchmarkReadStderrExtended(b *testing.B) {
 	data, lines := stormLog(200_000, 20, true)
 	benchRead(b, data, lines, Options{Prefix: "%m [%p] %q%u@%d "})
+}
+
+// BenchmarkReadCSV reads BenchmarkReadStderrExtended's log as csvlog.
+func BenchmarkReadCSV(b *testing.B) {
+	data, lines := stormLogAs("csvlog", 200_000, 20, true)
+	benchRead(b, data, lines, Options{})
+}
+
+// BenchmarkReadJSON reads BenchmarkReadStderrExtended's log as jsonlog.
+func BenchmarkReadJSON(b *testing.B) {
+	data, lines := stormLogAs("jsonlog", 200_000, 20, true)
+	benchRead(b, data, lines, Options{})
 }
 
 // BenchmarkReadStderrDetect is BenchmarkReadStderr with the prefix detected.

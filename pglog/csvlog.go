@@ -38,9 +38,16 @@ type csvParser struct {
 	r      *Reader
 	in     *input
 	tc     *timeCache
-	rec    []byte   // the record's physical lines
-	buf    []byte   // unquoted fields
-	fields [][2]int // spans in buf
+	rec    []byte // a record of several physical lines
+	src    []byte // the record being split: a line as read, or rec
+	buf    []byte // fields that held doubled quotes, unquoted
+	fields []csvField
+}
+
+// csvField is a field's span in src, or in buf when it had to be unquoted.
+type csvField struct {
+	start, end int
+	inBuf      bool
 }
 
 func (p *csvParser) next(e *entry) bool {
@@ -53,48 +60,67 @@ func (p *csvParser) next(e *entry) bool {
 		if len(line) == 0 {
 			continue
 		}
-		p.rec = append(p.rec[:0], line...)
+		p.src = line
 		quotes := bytes.Count(line, []byte{'"'})
-		for quotes%2 == 1 && len(p.rec) < maxLine {
-			more, ok := lines.next()
-			if !ok {
-				break
+		if quotes%2 == 1 {
+			// A quoted field goes on over the next lines.
+			p.rec = append(p.rec[:0], line...)
+			for quotes%2 == 1 && len(p.rec) < maxLine {
+				more, ok := lines.next()
+				if !ok {
+					break
+				}
+				quotes += bytes.Count(more, []byte{'"'})
+				p.rec = append(append(p.rec, '\n'), more...)
 			}
-			quotes += bytes.Count(more, []byte{'"'})
-			p.rec = append(append(p.rec, '\n'), more...)
+			p.src = p.rec
 		}
 		if quotes%2 == 1 && lines.err != nil {
 			return false // cut short: see stderrParser.next
 		}
 		if quotes%2 == 1 || !p.split() || !p.fill(e) {
-			p.r.bad(p.rec)
+			p.r.bad(p.src)
 			continue
 		}
 		return true
 	}
 }
 
-// split parses p.rec into fields.
+// split parses p.src into fields.
 func (p *csvParser) split() bool {
 	p.buf, p.fields = p.buf[:0], p.fields[:0]
-	b := p.rec
+	b := p.src
 	i := 0
 	for {
-		start := len(p.buf)
+		var f csvField
 		if i < len(b) && b[i] == '"' {
 			i++
+			f.start = i
 			for {
 				k := bytes.IndexByte(b[i:], '"')
 				if k < 0 {
 					return false
 				}
-				p.buf = append(p.buf, b[i:i+k]...)
-				i += k + 1
-				if i < len(b) && b[i] == '"' {
-					p.buf = append(p.buf, '"')
-					i++
+				if i+k+1 < len(b) && b[i+k+1] == '"' {
+					// A doubled quote: this field is unquoted into buf.
+					if !f.inBuf {
+						f.inBuf = true
+						from := f.start
+						f.start = len(p.buf)
+						p.buf = append(p.buf, b[from:i+k+1]...)
+					} else {
+						p.buf = append(p.buf, b[i:i+k+1]...)
+					}
+					i += k + 2
 					continue
 				}
+				if f.inBuf {
+					p.buf = append(p.buf, b[i:i+k]...)
+					f.end = len(p.buf)
+				} else {
+					f.end = i + k
+				}
+				i += k + 1
 				break
 			}
 		} else {
@@ -102,13 +128,10 @@ func (p *csvParser) split() bool {
 			if k < 0 {
 				k = len(b) - i
 			}
-			if bytes.IndexByte(b[i:i+k], '"') >= 0 {
-				return false
-			}
-			p.buf = append(p.buf, b[i:i+k]...)
+			f.start, f.end = i, i+k
 			i += k
 		}
-		p.fields = append(p.fields, [2]int{start, len(p.buf)})
+		p.fields = append(p.fields, f)
 		if i >= len(b) {
 			return true
 		}
@@ -117,7 +140,7 @@ func (p *csvParser) split() bool {
 		}
 		i++
 		if i == len(b) {
-			p.fields = append(p.fields, [2]int{len(p.buf), len(p.buf)})
+			p.fields = append(p.fields, csvField{start: i, end: i})
 			return true
 		}
 	}
@@ -127,7 +150,11 @@ func (p *csvParser) field(i int) []byte {
 	if i >= len(p.fields) {
 		return nil
 	}
-	return p.buf[p.fields[i][0]:p.fields[i][1]]
+	f := p.fields[i]
+	if f.inBuf {
+		return p.buf[f.start:f.end]
+	}
+	return p.src[f.start:f.end]
 }
 
 func (p *csvParser) fill(e *entry) bool {
