@@ -69,8 +69,8 @@ type parser interface {
 }
 
 const (
-	readBuffer  = 1 << 20
-	sampleBytes = 256 << 10
+	readBuffer  = 256 << 10
+	sampleBytes = 64 << 10
 	sampleLines = 400
 	maxLine     = 64 << 20
 	maxHeap     = 1 << 18 // records held back at most, whatever the window
