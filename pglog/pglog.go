@@ -35,7 +35,9 @@
 //     "statement: ..." and "execute NAME: ..." (log_statement), logged when the statement
 //     starts; "duration: N ms  statement: ..." and "duration: N ms  execute NAME: ..."
 //     (log_min_duration_statement), logged when it ends, so that Time = logged time - duration;
-//     and, for a statement that failed and was logged neither way, its ERROR's STATEMENT text.
+//     and, for a statement that failed and was logged neither way, its ERROR's STATEMENT text
+//     (such a record says Simple and has no Params: a statement that fails in Parse or Bind,
+//     before its execute is logged, shows neither in the log).
 //     When both log_statement and duration logging are on, PostgreSQL logs the statement when
 //     it starts and a bare "duration: N ms" when it ends; the two are paired per session into
 //     one record. The extended protocol's "parse" and "bind" duration lines are not statements
@@ -177,9 +179,9 @@ type FileInfo struct {
 	Path        string // "-" for standard input
 	Format      string // "stderr", "csvlog" or "jsonlog"
 	Prefix      string // stderr: the log_line_prefix used (given or detected)
-	Compression string // "", "gzip", "bzip2", "xz" or "zstd"
-	First       time.Time
-	Size        int64 // as stored; -1 for standard input
+	Compression string    // "", "gzip", "bzip2", "xz" or "zstd"
+	First       time.Time // the first time stamp in the file, zero if none: files are read in its order
+	Size        int64     // as stored; -1 for standard input
 }
 
 // BadLine is an example of a line that could not be read.
@@ -198,7 +200,8 @@ type Options struct {
 	// Format is "" (detect per file), "stderr", "csvlog" (or "csv") or "jsonlog" (or
 	// "json").
 	Format string
-	// Since and Until keep the records with Since <= Time < Until (zero: no bound).
+	// Since and Until keep the records with Since <= Time < Until (zero: no bound); records
+	// without a time stamp are kept.
 	Since, Until time.Time
 	// Database, User and App keep only the records of sessions with that database, user or
 	// application_name (exact match; empty: no filter).
