@@ -176,9 +176,9 @@ type Stats struct {
 
 // FileInfo describes one input file as detected.
 type FileInfo struct {
-	Path        string // "-" for standard input
-	Format      string // "stderr", "csvlog" or "jsonlog"
-	Prefix      string // stderr: the log_line_prefix used (given or detected)
+	Path        string    // "-" for standard input
+	Format      string    // "stderr", "csvlog" or "jsonlog"
+	Prefix      string    // stderr: the log_line_prefix used (given or detected)
 	Compression string    // "", "gzip", "bzip2", "xz" or "zstd"
 	First       time.Time // the first time stamp in the file, zero if none: files are read in its order
 	Size        int64     // as stored; -1 for standard input
