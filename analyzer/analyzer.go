@@ -235,7 +235,7 @@ func (a *Analyzer) ingest(cs *connState, ev *proxy.Event) {
 	endNs := start + int64(ev.Duration)
 	long := int64(a.cfg.SpinInterval)
 	cs.clock.statement(start, endNs, long) // even an empty statement is the client not waiting
-	if ev.Empty || ev.Suspended && ev.Rows == 0 {
+	if ev.Empty || ev.Exchange || ev.Suspended && ev.Rows == 0 {
 		a.pollerBusy(cs, start, endNs)
 		return
 	}

@@ -58,7 +58,9 @@ type backend struct {
 
 	authDone   bool
 	authAsked  bool // the server asked the client to authenticate (its connection is never reused)
+	authReady  bool // authenticated: tell the observer at the first ReadyForQuery, when the startup is over
 	authNotify bool // tell the observer after the write
+	executed   bool // an event was made since the last ReadyForQuery
 	authOK     bool
 	authState  string
 	txStatus   byte
@@ -123,7 +125,13 @@ func (b *backend) afterWrite() {
 		} else {
 			b.s.observer.Statements(&b.s.info, b.events)
 		}
-		b.s.statements.Add(int64(len(b.events)))
+		n := len(b.events)
+		for i := range b.events {
+			if b.events[i].Exchange {
+				n--
+			}
+		}
+		b.s.statements.Add(int64(n))
 		clear(b.events) // drop references to the entries' buffers
 		b.events = b.events[:0]
 		b.keptN = 0
@@ -137,7 +145,9 @@ func (b *backend) message(typ byte, body []byte, truncated bool) (verdict, error
 	switch typ {
 	case 'R': // Authentication*: only the outcome matters; SASL payloads are never looked at
 		if !b.authDone && len(body) >= 4 && be32(body) == 0 {
-			b.authDone, b.authOK, b.authNotify = true, true, true
+			// The server is still starting the session until its first ReadyForQuery: the
+			// client waits for that, and a FATAL before it (no such database) is a failed login.
+			b.authDone, b.authReady = true, true
 		} else if !b.authDone {
 			b.authAsked = true
 		}
@@ -147,6 +157,9 @@ func (b *backend) message(typ byte, body []byte, truncated bool) (verdict, error
 		if len(body) >= 1 {
 			b.txStatus = body[0]
 			b.s.txStatus.Store(uint32(body[0]))
+		}
+		if b.authReady {
+			b.authReady, b.authOK, b.authNotify = false, true, true
 		}
 		if b.cache != nil {
 			return b.coalescedReady(), nil
@@ -316,6 +329,7 @@ func (b *backend) event(p *pending) *Event {
 		start = b.prevDone // it waited in the pipeline behind the statement before it
 	}
 	b.prevDone = now
+	b.executed = true
 	b.events = append(b.events, Event{
 		Text:     p.text,
 		Index:    b.index,
@@ -369,8 +383,8 @@ func (b *backend) errorResponse(body []byte) {
 		// before. A login refused for a bad password (class 28) says nothing of the kind.
 		b.s.srv.forgetAnswers("the server ended a session with " + string(code[:]))
 	}
-	if !b.authDone {
-		b.authDone, b.authOK, b.authNotify, b.authState = true, false, true, string(code[:])
+	if !b.authDone || b.authReady {
+		b.authDone, b.authReady, b.authOK, b.authNotify, b.authState = true, false, false, true, string(code[:])
 		return
 	}
 	p := b.cons.peek()
@@ -402,12 +416,21 @@ func (b *backend) errorResponse(body []byte) {
 func (b *backend) readyForQuery() {
 	b.index = 0
 	b.endStatement()
+	executed := b.executed
+	b.executed = false
+	var first time.Time // when the batch's first message arrived
 	for {
 		p := b.cons.peek()
 		if p == nil {
 			return
 		}
 		kind := p.kind
+		if first.IsZero() {
+			first = p.received
+		}
+		if kind == expSync && !executed {
+			b.exchange(first)
+		}
 		if p.note != nil && p.note.fill != nil { // skipped after an error: readers waiting for it forward their own
 			p.note.fill.Abandon()
 			p.note.fill = nil
@@ -417,6 +440,16 @@ func (b *backend) readyForQuery() {
 			return
 		}
 	}
+}
+
+// exchange appends the event of a batch that ran no statement, from start to now.
+func (b *backend) exchange(start time.Time) {
+	now := b.timestamp()
+	if b.prevDone.After(start) {
+		start = b.prevDone
+	}
+	b.prevDone = now
+	b.events = append(b.events, Event{Protocol: Extended, Start: start, Duration: now.Sub(start), Exchange: true})
 }
 
 // errorCode returns the SQLSTATE field of an ErrorResponse body.

@@ -114,6 +114,7 @@ func (b *backend) coalescedReady() verdict {
 	if p := b.cons.peek(); p != nil && p.kind == expSync && p.note != nil {
 		tail = p.note.tail
 		p.note.tail = nil
+		b.executed = b.executed || tail != nil // its cached answer is the batch's event, no exchange
 	}
 	b.readyForQuery()
 	status := b.txStatus

@@ -31,10 +31,18 @@ type eventsObserver struct {
 	NopObserver
 	texts, cols []int // lengths
 	sharedCols  int   // events whose Columns shared the previous event's copy
+	exchanges   []Event
+	auths       []bool
 }
+
+func (o *eventsObserver) ConnAuthenticated(_ *ConnInfo, ok bool, _ string) { o.auths = append(o.auths, ok) }
 
 func (o *eventsObserver) Statements(_ *ConnInfo, batch []Event) {
 	for i, ev := range batch {
+		if ev.Exchange {
+			o.exchanges = append(o.exchanges, ev)
+			continue
+		}
 		o.texts = append(o.texts, len(ev.Text))
 		o.cols = append(o.cols, len(ev.Columns))
 		if i > 0 && len(ev.Columns) > 0 && len(batch[i-1].Columns) > 0 && &ev.Columns[0] == &batch[i-1].Columns[0] {

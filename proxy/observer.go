@@ -109,6 +109,11 @@ type Event struct {
 	Suspended bool // Execute stopped at its row limit (PortalSuspended); the portal may continue
 	Empty     bool // EmptyQueryResponse: the statement was empty
 	Cached    bool // answered by the coalescing cache, not by the server
+	// Exchange marks a round trip that ran no statement: an extended-protocol batch up to its
+	// Sync with no Execute (a Parse/Describe/Sync to prepare, a bare Sync). It is no statement
+	// (no Text, not counted), but the client waited on the server meanwhile, which is what an
+	// observer of pauses needs to know.
+	Exchange bool
 }
 
 // FirstRowPrefix is how much of a statement's first DataRow an Event carries.
