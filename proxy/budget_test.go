@@ -35,7 +35,9 @@ type eventsObserver struct {
 	auths       []bool
 }
 
-func (o *eventsObserver) ConnAuthenticated(_ *ConnInfo, ok bool, _ string) { o.auths = append(o.auths, ok) }
+func (o *eventsObserver) ConnAuthenticated(_ *ConnInfo, ok bool, _ string) {
+	o.auths = append(o.auths, ok)
+}
 
 func (o *eventsObserver) Statements(_ *ConnInfo, batch []Event) {
 	for i, ev := range batch {
