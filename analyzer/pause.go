@@ -179,6 +179,8 @@ type pollerClock struct {
 	polls    int64
 	watch    int // the watched table of its latest poll
 	tickKeys int // keys whose latest poll in the storm window was this poller's: the ticker's
+	// tickStorming: of them, those storming on their own.
+	tickStorming int
 
 	stormState // written by the ticker
 	spinning   bool

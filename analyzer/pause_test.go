@@ -288,6 +288,11 @@ func TestSweepStorms(t *testing.T) {
 		stallEvery: 300, stall: 25 * time.Millisecond}.script(0)...)
 	steps = append(steps, poller{key: "rounds", keys: 400, addr: "10.0.2.2:1", app: "rounds", roundSleep: 200 * time.Millisecond, length: 12 * time.Second,
 		stallEvery: 300, stall: 25 * time.Millisecond}.script(0)...)
+	// GroupResult.completed_count() over ten subtasks, a connection per poll, on a busy host:
+	// 40 ms a poll, 2.5 polls/s per key and 25 in all, under both storm rates, but it never
+	// waits: a storm of its poller, and each of its keys spins.
+	steps = append(steps, poller{key: "slow", keys: 10, addr: "10.0.2.5:1", app: "slow-spinner", perPoll: true, reconnect: 5 * time.Millisecond,
+		setup: 8, think: 3 * time.Millisecond, length: 12 * time.Second}.script(0)...)
 	// A worker that looks each task up once, 300 a second: no key is asked again.
 	steps = append(steps, poller{key: "worker", keys: 4000, addr: "10.0.2.4:1", app: "worker", sleep: 2 * time.Millisecond, length: 12 * time.Second}.script(0)...)
 	steps = append(steps, poller{key: "polite", keys: 400, addr: "10.0.2.3:1", app: "polite", sleep: 25 * time.Millisecond, length: 12 * time.Second}.script(0)...)
@@ -299,12 +304,24 @@ func TestSweepStorms(t *testing.T) {
 		t.Logf("poller %-8s %6d polls, %4.0f/s, %4d keys, key gap %7.1f ms, waits %3.0f%%, storming %v, spinning %v",
 			p.ApplicationName, p.Polls, p.PollQPS10, p.Keys, p.KeyGapMs, p.WaitsPct, p.Storming, p.Spinning)
 	}
+	slowKeys := 0
 	for _, k := range s.Keys {
 		if k.Storming {
 			t.Errorf("key %s storms at %.0f/s: the case is wrong, a sweep polls each key seldom", k.Key, k.QPS10)
 		}
+		if strings.HasPrefix(k.Key, "slow-") {
+			slowKeys++
+			if !k.Spinning {
+				t.Errorf("key %s of the slow spinner: not spinning (waits %.0f%%)", k.Key, k.WaitsPct)
+			}
+		} else if k.Spinning != strings.HasPrefix(k.Key, "spin-") {
+			t.Errorf("key %s: spinning %v", k.Key, k.Spinning)
+		}
 	}
-	want := map[string][2]bool{"spinner": {true, true}, "rounds": {true, false}, "polite": {false, false}, "worker": {false, false}}
+	if slowKeys != 10 {
+		t.Errorf("%d keys of the slow spinner in the snapshot, want 10", slowKeys)
+	}
+	want := map[string][2]bool{"spinner": {true, true}, "rounds": {true, false}, "polite": {false, false}, "worker": {false, false}, "slow-spinner": {true, true}}
 	for app, w := range want {
 		p := byApp[app]
 		if p.Storming != w[0] || p.Spinning != w[1] {
@@ -323,7 +340,16 @@ func TestSweepStorms(t *testing.T) {
 			storms = append(storms, st)
 		}
 	}
-	if len(storms) != 2 || !storms[0].Active || storms[0].Keys < 2 || !storms[0].Spin && !storms[1].Spin || storms[0].Spin && storms[1].Spin {
+	spins := 0
+	for _, st := range storms {
+		if st.Spin {
+			spins++
+		}
+		if !st.Active || st.Keys < 2 {
+			t.Errorf("poller storm %+v", st)
+		}
+	}
+	if len(storms) != 3 || spins != 2 {
 		t.Fatalf("poller storms: %+v", storms)
 	}
 	var spin *Finding

@@ -328,7 +328,7 @@ func (a *Analyzer) keyStat(k *keyStats, sec int64) KeyStat {
 		TimeToResultMs:     -1,
 		Clients:            k.clients.count(),
 		Storming:           k.storming,
-		Spinning:           k.spinning,
+		Spinning:           k.spinning || k.sweepSpin,
 		PollsAfterTerminal: k.pollsAfterTerminal,
 		History:            k.ring.history(sec, historyLen),
 		WhatIfSaved500ms:   k.whatIf.saved,

@@ -64,7 +64,7 @@ func (a *Analyzer) Tick(now time.Time) {
 	var pollers []*clientStats
 	a.clients.each(func(c *clientStats) {
 		if p := c.pollerState.Load(); p != nil {
-			p.tickKeys = 0
+			p.tickKeys, p.tickStorming = 0, 0
 			pollers = append(pollers, c)
 		}
 	})
@@ -76,8 +76,15 @@ func (a *Analyzer) Tick(now time.Time) {
 			if n := a.evalKey(k, sec, threshold); n != nil {
 				notices = append(notices, *n)
 			}
-			if k.lastPoller != nil && k.lastNs >= (sec-int64(a.window))*int64(time.Second) {
-				k.lastPoller.tickKeys++
+			if p := k.lastPoller; p != nil && k.lastNs >= (sec-int64(a.window))*int64(time.Second) {
+				p.tickKeys++
+				if k.storming {
+					p.tickStorming++
+				}
+				// A key of a poller that spins over many keys spins too, though too seldom
+				// polled to storm on its own: it is asked again without a wait. It stays so,
+				// as a storming key's flag does (a worker's last look at it changes nothing).
+				k.sweepSpin = k.sweepSpin || p.storming && p.spinning && spin(&k.gaps)
 			}
 		}
 		sh.mu.Unlock()
@@ -230,20 +237,30 @@ func (a *Analyzer) evalPoller(c *clientStats, sec int64, threshold, queries uint
 	defer p.mu.Unlock()
 	// Polls of keys it had polled before: a worker that looks each task up once, or the
 	// first round over a group, is not polling yet.
-	recent := p.again.sum(sec, a.window)
+	again := p.again.sum(sec, a.window)
+	gate := again
 	if p.tickKeys < 2 {
-		recent = 0 // one key: its own storm says it all
+		gate = 0 // one key: its own storm says it all
 	}
+	// A poller that never waits storms whatever its rate, which is only how fast the host lets
+	// it go (Celery's completed_count() with a connection per poll: 110 polls/s on an idle
+	// machine, 30 on a busy one), once it asked its keys again often enough to be judged and
+	// some of them do not storm on their own.
+	if gate < threshold && again >= minSpinGaps && p.tickKeys > p.tickStorming && p.spin() {
+		gate = threshold
+	}
+	polls := p.ring.sum(sec, a.window)
 	share := 0.0
 	if queries > 0 {
-		share = min(1, float64(recent)/float64(queries))
+		share = min(1, float64(polls)/float64(queries))
 	}
-	switch p.step(recent, threshold, sec, a.window, p.polls) {
+	switch p.step(gate, threshold, sec, a.window, p.polls) {
 	case stormStarts:
+		p.startCount = p.polls - int64(polls)
 		p.spinning = p.spin()
-		st := a.start(&p.stormState, a.pollerStorm(c, p, int64(recent), share), sec)
+		st := a.start(&p.stormState, a.pollerStorm(c, p, int64(polls), share), sec)
 		return &Notice{Kind: "storm-start", Storm: &st, Message: fmt.Sprintf("poller storm: %s polls %d keys %.0f times/s in total (%.0f%% of all queries; a wait in %.0f%% of the gaps between two polls of a key)%s",
-			clientName(c.key), st.Keys, float64(recent)/float64(a.window), 100*share, st.WaitsPct, spinWord(p.spinning))}
+			clientName(c.key), st.Keys, float64(polls)/float64(a.window), 100*share, st.WaitsPct, spinWord(p.spinning))}
 	case stormEnds:
 		st, ok := a.end(&p.stormState, sec, p.polls)
 		if !ok {
@@ -252,16 +269,20 @@ func (a *Analyzer) evalPoller(c *clientStats, sec int64, threshold, queries uint
 		return &Notice{Kind: "storm-end", Storm: &st, Message: fmt.Sprintf("poller storm ended: %s after %s and %d polls",
 			clientName(c.key), st.EndedAt.Sub(st.StartedAt).Round(time.Second), st.Polls)}
 	}
-	if p.storming && recent >= threshold {
+	if p.storming && gate >= threshold {
 		p.spinning = p.spinning || p.spin()
 		if rec := a.storms.at(p.record); rec != nil {
-			started, polls := rec.StartedAt, p.polls-p.startCount
-			*rec = a.pollerStorm(c, p, polls, share)
+			started := rec.StartedAt
+			*rec = a.pollerStorm(c, p, p.polls-p.startCount, share)
 			rec.StartedAt, rec.Active = started, true
 		}
 	}
 	return nil
 }
+
+// minSpinGaps is how many polls of keys asked before a poller needs in the storm window for its
+// spin verdict alone to make a storm.
+const minSpinGaps = 32
 
 // pollerStorm describes a poller's storm as it stands; p is locked.
 func (a *Analyzer) pollerStorm(c *clientStats, p *pollerClock, polls int64, share float64) Storm {

@@ -269,6 +269,7 @@ type keyStats struct {
 
 	stormState // written by the ticker
 	spinning   bool
+	sweepSpin  bool // its poller spins over many keys and asked this one again without a wait
 }
 
 type keyShard struct {

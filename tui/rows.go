@@ -159,10 +159,11 @@ func rowMatches(s *analyzer.Snapshot, v view, i int, needle string) bool {
 	return false
 }
 
-// badgeText is the storm badge of a key: SPIN for a spin loop, STORM for a storm.
+// badgeText is the storm badge of a key: SPIN for a spin loop (its own storm's, or its poller's
+// over many keys), STORM for a storm.
 func badgeText(k *analyzer.KeyStat) string {
 	switch {
-	case k.Storming && k.Spinning:
+	case k.Spinning:
 		return "SPIN"
 	case k.Storming:
 		return "STORM"

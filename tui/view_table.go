@@ -337,7 +337,7 @@ func (m model) taskCell(k *analyzer.KeyStat, id string) cell {
 	case "polls":
 		return cell{text: fmtCount(k.Polls)}
 	case "gap":
-		return hot(fmtMs(k.MedianIntervalMs), k.Storming && k.Spinning)
+		return hot(fmtMs(k.MedianIntervalMs), k.Spinning)
 	case "same":
 		if k.Polls == 0 {
 			return cell{text: "-"}
