@@ -149,14 +149,15 @@ func (a *Analyzer) nanos(t time.Time) int64 { return int64(t.Sub(a.epoch)) }
 
 // connState is the analyzer's per-connection state, used by one goroutine at a time.
 type connState struct {
-	client *clientStats
-	clock  *pauseClock       // its own allocation: keys hold on to it after the connection is gone
-	cache  [8]textCacheEntry // text hash -> fingerprint, so repeated texts are not re-lexed
-	norm   []byte
-	consts []sqlscan.Const
-	key    []byte
-	tkey   []byte
-	m      matcher
+	client  *clientStats
+	opening bool              // its poller follows its opening (pause.go), until its login or first statement
+	clock   *pauseClock       // its own allocation: keys hold on to it after the connection is gone
+	cache   [8]textCacheEntry // text hash -> fingerprint, so repeated texts are not re-lexed
+	norm    []byte
+	consts  []sqlscan.Const
+	key     []byte
+	tkey    []byte
+	m       matcher
 }
 
 type watchCounters struct {
@@ -192,25 +193,51 @@ func (a *Analyzer) ConnOpened(c *proxy.ConnInfo) {
 	if opened.IsZero() { // a ConnInfo made by hand
 		opened = a.now()
 	}
-	c.Local = &connState{client: cs, clock: newPauseClock(a.nanos(opened)), m: matcher{watches: a.cfg.Watches},
+	st := &connState{client: cs, clock: newPauseClock(a.nanos(opened)), m: matcher{watches: a.cfg.Watches},
 		key: make([]byte, 0, maxKeyLen+64), tkey: make([]byte, 0, maxKeyLen+64), norm: make([]byte, 0, 512)}
+	c.Local = st
+	if p := cs.pollerState.Load(); p != nil {
+		// A client that polls opens another connection: it is busy opening it (pause.go).
+		p.mu.Lock()
+		p.opened(st.clock.id, st.clock.opened)
+		p.mu.Unlock()
+		st.opening = true
+	}
 }
 
 // ConnAuthenticated implements proxy.Observer.
 func (a *Analyzer) ConnAuthenticated(c *proxy.ConnInfo, ok bool, _ string) {
 	if !ok {
 		a.authFailed.Add(1)
+		if cs, isCS := c.Local.(*connState); isCS {
+			a.settle(cs, 0)
+		}
 		return
 	}
 	if cs, isCS := c.Local.(*connState); isCS {
-		cs.clock.authenticated(a.nanos(a.now()))
+		at := a.nanos(a.now())
+		cs.clock.authenticated(at)
+		a.settle(cs, at)
 	}
+}
+
+// settle ends the opening of a connection its poller follows (at 0: it never opened).
+func (a *Analyzer) settle(cs *connState, at int64) {
+	if !cs.opening {
+		return
+	}
+	cs.opening = false
+	p := cs.client.poller()
+	p.mu.Lock()
+	p.settled(cs.clock, at, int64(a.cfg.SpinInterval))
+	p.mu.Unlock()
 }
 
 // ConnClosed implements proxy.Observer.
 func (a *Analyzer) ConnClosed(c *proxy.ConnInfo, st proxy.ConnStats) {
 	a.openConns.Add(-1)
 	if cs, ok := c.Local.(*connState); ok {
+		a.settle(cs, 0)
 		cs.client.mu.Lock()
 		cs.client.open--
 		cs.client.connSeconds += st.Duration.Seconds()
@@ -234,6 +261,7 @@ func (a *Analyzer) ingest(cs *connState, ev *proxy.Event) {
 	start := a.nanos(ev.Start)
 	endNs := start + int64(ev.Duration)
 	long := int64(a.cfg.SpinInterval)
+	a.settle(cs, start)                    // a connection whose login the analyzer did not hear of is open by now
 	cs.clock.statement(start, endNs, long) // even an empty statement is the client not waiting
 	if ev.Empty || ev.Exchange || ev.Suspended && ev.Rows == 0 {
 		a.pollerBusy(cs, start, endNs)

@@ -164,6 +164,11 @@ type pollerClock struct {
 	lastEnd  int64
 	lastConn uint64 // the connection whose activity ended at lastEnd
 	long     silences
+	// openings are the identity's connections being opened now (from their startup message
+	// to the end of their login): the poller is busy from the oldest one's start, though the
+	// connection reports nothing until then. Without them, another connection's statement in
+	// the meantime would find a silence where there was none.
+	openings []opening
 
 	// Statements that began while another polling connection of the identity was busy,
 	// over the latest pollerGaps statements: bit i of overlapped.
@@ -186,13 +191,48 @@ type pollerClock struct {
 	spinning   bool
 }
 
+// opening is a connection of the identity being opened since at.
+type opening struct {
+	conn uint64
+	at   int64
+}
+
+// maxOpenings bounds the openings followed at once; beyond it the oldest is forgotten.
+const maxOpenings = 64
+
+// opened notes that connection conn of the identity began to open at at.
+func (p *pollerClock) opened(conn uint64, at int64) {
+	if len(p.openings) == maxOpenings {
+		p.openings = slices.Delete(p.openings, 0, 1)
+	}
+	p.openings = append(p.openings, opening{conn: conn, at: at})
+}
+
+// settled notes that connection conn is open (or gone): with at > 0, its opening lasted until
+// at, which is activity of the identity.
+func (p *pollerClock) settled(conn *pauseClock, at, long int64) {
+	i := slices.IndexFunc(p.openings, func(o opening) bool { return o.conn == conn.id })
+	if i < 0 {
+		return
+	}
+	from := p.openings[i].at
+	p.openings = slices.Delete(p.openings, i, i+1)
+	if at > 0 {
+		p.busy(conn, from, at, long)
+	}
+}
+
 // busy records activity of conn, one of the identity's polling connections, from from to to.
 func (p *pollerClock) busy(conn *pauseClock, from, to, long int64) {
 	i := p.stmts % pollerGaps
 	p.overlapped[i/64] &^= 1 << (i % 64)
+	quietUntil := from // the silence before this activity ends where a connection began to open
+	for _, o := range p.openings {
+		quietUntil = min(quietUntil, o.at)
+	}
 	switch {
-	case from-p.lastEnd >= long:
-		p.long.add(p.lastEnd, from)
+	case quietUntil-p.lastEnd >= long:
+		p.long.add(p.lastEnd, quietUntil)
 	case from < p.lastEnd && conn.id != p.lastConn:
 		p.overlapped[i/64] |= 1 << (i % 64)
 	}

@@ -499,3 +499,48 @@ func TestDensePolitePollersAreNamedAsSuch(t *testing.T) {
 		t.Errorf("evidence does not name the overlap: %v", f.Evidence)
 	}
 }
+
+// TestStormLogKeepsPollerStorms: when the log is full, an ended storm goes first, then the
+// oldest key storm; a poller's storm over its keys is not pushed out by its keys' own storms,
+// and every entry keeps its number.
+func TestStormLogKeepsPollerStorms(t *testing.T) {
+	var l stormLog
+	poller := l.add(Storm{Kind: "poller", Active: true})
+	ended := l.add(Storm{Kind: "key", Key: "ended"})
+	var keys []int
+	for i := range maxStorms - 2 {
+		keys = append(keys, l.add(Storm{Kind: "key", Key: fmt.Sprint(i), Active: true}))
+	}
+	last := l.add(Storm{Kind: "key", Key: "one more", Active: true})
+	if l.at(ended) != nil || l.at(poller) == nil || l.at(keys[0]) == nil || l.at(last).Key != "one more" {
+		t.Fatalf("full log: the ended storm kept %v, the poller's dropped %v", l.at(ended) != nil, l.at(poller) == nil)
+	}
+	l.add(Storm{Kind: "key", Key: "and another", Active: true})
+	if l.at(poller) == nil || l.at(keys[0]) != nil || l.at(keys[1]).Key != "1" || len(l.list()) != maxStorms {
+		t.Fatalf("all active: the poller's storm dropped %v, the oldest key storm kept %v", l.at(poller) == nil, l.at(keys[0]) != nil)
+	}
+}
+
+// TestOpeningIsBusy: while one process of an identity opens a connection (50 ms on a busy
+// server), another's statement must not find the identity silent: the opening is reported
+// only when it ends, and a silence once recorded cannot be taken back.
+func TestOpeningIsBusy(t *testing.T) {
+	const ms = int64(time.Millisecond)
+	p := &pollerClock{}
+	a, b := newPauseClock(10*ms), newPauseClock(0)
+	p.busy(b, 0, 5*ms, 20*ms)
+	p.opened(a.id, 10*ms)
+	p.busy(b, 40*ms, 45*ms, 20*ms) // b's next statement, while a is still opening
+	p.settled(a, 60*ms, 20*ms)
+	p.busy(a, 62*ms, 70*ms, 20*ms)
+	if got := p.long.longestWithin(0, 70*ms); got != 0 {
+		t.Errorf("a silence of %d ms while a connection was opening", got/ms)
+	}
+	if len(p.openings) != 0 {
+		t.Errorf("%d openings left", len(p.openings))
+	}
+	p.busy(b, 100*ms, 101*ms, 20*ms) // and a real silence after it is still one
+	if got := p.long.longestWithin(0, 101*ms); got != 30*ms {
+		t.Errorf("the silence after the opening: %d ms, want 30", got/ms)
+	}
+}

@@ -16,28 +16,47 @@ type Notice struct {
 	Finding *Finding // for finding notices
 }
 
-// maxStorms bounds the storm log; the oldest ended storms go first.
+// maxStorms bounds the storm log. When it is full an ended storm goes first, the oldest; when
+// every storm in it is still going on, the oldest key or repeated-read storm: a poller's storm
+// over a thousand keys must not be pushed out by its own keys' storms.
 const maxStorms = 1000
 
+// stormLog keeps storms in the order they started. Entries are known by a number that stays
+// theirs when others are dropped.
 type stormLog struct {
 	list_ []Storm
-	base  int // storms dropped from the front, so indexes held by keys stay valid
+	ids   []int // ascending: list_[i] is storm number ids[i]
+	next  int
 }
 
 func (l *stormLog) add(s Storm) int {
 	if len(l.list_) >= maxStorms {
-		l.list_ = l.list_[1:]
-		l.base++
+		l.drop()
 	}
+	id := l.next
+	l.next++
 	l.list_ = append(l.list_, s)
-	return l.base + len(l.list_) - 1
+	l.ids = append(l.ids, id)
+	return id
 }
 
-func (l *stormLog) at(i int) *Storm {
-	if i < l.base || i-l.base >= len(l.list_) {
-		return nil
+// drop removes the entry that matters least (see maxStorms).
+func (l *stormLog) drop() {
+	victim := 0
+	if i := slices.IndexFunc(l.list_, func(s Storm) bool { return !s.Active }); i >= 0 {
+		victim = i
+	} else if i := slices.IndexFunc(l.list_, func(s Storm) bool { return s.Kind != "poller" }); i >= 0 {
+		victim = i
 	}
-	return &l.list_[i-l.base]
+	l.list_ = slices.Delete(l.list_, victim, victim+1)
+	l.ids = slices.Delete(l.ids, victim, victim+1)
+}
+
+func (l *stormLog) at(id int) *Storm {
+	if i, ok := slices.BinarySearch(l.ids, id); ok {
+		return &l.list_[i]
+	}
+	return nil
 }
 
 func (l *stormLog) list() []Storm { return slices.Clone(l.list_) }
