@@ -82,7 +82,7 @@ func (s *silences) longestWithin(from, to int64) int64 {
 // handshake may be reported from another goroutine, before any statement: lastEnd is atomic.
 type pauseClock struct {
 	id      uint64       // the connection's number: keys and pollers remember it, not the clock
-	opened  int64        // analyzer nanos when the client's startup message arrived
+	opened  int64        // analyzer nanos when the proxy accepted the connection
 	lastEnd atomic.Int64 // the end of its latest statement, or of its opening
 	long    silences
 	// runStart is where the connection's current run of activity began: its opening, or the

@@ -46,7 +46,9 @@ type ConnInfo struct {
 	Protocol    uint32 // 196608 for 3.0, 196610 for 3.2
 	TLS         bool   // the client connection is TLS-terminated by the proxy
 	Replication bool   // a replication connection: forwarded raw, no statement events
-	OpenedAt    time.Time
+	// OpenedAt is when the proxy accepted the client's TCP connection: from then on the client
+	// is busy opening it (SSLRequest, startup packet, login), not idle.
+	OpenedAt time.Time
 
 	// Local is the observer's own per-connection state: set it in ConnOpened and read it in
 	// the later calls, which all come from this connection's goroutines one at a time.

@@ -302,6 +302,7 @@ func (s *Server) ActiveConnections() int { return int(s.active.Load()) }
 
 // handle runs one client connection from startup to close.
 func (s *Server) handle(conn net.Conn) {
+	accepted := time.Now() // the client is busy opening its connection from here on
 	defer conn.Close()
 	n := s.active.Add(1)
 	defer s.active.Add(-1)
@@ -337,7 +338,7 @@ func (s *Server) handle(conn net.Conn) {
 	}
 	_ = st.conn.SetDeadline(noDeadline)
 
-	sess := newSession(s, st, conn.RemoteAddr().String())
+	sess := newSession(s, st, conn.RemoteAddr().String(), accepted)
 	if !s.track(sess) {
 		sendError(st.conn, "FATAL", codeAdminShutdown, "the proxy is shutting down")
 		return

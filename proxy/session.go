@@ -42,7 +42,7 @@ type Session struct {
 	reuseKey     string        // the startup packet, canonical, when reuse is on and it may be reused; else ""
 }
 
-func newSession(srv *Server, st *startup, clientAddr string) *Session {
+func newSession(srv *Server, st *startup, clientAddr string, accepted time.Time) *Session {
 	s := &Session{srv: srv, observer: srv.cfg.Observer, client: st.conn, startup: st}
 	s.info = ConnInfo{
 		ID:              srv.nextID.Add(1),
@@ -54,7 +54,7 @@ func newSession(srv *Server, st *startup, clientAddr string) *Session {
 		Protocol:        st.protocol,
 		TLS:             st.tls,
 		Replication:     isReplication(st.params),
-		OpenedAt:        time.Now(),
+		OpenedAt:        accepted,
 	}
 	if s.info.Database == "" {
 		s.info.Database = s.info.User // PostgreSQL's default
