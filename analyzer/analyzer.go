@@ -149,8 +149,11 @@ func (a *Analyzer) nanos(t time.Time) int64 { return int64(t.Sub(a.epoch)) }
 
 // connState is the analyzer's per-connection state, used by one goroutine at a time.
 type connState struct {
-	client  *clientStats
-	opening bool              // its poller follows its opening (pause.go), until its login or first statement
+	client *clientStats
+	// opening: its poller follows its opening (pause.go), until its login or first statement.
+	// The login is reported by the goroutine that reads the server, statements also by the one
+	// that reads the client when the cache answers: atomic.
+	opening atomic.Bool
 	clock   *pauseClock       // its own allocation: keys hold on to it after the connection is gone
 	cache   [8]textCacheEntry // text hash -> fingerprint, so repeated texts are not re-lexed
 	norm    []byte
@@ -201,7 +204,7 @@ func (a *Analyzer) ConnOpened(c *proxy.ConnInfo) {
 		p.mu.Lock()
 		p.opened(st.clock.id, st.clock.opened)
 		p.mu.Unlock()
-		st.opening = true
+		st.opening.Store(true)
 	}
 }
 
@@ -223,10 +226,9 @@ func (a *Analyzer) ConnAuthenticated(c *proxy.ConnInfo, ok bool, _ string) {
 
 // settle ends the opening of a connection its poller follows (at 0: it never opened).
 func (a *Analyzer) settle(cs *connState, at int64) {
-	if !cs.opening {
+	if !cs.opening.Load() || !cs.opening.CompareAndSwap(true, false) {
 		return
 	}
-	cs.opening = false
 	p := cs.client.poller()
 	p.mu.Lock()
 	p.settled(cs.clock, at, int64(a.cfg.SpinInterval))
