@@ -1,0 +1,141 @@
+// Package replay feeds the records of PostgreSQL's server log (package pglog) to the analyzer
+// as the proxy feeds it live traffic: sessions become connections, logged statements become
+// statement events, and the analyzer runs on the log's own time, ticked each second of it, so
+// that its windows, rates, storms and verdicts are those the live proxy would give for the same
+// traffic however fast the log is read.
+//
+// What a log cannot tell it does not invent: a logged statement carries no answer (no rows, no
+// digest, no status), and a parameter the server shortened (log_parameter_max_length) is no key.
+package replay
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/pgpollwatch/pgpollwatch/analyzer"
+	"github.com/pgpollwatch/pgpollwatch/pglog"
+	"github.com/pgpollwatch/pgpollwatch/proxy"
+)
+
+// Run reads every record of r into a new analyzer made from cfg, whose clock and epoch it sets
+// to the log's, and returns the analyzer with its time at the end of the log.
+func Run(r *pglog.Reader, cfg analyzer.Config) (*analyzer.Analyzer, error) {
+	first, err := r.Next()
+	if errors.Is(err, io.EOF) {
+		return analyzer.New(cfg), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	f := &feed{sessions: map[string]*proxy.ConnInfo{}}
+	f.now = first.Time
+	cfg.Now = func() time.Time { return f.now }
+	cfg.Epoch = first.Time.Truncate(time.Second)
+	f.an = analyzer.New(cfg)
+	f.nextTick = cfg.Epoch.Add(time.Second)
+	for rec := first; ; {
+		f.record(&rec)
+		rec, err = r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return f.an, err
+		}
+	}
+	f.tickTo(f.now.Add(time.Second)) // the last second, complete
+	return f.an, nil
+}
+
+type feed struct {
+	an       *analyzer.Analyzer
+	now      time.Time // the latest time the log has reached
+	nextTick time.Time
+	sessions map[string]*proxy.ConnInfo
+	bind     []byte
+	batch    [1]proxy.Event
+}
+
+// tickTo runs the analyzer's ticks for every second of log time up to t.
+func (f *feed) tickTo(t time.Time) {
+	for !f.nextTick.After(t) {
+		f.now = f.nextTick
+		f.an.Tick(f.nextTick)
+		f.nextTick = f.nextTick.Add(time.Second)
+	}
+	if t.After(f.now) {
+		f.now = t
+	}
+}
+
+func (f *feed) record(rec *pglog.Record) {
+	if !rec.Time.IsZero() {
+		f.tickTo(rec.Time)
+	}
+	switch rec.Kind {
+	case pglog.Connection:
+		info := f.open(rec)
+		if rec.Failed {
+			f.an.ConnAuthenticated(info, false, "")
+		}
+		// A successful login is not reported: the log dates the connection's arrival, and the
+		// session is ready only later (fork, login, the backend's start, tens of ms on a busy
+		// server). The analyzer takes the session's first statement for the end of its
+		// opening, when it hears of no login.
+	case pglog.Disconnection:
+		if info := f.sessions[rec.Session]; info != nil {
+			f.an.ConnClosed(info, proxy.ConnStats{Duration: max(rec.Duration, 0)})
+			delete(f.sessions, rec.Session)
+		}
+	case pglog.Statement:
+		info := f.sessions[rec.Session]
+		if info == nil { // a session that began before the log, or without log_connections
+			info = f.open(rec)
+		}
+		ev := proxy.Event{Text: []byte(rec.Text), Start: rec.Time, Duration: max(rec.Duration, 0), Failed: rec.Failed}
+		if rec.Protocol == pglog.Extended {
+			ev.Protocol = proxy.Extended
+			f.bind = bindBody(f.bind[:0], rec.Params)
+			ev.Bind = proxy.BindMessage(f.bind)
+		}
+		f.batch[0] = ev
+		f.an.Statements(info, f.batch[:])
+	}
+}
+
+// open makes the connection of rec's session.
+func (f *feed) open(rec *pglog.Record) *proxy.ConnInfo {
+	if old := f.sessions[rec.Session]; old != nil { // a session logged twice: close the first
+		f.an.ConnClosed(old, proxy.ConnStats{})
+	}
+	info := &proxy.ConnInfo{ClientAddr: net.JoinHostPort(rec.Host, strconv.Itoa(rec.Port)), User: rec.User,
+		Database: rec.Database, ApplicationName: rec.App, OpenedAt: rec.Time}
+	if info.OpenedAt.IsZero() {
+		info.OpenedAt = f.now
+	}
+	f.an.ConnOpened(info)
+	f.sessions[rec.Session] = info
+	return info
+}
+
+// bindBody writes the body of a Bind message carrying params in text format, as the client
+// sent them: the analyzer reads keys from it as from the proxy's. A shortened value is sent as
+// NULL: it is not the key, and no other key either.
+func bindBody(b []byte, params []pglog.Param) []byte {
+	b = append(b, 0, 0) // portal and statement names: unnamed
+	b = append(b, 0, 0) // no format codes: all text
+	b = binary.BigEndian.AppendUint16(b, uint16(len(params)))
+	for _, p := range params {
+		if p.Null || p.Truncated {
+			b = binary.BigEndian.AppendUint32(b, ^uint32(0)) // -1: NULL
+			continue
+		}
+		b = binary.BigEndian.AppendUint32(b, uint32(len(p.Value)))
+		b = append(b, p.Value...)
+	}
+	return append(b, 0, 0) // no result formats
+}
