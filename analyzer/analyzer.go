@@ -240,14 +240,6 @@ func (a *Analyzer) ConnClosed(c *proxy.ConnInfo, st proxy.ConnStats) {
 	a.openConns.Add(-1)
 	if cs, ok := c.Local.(*connState); ok {
 		a.settle(cs, 0)
-		// Closing right after its last statement is the client still busy (a connection per
-		// poll); closing a connection idle for long is a moment's work, not a span.
-		at := a.nanos(a.now())
-		if last := cs.clock.lastEnd.Load(); at-last < int64(a.cfg.SpinInterval) {
-			a.pollerBusy(cs, last, at)
-		} else {
-			a.pollerBusy(cs, at, at)
-		}
 		cs.client.mu.Lock()
 		cs.client.open--
 		cs.client.connSeconds += st.Duration.Seconds()

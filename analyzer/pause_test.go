@@ -44,8 +44,6 @@ type poller struct {
 	// prepare is a round trip that runs no statement before each poll, as pgx prepares each
 	// statement on a new connection (Parse/Describe/Sync): an Exchange event.
 	prepare time.Duration
-	// closeDelay (perPoll) is how long after its last statement the client closes.
-	closeDelay time.Duration
 }
 
 func (p poller) keyNames() []string {
@@ -114,7 +112,7 @@ func (p poller) script(client int) []scripted {
 			if p.perPoll {
 				at += time.Millisecond
 				out = append(out, scripted{at: at, conn: c, kind: 's', text: "ROLLBACK", dur: 200 * time.Microsecond})
-				at += time.Millisecond + p.closeDelay
+				at += time.Millisecond
 				out = append(out, scripted{at: at, conn: c, kind: 'c'})
 			}
 		}
@@ -196,9 +194,6 @@ func TestSpinIsNotWaiting(t *testing.T) {
 		// pgx, a connection per poll: each new connection prepares the poll first, a round
 		// trip of 25 ms on a busy server that runs no statement but is no wait either.
 		{poller{key: "rr-pgx-churn-spin", keys: 3, perPoll: true, reconnect: 2 * time.Millisecond, prepare: 25 * time.Millisecond}, true, 0},
-		// Closing 12 ms after the last statement and reconnecting 12 ms later: the client is
-		// busy closing, then connecting; it never waits 20 ms.
-		{poller{key: "rr-slow-close-spin", keys: 3, perPoll: true, closeDelay: 12 * time.Millisecond, reconnect: 12 * time.Millisecond}, true, 0},
 	}
 	a := New(Config{})
 	var steps []scripted
