@@ -49,6 +49,16 @@ type Config struct {
 	// it is replayed.
 	Now   func() time.Time
 	Epoch time.Time // second 0 of every per-second series; default Now() at New
+
+	// NoAnswers says the source sees statements but not their answers: a server log. Whether
+	// a poll returned what the previous one did, its rows and the key's last status are then
+	// unknown, and snapshots say so (Snapshot.NoAnswers, -1 counts) rather than show zeros.
+	// A key's result is then known from the write that stored it (a terminal state among the
+	// write's values), when the log has that write.
+	NoAnswers bool
+	// KeepFindings keeps in snapshots the findings that held earlier and no longer do (with
+	// Finding.Until): a log's analysis reports the storm of an hour ago, not only the end.
+	KeepFindings bool
 }
 
 func (c *Config) defaults() {
@@ -110,7 +120,8 @@ type Analyzer struct {
 
 	stormMu sync.Mutex
 	storms  stormLog
-	found   map[string]bool // findings already announced
+	found   map[string]bool    // findings already announced
+	past    map[string]Finding // KeepFindings: each finding as last seen
 
 	nextClient atomic.Uint32
 
@@ -120,7 +131,7 @@ type Analyzer struct {
 // New makes an Analyzer. Call Run to evaluate storms every second.
 func New(cfg Config) *Analyzer {
 	cfg.defaults()
-	a := &Analyzer{cfg: cfg, now: cfg.Now, epoch: cfg.Epoch, seed: maphash.MakeSeed(), found: map[string]bool{}}
+	a := &Analyzer{cfg: cfg, now: cfg.Now, epoch: cfg.Epoch, seed: maphash.MakeSeed(), found: map[string]bool{}, past: map[string]Finding{}}
 	if a.now == nil {
 		a.now = time.Now
 	}
@@ -436,15 +447,44 @@ func (a *Analyzer) pollKeys(cs *connState, ev *proxy.Event, text []byte, fp *fpS
 // invalidations); a write whose keys cannot be told marks the whole table.
 func (a *Analyzer) writeKeys(cs *connState, ev *proxy.Event, text []byte, fp *fpStats, at int64) {
 	n := 0
+	result := storesResult(&a.cfg.Watches[fp.lookup.watch], cs, ev, text)
 	a.eachKey(cs, ev, text, fp, func(key []byte) {
 		n++
-		a.keys.write(a, fp.lookup.watch, key, at)
+		a.keys.write(a, fp.lookup.watch, key, at, result)
 	})
 	if n == 0 {
 		tw := &a.perWatch[fp.lookup.watch].tableWriteNs
 		for old := tw.Load(); at > old && !tw.CompareAndSwap(old, at); old = tw.Load() {
 		}
 	}
+}
+
+// storesResult reports whether a write to w's table carries one of its terminal states among
+// its values (a literal of the text, or a bound parameter): Celery's INSERT or UPDATE of a
+// task's row with status 'SUCCESS' stores its result. The state may sit in another column than
+// the status one; a write is rare next to polls, and a false match only dates a result early.
+func storesResult(w *Watch, cs *connState, ev *proxy.Event, text []byte) bool {
+	if len(w.TerminalStates) == 0 {
+		return false
+	}
+	found := false
+	if ev.Protocol == proxy.Extended {
+		ev.Bind.Params(func(_ int, format int16, v []byte) bool {
+			found = format == 0 && isTerminal(w, v)
+			return !found
+		})
+		return found
+	}
+	var buf []byte
+	for _, c := range cs.consts {
+		if c.Kind != sqlscan.ConstString {
+			continue
+		}
+		if v, ok := sqlscan.Unquote(buf[:0], text[c.Start:c.End]); ok && isTerminal(w, v) {
+			return true
+		}
+	}
+	return false
 }
 
 // eachKey calls fn for each key of a watched statement: from the literal(s) in the text for

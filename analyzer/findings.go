@@ -80,15 +80,22 @@ func (a *Analyzer) findings(s *Snapshot) []Finding {
 			f.Summary = "Poll storm: " + what
 		}
 		f.Evidence = append(f.Evidence,
-			fmt.Sprintf("%.0f of %.0f queries/s in the last 10 s are watched polls", s.Rates.WatchedQPS10, s.Rates.QPS10),
-			fmt.Sprintf("%.0f%% of these polls returned exactly what the previous poll returned", 100*unchanged/max(polls, 1)))
+			fmt.Sprintf("%.0f of %.0f queries/s in the last 10 s are watched polls", s.Rates.WatchedQPS10, s.Rates.QPS10))
+		if !s.NoAnswers {
+			f.Evidence = append(f.Evidence,
+				fmt.Sprintf("%.0f%% of these polls returned exactly what the previous poll returned", 100*unchanged/max(polls, 1)))
+		}
 		for i, k := range g.keys {
 			if i == 5 {
 				f.Evidence = append(f.Evidence, fmt.Sprintf("… and %d more keys", len(g.keys)-5))
 				break
 			}
-			f.Evidence = append(f.Evidence, fmt.Sprintf("%s: %.0f/s, %d polls, median gap %.1f ms, %s, status %q, %d client(s)",
-				k.Key, k.QPS10, k.Polls, k.MedianIntervalMs, waitsPhrase(k.WaitsPct, a.cfg.SpinInterval), k.LastStatus, k.Clients))
+			status := fmt.Sprintf("status %q", k.LastStatus)
+			if s.NoAnswers {
+				status = "status not in a log"
+			}
+			f.Evidence = append(f.Evidence, fmt.Sprintf("%s: %.0f/s, %d polls, median gap %.1f ms, %s, %s, %d client(s)",
+				k.Key, k.QPS10, k.Polls, k.MedianIntervalMs, waitsPhrase(k.WaitsPct, a.cfg.SpinInterval), status, k.Clients))
 		}
 		out = append(out, f)
 	}
@@ -114,7 +121,11 @@ func (a *Analyzer) findings(s *Snapshot) []Finding {
 			if i == 5 {
 				break
 			}
-			f.Evidence = append(f.Evidence, fmt.Sprintf("%s: %d polls after %s", k.Key, k.PollsAfterTerminal, k.LastStatus))
+			final := k.LastStatus
+			if final == "" { // known from the write that stored the result, not from an answer
+				final = "its result was stored"
+			}
+			f.Evidence = append(f.Evidence, fmt.Sprintf("%s: %d polls after %s", k.Key, k.PollsAfterTerminal, final))
 		}
 		out = append(out, f)
 	}

@@ -36,6 +36,10 @@ type Snapshot struct {
 	// WhatIf estimates, for each of WhatIfTTLs, the upstream queries a cache would have saved
 	// on the watched polls seen since start.
 	WhatIf []WhatIf `json:"what_if"`
+
+	// NoAnswers says the source saw statements but not their answers (Config.NoAnswers, a
+	// server log): keys' and statements' Rows and UnchangedPolls are -1, LastStatus is "".
+	NoAnswers bool `json:"no_answers,omitempty"`
 }
 
 // WatchStat counts the statements on one watched table.column since start.
@@ -159,7 +163,7 @@ type RepeatStat struct {
 	Query       string  `json:"query"`
 	Values      string  `json:"values"` // a digest of the parameter values, never the values
 	Reads       int64   `json:"reads"`
-	Unchanged   int64   `json:"unchanged"`
+	Unchanged   int64   `json:"unchanged"` // -1: answers not seen (Snapshot.NoAnswers)
 	QPS10       float64 `json:"qps_10s"`
 	PeakQPS     float64 `json:"peak_qps"`
 	Storming    bool    `json:"storming"`
@@ -228,6 +232,28 @@ type Finding struct {
 	Summary  string   `json:"summary"`
 	Evidence []string `json:"evidence"`
 	Fix      string   `json:"fix"`
+	// Until is zero while the problem holds; for one that held earlier only (Config.
+	// KeepFindings), the last second it was seen, with the evidence of that second.
+	Until time.Time `json:"until,omitzero"`
+}
+
+// pastFindings appends to current the findings that held earlier and no longer do, in the
+// order of their ids.
+func (a *Analyzer) pastFindings(current []Finding) []Finding {
+	now := map[string]bool{}
+	for _, f := range current {
+		now[f.ID] = true
+	}
+	var past []Finding
+	a.stormMu.Lock()
+	for id, f := range a.past {
+		if !now[id] {
+			past = append(past, f)
+		}
+	}
+	a.stormMu.Unlock()
+	slices.SortFunc(past, func(x, y Finding) int { return cmp.Compare(x.ID, y.ID) })
+	return append(current, past...)
 }
 
 // Limits on what a snapshot copies, so taking one stays cheap under load.
@@ -243,7 +269,7 @@ const (
 func (a *Analyzer) Snapshot() *Snapshot {
 	now := a.now()
 	sec := a.sec(now)
-	s := &Snapshot{StartedAt: a.epoch, TakenAt: now, Uptime: now.Sub(a.epoch)}
+	s := &Snapshot{StartedAt: a.epoch, TakenAt: now, Uptime: now.Sub(a.epoch), NoAnswers: a.cfg.NoAnswers}
 	for i, w := range a.cfg.Watches {
 		s.Watches = append(s.Watches, WatchStat{Table: w.Table, Column: w.Column, Origin: w.Origin,
 			Lookups: a.perWatch[i].lookups.Load(), Writes: a.perWatch[i].writes.Load()})
@@ -278,6 +304,9 @@ func (a *Analyzer) Snapshot() *Snapshot {
 		}
 	}
 	s.Findings = a.findings(s)
+	if a.cfg.KeepFindings {
+		s.Findings = a.pastFindings(s.Findings)
+	}
 	s.Headline = headline(s)
 	return s
 }
@@ -337,8 +366,15 @@ func (a *Analyzer) keyStat(k *keyStats, sec int64) KeyStat {
 		ks.FirstSeen = a.epoch.Add(time.Duration(k.firstNs))
 		ks.LastSeen = a.epoch.Add(time.Duration(k.lastNs))
 	}
-	if k.terminalNs > 0 {
+	switch {
+	case k.terminalNs > 0:
 		ks.TimeToResultMs = float64(k.terminalNs-k.firstNs) / 1e6
+	case k.resultWriteNs > 0 && k.polls > 0:
+		// The result was stored before the first poll saw it: no wait at all.
+		ks.TimeToResultMs = float64(max(k.resultWriteNs-k.firstNs, 0)) / 1e6
+	}
+	if a.cfg.NoAnswers {
+		ks.UnchangedPolls, ks.Rows = -1, -1
 	}
 	return ks
 }
@@ -483,6 +519,9 @@ func (a *Analyzer) snapFingerprints(s *Snapshot, sec int64) {
 		if f.calls > 0 {
 			fs.MeanMs = fs.TotalMs / float64(f.calls)
 		}
+		if a.cfg.NoAnswers {
+			fs.Rows = -1
+		}
 		if f.lookup.watch >= 0 {
 			fs.Table = a.cfg.Watches[f.lookup.watch].Table
 		}
@@ -541,6 +580,9 @@ func (a *Analyzer) snapRepeats(s *Snapshot, sec int64) {
 			PeakQPS:  float64(r.peak),
 			Storming: r.storming,
 		})
+		if a.cfg.NoAnswers {
+			all[len(all)-1].Unchanged = -1
+		}
 	})
 	slices.SortFunc(all, func(x, y RepeatStat) int {
 		return cmp.Or(cmp.Compare(y.QPS10, x.QPS10), cmp.Compare(y.Reads, x.Reads), cmp.Compare(x.Values, y.Values))

@@ -128,11 +128,13 @@ func (a *Analyzer) Tick(now time.Time) {
 		sh.mu.Unlock()
 	}
 	a.stormMu.Unlock()
-	if a.cfg.OnNotice == nil {
+	if a.cfg.OnNotice == nil && !a.cfg.KeepFindings {
 		return
 	}
 	for _, n := range notices {
-		a.cfg.OnNotice(n)
+		if a.cfg.OnNotice != nil {
+			a.cfg.OnNotice(n)
+		}
 	}
 	if len(notices) > 0 || sec%5 == 0 {
 		for _, f := range a.findings(a.Snapshot()) {
@@ -140,8 +142,12 @@ func (a *Analyzer) Tick(now time.Time) {
 			a.stormMu.Lock()
 			seen := a.found[id]
 			a.found[id] = true
+			if a.cfg.KeepFindings { // its latest evidence, should it stop holding
+				f.Until = a.epoch.Add(time.Duration(sec) * time.Second)
+				a.past[id] = f
+			}
 			a.stormMu.Unlock()
-			if !seen {
+			if !seen && a.cfg.OnNotice != nil {
 				f := f
 				a.cfg.OnNotice(Notice{Kind: "finding", Message: f.Summary, Finding: &f})
 			}

@@ -252,6 +252,7 @@ type keyStats struct {
 	lastWriteNs        int64
 	firstWriteNs       int64
 	terminalNs         int64 // first poll that returned a terminal status; 0: none yet
+	resultWriteNs      int64 // first write that stored a terminal status; 0: none yet
 	pollsAfterTerminal int64
 	digest             uint64
 	hasDigest          bool
@@ -355,6 +356,10 @@ func (t *keyTable) poll(a *Analyzer, cs *connState, p *pollerClock, watch int, k
 		} else if k.terminalNs != 0 && at > k.terminalNs {
 			k.pollsAfterTerminal++
 		}
+	} else if k.resultWriteNs != 0 && at > k.resultWriteNs {
+		// No answer to read the status from (a server log): the write that stored the result
+		// says when the wait was over.
+		k.pollsAfterTerminal++
 	}
 	k.clients.add(cs.client.id)
 	if c := k.ring.add(sec, 1); c > k.peak {
@@ -372,7 +377,8 @@ func isTerminal(w *Watch, status []byte) bool {
 	return false
 }
 
-func (t *keyTable) write(a *Analyzer, watch int, key []byte, at int64) {
+// write counts a write to key; result says it stored a terminal state (storesResult).
+func (t *keyTable) write(a *Analyzer, watch int, key []byte, at int64, result bool) {
 	var buf []byte
 	s, tk, h := t.locate(&buf, watch, key)
 	s.mu.Lock()
@@ -382,6 +388,9 @@ func (t *keyTable) write(a *Analyzer, watch int, key []byte, at int64) {
 		k.firstWriteNs = at
 	}
 	k.lastWriteNs = max(k.lastWriteNs, at)
+	if result && k.resultWriteNs == 0 {
+		k.resultWriteNs = at
+	}
 	s.mu.Unlock()
 }
 

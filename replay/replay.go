@@ -22,14 +22,96 @@ import (
 )
 
 // Run reads every record of r into a new analyzer made from cfg, whose clock and epoch it sets
-// to the log's, and returns the analyzer with its time at the end of the log.
+// to the log's, and returns the analyzer with its time at the end of the log. On an error
+// (a file that could not be read to its end) the analyzer holds what was read before it.
 func Run(r *pglog.Reader, cfg analyzer.Config) (*analyzer.Analyzer, error) {
-	first, err := r.Next()
+	return run(r.Next, cfg)
+}
+
+// RunParallel is Run with the reading and parsing of the log on another goroutine than the
+// analysis when jobs is 2 or more: the two stages then use a core each. The analysis itself is
+// one stream in the log's order (a poller's gaps, a storm's window), so more jobs add nothing
+// yet; r must not be used until RunParallel returns.
+func RunParallel(r *pglog.Reader, cfg analyzer.Config, jobs int) (*analyzer.Analyzer, error) {
+	if jobs < 2 {
+		return Run(r, cfg)
+	}
+	const batchLen = 256
+	type batch struct {
+		recs []pglog.Record
+		err  error // after the records: io.EOF at the end
+	}
+	full := make(chan *batch, 8)
+	free := make(chan *batch, 8)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		defer close(full)
+		for {
+			var b *batch
+			select {
+			case b = <-free:
+				b.recs = b.recs[:0]
+			default:
+				b = &batch{recs: make([]pglog.Record, 0, batchLen)}
+			}
+			for len(b.recs) < batchLen {
+				rec, err := r.Next()
+				if err != nil {
+					b.err = err
+					break
+				}
+				b.recs = append(b.recs, rec)
+			}
+			select {
+			case full <- b:
+			case <-stop:
+				return
+			}
+			if b.err != nil {
+				return
+			}
+		}
+	}()
+	var cur *batch
+	i := 0
+	next := func() (pglog.Record, error) {
+		for {
+			if cur != nil && i < len(cur.recs) {
+				rec := cur.recs[i]
+				cur.recs[i] = pglog.Record{} // the analyzer keeps no reference; let strings go
+				i++
+				return rec, nil
+			}
+			if cur != nil {
+				if cur.err != nil {
+					return pglog.Record{}, cur.err
+				}
+				select {
+				case free <- cur:
+				default:
+				}
+			}
+			b, ok := <-full
+			if !ok {
+				return pglog.Record{}, io.EOF
+			}
+			cur, i = b, 0
+		}
+	}
+	return run(next, cfg)
+}
+
+func run(next func() (pglog.Record, error), cfg analyzer.Config) (*analyzer.Analyzer, error) {
+	// A log holds statements, not their answers; and its findings of an hour ago matter as
+	// much as those of its last second.
+	cfg.NoAnswers, cfg.KeepFindings = true, true
+	first, err := next()
 	if errors.Is(err, io.EOF) {
 		return analyzer.New(cfg), nil
 	}
 	if err != nil {
-		return nil, err
+		return analyzer.New(cfg), err
 	}
 	f := &feed{sessions: map[string]*proxy.ConnInfo{}}
 	f.now = first.Time
@@ -39,16 +121,17 @@ func Run(r *pglog.Reader, cfg analyzer.Config) (*analyzer.Analyzer, error) {
 	f.nextTick = cfg.Epoch.Add(time.Second)
 	for rec := first; ; {
 		f.record(&rec)
-		rec, err = r.Next()
+		rec, err = next()
 		if errors.Is(err, io.EOF) {
+			err = nil
 			break
 		}
 		if err != nil {
-			return f.an, err
+			break
 		}
 	}
 	f.tickTo(f.now.Add(time.Second)) // the last second, complete
-	return f.an, nil
+	return f.an, err
 }
 
 type feed struct {

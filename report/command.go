@@ -5,7 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"slices"
+
+	"github.com/pgpollwatch/pgpollwatch/internal/cli"
 )
 
 const commandHelp = `Usage:
@@ -41,7 +42,7 @@ func Command(args []string, stdout, stderr io.Writer) int {
 	var out string
 	fs.StringVar(&out, "o", "", "output file")
 	fs.StringVar(&out, "output", "", "output file")
-	inputs, err := parseInterspersed(fs, args)
+	inputs, err := cli.ParseInterspersed(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stdout, commandHelp)
 		return 0
@@ -94,24 +95,4 @@ func Command(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "wrote %s\n", out)
 	}
 	return 0
-}
-
-// parseInterspersed parses flags placed before, between or after the positional arguments;
-// everything after "--" is positional.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos, tail []string
-	if i := slices.Index(args, "--"); i >= 0 {
-		args, tail = args[:i], args[i+1:]
-	}
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return append(pos, tail...), nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
-	}
 }

@@ -70,7 +70,7 @@ func TestCommand(t *testing.T) {
 			}},
 		{name: "merge to html", args: []string{"merge", "-o", out("m.html"), inA, inB, inStory}, code: 0,
 			check: func(t *testing.T) {
-				if !strings.Contains(readFile(t, out("m.html")), "3 proxies merged") {
+				if !strings.Contains(readFile(t, out("m.html")), "3 sources merged") {
 					t.Fatal("merged page does not say so")
 				}
 			}},

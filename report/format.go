@@ -105,6 +105,9 @@ func fmtOverlap(pct float64) string {
 
 // fmtPct writes part/whole as a percentage; "—" when whole is 0.
 func fmtPct(part, whole float64) string {
+	if part < 0 {
+		return notInLog
+	}
 	if whole <= 0 {
 		return dash
 	}
@@ -135,6 +138,26 @@ func fmtClock(t time.Time) string {
 }
 
 // orDash stands in "—" for an empty string.
+// notInLog stands for what the source could not see: a server log holds no answers, so a count
+// of -1 (unchanged polls, rows) is shown so, never as 0.
+const notInLog = "not in a log"
+
+// fmtKnown is fmtInt for counts that are -1 when not known.
+func fmtKnown(n int64) string {
+	if n < 0 {
+		return notInLog
+	}
+	return fmtInt(n)
+}
+
+// fmtStatus is a key's last status: unchanged = -1 says the source saw no answers.
+func fmtStatus(status string, unchanged int64) string {
+	if unchanged < 0 && status == "" {
+		return notInLog
+	}
+	return orDash(status)
+}
+
 func orDash(s string) string {
 	if s == "" {
 		return dash

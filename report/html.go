@@ -34,6 +34,8 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"time":   fmtTime,
 	"clock":  fmtClock,
 	"orDash": orDash,
+	"known":  fmtKnown,
+	"status": fmtStatus,
 	"pct": func(part, whole int64) string {
 		return fmtPct(float64(part), float64(whole))
 	},

@@ -27,7 +27,9 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	}
 	m.blank()
 	meta := fmt.Sprintf("%s → %s (%s)", fmtTime(r.StartedAt), fmtTime(r.EndedAt), v.Duration)
-	if p := v.SingleProxy; p != nil {
+	if p := v.SingleProxy; p != nil && p.Input != "" {
+		meta += " · " + mdText(p.Input)
+	} else if p != nil {
 		meta += " · proxy " + mdCode(orDash(p.Listen))
 		if p.Upstream != "" {
 			meta += " → " + mdCode(p.Upstream)
@@ -36,7 +38,7 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 			meta += " on " + mdText(p.Host)
 		}
 	} else {
-		meta += fmt.Sprintf(" · %d proxies merged", len(r.Proxies))
+		meta += fmt.Sprintf(" · %d sources merged", len(r.Proxies))
 	}
 	m.line(meta + " · " + mdText(r.Generator))
 	m.blank()
@@ -67,7 +69,7 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		m.blank()
 	}
 	for _, f := range r.Findings {
-		m.line(fmt.Sprintf("### %s · %s: %s", strings.ToUpper(mdText(f.Severity)), mdText(f.Kind), mdText(f.Summary)))
+		m.line(fmt.Sprintf("### %s · %s: %s", strings.ToUpper(mdText(f.Severity)), mdText(f.Kind), mdText(f.Summary+f.HeldUntil())))
 		m.blank()
 		for _, e := range f.Evidence {
 			m.line("- " + mdText(e))
@@ -96,7 +98,7 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 			}
 			rows = append(rows, []string{mdCode(k.Key), mdText(k.Table + "." + k.Column), fmtInt(k.Polls), fmtRate(k.QPS10),
 				fmtRate(k.PeakQPS), fmtMs(k.MedianIntervalMs), fmtWaits(k.WaitsPct), fmtPct(float64(k.UnchangedPolls), float64(k.Polls)),
-				mdText(orDash(k.LastStatus)), fmtMs(k.TimeToResultMs), fmtInt(k.Clients), strings.Join(flags, " ")})
+				mdText(fmtStatus(k.LastStatus, k.UnchangedPolls)), fmtMs(k.TimeToResultMs), fmtInt(k.Clients), strings.Join(flags, " ")})
 		}
 		m.table([]string{"key", "table.column", "polls", "q/s", "peak q/s", "median gap", "waited", "unchanged", "last status", "time to result", "clients", ""},
 			"llrrrrrrlrrl", rows)
@@ -190,7 +192,7 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 				q += " e.g. " + mdCode(f.Example)
 			}
 			rows = append(rows, []string{q, fmtInt(f.Calls), fmtRate(f.QPS10), fmtMs(f.MeanMs), fmtMs(f.P99Ms),
-				fmtInt(f.Rows), fmtInt(f.Failed), flag})
+				fmtKnown(f.Rows), fmtInt(f.Failed), flag})
 		}
 		m.table([]string{"normalized statement", "calls", "q/s", "mean", "p99", "rows", "failed", ""}, "lrrrrrrl", rows)
 	}

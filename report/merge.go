@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -58,8 +59,9 @@ func Merge(reports ...*Report) (*Report, error) {
 		return nil, fmt.Errorf("merge: reports have schema_version %d; this pgpollwatch merges schema_version %d", v, SchemaVersion)
 	}
 
-	out := &Report{SchemaVersion: SchemaVersion, Generator: reports[0].Generator}
+	out := &Report{SchemaVersion: SchemaVersion, Generator: reports[0].Generator, NoAnswers: true}
 	for _, r := range reports {
+		out.NoAnswers = out.NoAnswers && r.NoAnswers
 		out.StartedAt = minTime(out.StartedAt, r.StartedAt)
 		out.EndedAt = maxTime(out.EndedAt, r.EndedAt)
 		out.Proxies = append(out.Proxies, r.Proxies...)
@@ -73,6 +75,7 @@ func Merge(reports ...*Report) (*Report, error) {
 	if out.Proxies == nil {
 		out.Proxies = []Proxy{}
 	}
+	out.Log = mergeLogs(reports)
 	out.Timeline = mergeTimelines(reports)
 
 	// Histories end at each report's last timeline second; the merged ones at the merged
@@ -243,15 +246,16 @@ func mergeKeys(reports []*Report, al *aligner) []Key {
 			id := keyID{k.Table, k.Column, k.Key}
 			a := accs[id]
 			if a == nil {
-				a = &acc{k: Key{Table: k.Table, Column: k.Column, Key: k.Key, History: make([]uint32, al.length)}}
+				a = &acc{k: Key{Table: k.Table, Column: k.Column, Key: k.Key, History: make([]uint32, al.length),
+					UnchangedPolls: -1, Rows: -1}}
 				accs[id] = a
 				order = append(order, id)
 			}
 			m := &a.k
 			m.Polls += k.Polls
-			m.UnchangedPolls += k.UnchangedPolls
+			m.UnchangedPolls = addKnown(m.UnchangedPolls, k.UnchangedPolls)
 			m.CachedPolls += k.CachedPolls
-			m.Rows += k.Rows
+			m.Rows = addKnown(m.Rows, k.Rows)
 			m.Writes += k.Writes
 			m.QPS1 += k.QPS1
 			m.QPS10 += k.QPS10
@@ -311,7 +315,7 @@ func mergeFingerprints(reports []*Report, al *aligner) []Fingerprint {
 		for _, f := range r.Fingerprints {
 			m := accs[f.Fingerprint]
 			if m == nil {
-				m = &Fingerprint{Fingerprint: f.Fingerprint, History: make([]uint32, al.length)}
+				m = &Fingerprint{Fingerprint: f.Fingerprint, History: make([]uint32, al.length), Rows: -1}
 				accs[f.Fingerprint] = m
 				order = append(order, f.Fingerprint)
 			}
@@ -322,7 +326,7 @@ func mergeFingerprints(reports []*Report, al *aligner) []Fingerprint {
 			m.Calls += f.Calls
 			m.Failed += f.Failed
 			m.Cached += f.Cached
-			m.Rows += f.Rows
+			m.Rows = addKnown(m.Rows, f.Rows)
 			m.QPS1 += f.QPS1
 			m.QPS10 += f.QPS10
 			m.TotalMs += f.TotalMs
@@ -444,12 +448,12 @@ func mergeRepeats(reports []*Report) []Repeat {
 			k := id{p.Fingerprint, p.Values}
 			m := accs[k]
 			if m == nil {
-				m = &Repeat{Fingerprint: p.Fingerprint, Query: p.Query, Values: p.Values}
+				m = &Repeat{Fingerprint: p.Fingerprint, Query: p.Query, Values: p.Values, Unchanged: -1}
 				accs[k] = m
 				order = append(order, k)
 			}
 			m.Reads += p.Reads
-			m.Unchanged += p.Unchanged
+			m.Unchanged = addKnown(m.Unchanged, p.Unchanged)
 			m.QPS10 += p.QPS10
 			m.PeakQPS = max(m.PeakQPS, p.PeakQPS)
 			m.Storming = m.Storming || p.Storming
@@ -484,6 +488,11 @@ func mergeFindings(reports []*Report) []Finding {
 			m := &out[i]
 			if severityRank[f.Severity] > severityRank[m.Severity] {
 				m.Severity = f.Severity
+			}
+			if m.Until.IsZero() || f.Until.IsZero() { // holds at the end of one source: holds
+				m.Until = time.Time{}
+			} else {
+				m.Until = maxTime(m.Until, f.Until)
 			}
 			for _, e := range f.Evidence {
 				if !slices.Contains(m.Evidence, e) {
@@ -550,5 +559,45 @@ func mergeWhatIf(reports []*Report) []WhatIf {
 		}
 	}
 	slices.SortFunc(out, func(a, b WhatIf) int { return cmp.Compare(a.TTLMs, b.TTLMs) })
+	return out
+}
+
+// addKnown adds count v to sum, where -1 means not known (a server log sees no answers): the
+// sum is of the sources that know, and -1 only when none does.
+func addKnown(sum, v int64) int64 {
+	switch {
+	case v < 0:
+		return sum
+	case sum < 0:
+		return v
+	}
+	return sum + v
+}
+
+// mergeLogs adds up what the reports made from server logs read; nil when none was.
+func mergeLogs(reports []*Report) *LogInput {
+	var out *LogInput
+	for _, r := range reports {
+		l := r.Log
+		if l == nil {
+			continue
+		}
+		if out == nil {
+			out = &LogInput{}
+		}
+		out.Files = append(out.Files, l.Files...)
+		out.Bytes += l.Bytes
+		out.Lines += l.Lines
+		out.Statements += l.Statements
+		out.Connections += l.Connections
+		out.Disconnections += l.Disconnections
+		out.Filtered += l.Filtered
+		out.Unpaired += l.Unpaired
+		out.BadLines += l.BadLines
+		out.BadExamples = append(out.BadExamples, l.BadExamples...)
+		if l.Incomplete != "" {
+			out.Incomplete = strings.TrimPrefix(out.Incomplete+"; "+l.Incomplete, "; ")
+		}
+	}
 	return out
 }

@@ -45,8 +45,44 @@ type Report struct {
 	Findings     []Finding     `json:"findings"`
 	Watches      []Watch       `json:"watches"`
 
+	// NoAnswers says no source of the report saw answers (a server log): unchanged counts and
+	// rows are -1 and last statuses empty. In a merge with a proxy's report, the keys the
+	// proxy saw have them.
+	NoAnswers bool `json:"no_answers,omitempty"`
+	// Log describes the server log read (pgpollwatch analyze); nil for a proxy's report.
+	Log *LogInput `json:"log,omitempty"`
+
 	Coalesce *Coalesce `json:"coalesce,omitempty"` // the coalescing cache; nil when the proxy ran without it
 	WhatIf   []WhatIf  `json:"what_if"`            // what a cache would have saved, per TTL, shortest first
+}
+
+// LogInput is what was read of a server log, and what could not be: an unreadable line is
+// counted and shown, never fatal.
+type LogInput struct {
+	Files          []LogFile `json:"files"`
+	Bytes          int64     `json:"bytes"` // of log text, after decompression
+	Lines          int64     `json:"lines"`
+	Statements     int64     `json:"statements"`
+	Connections    int64     `json:"connections"`
+	Disconnections int64     `json:"disconnections"`
+	Filtered       int64     `json:"filtered"` // records left out by --since, --until, --dbname, --user, --app
+	Unpaired       int64     `json:"unpaired"` // duration lines whose statement began before the log
+	BadLines       int64     `json:"bad_lines"`
+	// BadExamples are the first unreadable lines, "file:line: text", with their quoted
+	// literals masked.
+	BadExamples []string `json:"bad_examples,omitempty"`
+	// Incomplete says why the log could not be read to its end (a truncated compressed
+	// file); the report is of what was read before.
+	Incomplete string `json:"incomplete,omitempty"`
+}
+
+// LogFile is one file of a LogInput, as recognised.
+type LogFile struct {
+	Path        string `json:"path"` // "-" for standard input
+	Format      string `json:"format"`
+	Prefix      string `json:"prefix,omitempty"`
+	Compression string `json:"compression,omitempty"`
+	Size        int64  `json:"size"` // as stored; -1 for standard input
 }
 
 // Source says where a snapshot comes from.
@@ -55,6 +91,8 @@ type Source struct {
 	Upstream string // the server it forwards to; a password in it is removed
 	Host     string // the host the proxy ran on
 	Version  string // pgpollwatch's version
+	// Input names what was analysed instead of a proxy's traffic: "server log: a.log, b.log.gz".
+	Input string
 }
 
 // Proxy is one source of a report.
@@ -63,6 +101,7 @@ type Proxy struct {
 	Upstream  string    `json:"upstream"`
 	Host      string    `json:"host"`
 	Version   string    `json:"version"`
+	Input     string    `json:"input,omitempty"` // what was analysed when not a proxy's traffic (a server log)
 	StartedAt time.Time `json:"started_at"`
 	EndedAt   time.Time `json:"ended_at"`
 }
@@ -116,7 +155,7 @@ type Key struct {
 	Column             string    `json:"column"`
 	Key                string    `json:"key"`
 	Polls              int64     `json:"polls"`
-	UnchangedPolls     int64     `json:"unchanged_polls"`
+	UnchangedPolls     int64     `json:"unchanged_polls"` // -1: answers not seen (a server log)
 	CachedPolls        int64     `json:"cached_polls"`
 	Rows               int64     `json:"rows"`
 	Writes             int64     `json:"writes"`
@@ -148,7 +187,7 @@ type Fingerprint struct {
 	Calls       int64     `json:"calls"`
 	Failed      int64     `json:"failed"`
 	Cached      int64     `json:"cached"`
-	Rows        int64     `json:"rows"`
+	Rows        int64     `json:"rows"` // -1: answers not seen (a server log)
 	QPS1        float64   `json:"qps_1s"`
 	QPS10       float64   `json:"qps_10s"`
 	TotalMs     float64   `json:"total_ms"`
@@ -205,7 +244,7 @@ type Repeat struct {
 	Query       string  `json:"query"`
 	Values      string  `json:"values"` // a digest of the values, never the values
 	Reads       int64   `json:"reads"`
-	Unchanged   int64   `json:"unchanged"`
+	Unchanged   int64   `json:"unchanged"` // -1: answers not seen (a server log)
 	QPS10       float64 `json:"qps_10s"`
 	PeakQPS     float64 `json:"peak_qps"`
 	Storming    bool    `json:"storming"`
@@ -247,6 +286,17 @@ type Finding struct {
 	Summary  string   `json:"summary"`
 	Evidence []string `json:"evidence"`
 	Fix      string   `json:"fix"`
+	// Until is absent while the problem holds at the report's end; for one that held earlier
+	// only (a server log's storm of an hour ago), the last second it was seen.
+	Until time.Time `json:"until,omitzero"`
+}
+
+// HeldUntil says, for a finding that no longer held at the end, until when it did.
+func (f Finding) HeldUntil() string {
+	if f.Until.IsZero() {
+		return ""
+	}
+	return " (held until " + fmtClock(f.Until) + " UTC)"
 }
 
 // Watch counts the statements on one watched table.column.
@@ -304,11 +354,12 @@ func FromSnapshot(s *analyzer.Snapshot, src Source) *Report {
 		EndedAt:       ended,
 		Generator:     generator(src.Version),
 		Proxies: []Proxy{{Listen: src.Listen, Upstream: RedactDSN(src.Upstream), Host: src.Host,
-			Version: src.Version, StartedAt: started, EndedAt: ended}},
+			Version: src.Version, Input: src.Input, StartedAt: started, EndedAt: ended}},
 		Totals: Totals(s.Totals),
 		Rates: Rates{QPS: finite(s.Rates.QPS), QPS10: finite(s.Rates.QPS10), WatchedQPS10: finite(s.Rates.WatchedQPS10),
 			ConnsPerSec10: finite(s.Rates.ConnsPerSec10), KeysPolled10: s.Rates.KeysPolled10},
 		Headline:     s.Headline,
+		NoAnswers:    s.NoAnswers,
 		Timeline:     make([]Second, 0, len(s.Timeline)),
 		Keys:         make([]Key, 0, len(s.Keys)),
 		Fingerprints: make([]Fingerprint, 0, len(s.Fingerprints)),
@@ -374,7 +425,7 @@ func FromSnapshot(s *analyzer.Snapshot, src Source) *Report {
 	}
 	for _, f := range s.Findings {
 		r.Findings = append(r.Findings, Finding{ID: f.ID, Kind: f.Kind, Severity: f.Severity, Summary: f.Summary,
-			Evidence: append(make([]string, 0, len(f.Evidence)), f.Evidence...), Fix: f.Fix})
+			Evidence: append(make([]string, 0, len(f.Evidence)), f.Evidence...), Fix: f.Fix, Until: utc(f.Until)})
 	}
 	for _, w := range s.Watches {
 		r.Watches = append(r.Watches, Watch(w))

@@ -237,3 +237,18 @@ func maxOf(values []uint32) uint32 {
 	}
 	return m
 }
+
+// What a source without answers (a server log) cannot tell: never shown as 0. notSeen fits a
+// table column; the header says why.
+const (
+	notInLog = "not in a log"
+	notSeen  = "n/a"
+)
+
+// fmtKnown is fmtCount for counts that are -1 when the source could not see them.
+func fmtKnown(n int64) string {
+	if n < 0 {
+		return notInLog
+	}
+	return fmtCount(n)
+}

@@ -69,6 +69,7 @@ type model struct {
 	reuse    func() proxy.ReuseStats
 	listen   string
 	upstream string
+	source   string // Options.Input
 
 	keys  keyMap
 	help  help.Model
@@ -117,6 +118,7 @@ func newModel(opts Options, r *lipgloss.Renderer) model {
 		reuse:    opts.Reuse,
 		listen:   opts.Listen,
 		upstream: opts.Upstream,
+		source:   opts.Input,
 		keys:     newKeyMap(),
 		help:     help.New(),
 		st:       st,

@@ -29,9 +29,12 @@ const DefaultRefresh = 250 * time.Millisecond
 // Options configure the UI.
 type Options struct {
 	Source   Source
-	Listen   string        // proxy listen address, for the header
-	Upstream string        // upstream name, for the header
-	Refresh  time.Duration // how often to take a snapshot; default DefaultRefresh
+	Listen   string // proxy listen address, for the header
+	Upstream string // upstream name, for the header
+	// Input names what is analysed when it is not a proxy's traffic (a server log); the header
+	// shows it in place of Listen -> Upstream.
+	Input   string
+	Refresh time.Duration // how often to take a snapshot; default DefaultRefresh
 	// Export writes the report now and returns its path (key e). nil: the key says
 	// "no report file configured".
 	Export func() (string, error)

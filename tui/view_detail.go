@@ -56,9 +56,15 @@ func (m model) keyDetail(h int) []string {
 		status = "-"
 	}
 	now := m.snap.TakenAt
-	unchanged := fmtCount(k.UnchangedPolls)
+	unchanged, rows := fmtCount(k.UnchangedPolls), fmtCount(k.Rows)
 	if k.Polls > 0 {
 		unchanged += " (" + fmtPct(ratio(k.UnchangedPolls, k.Polls)) + ")"
+	}
+	if k.UnchangedPolls < 0 { // a server log: statements without their answers
+		unchanged, rows = notInLog, notInLog
+		if k.LastStatus == "" {
+			status = notInLog
+		}
 	}
 	items := []kv{
 		{"q/s now", fmtRate(k.QPS1), hotIf(st, k.Storming)},
@@ -68,7 +74,7 @@ func (m model) keyDetail(h int) []string {
 		{"polls", fmtCount(k.Polls), nil},
 		{"unchanged", unchanged, nil},
 		{"cached", fmtCount(k.CachedPolls), nil},
-		{"rows read", fmtCount(k.Rows), nil},
+		{"rows read", rows, nil},
 		{"median gap", fmtMs(k.MedianIntervalMs), hotIf(st, k.Spinning)},
 		{"p10 gap", fmtMs(k.P10IntervalMs), nil},
 		{"waited", fmtWaits(k.WaitsPct), hotIf(st, k.Spinning)},
@@ -116,7 +122,7 @@ func (m model) queryDetail(h int) []string {
 		{"q/s 10 s", fmtRate(f.QPS10), nil},
 		{"failed", fmtCount(f.Failed), hotIf(st, f.Failed > 0)},
 		{"cached", fmtCount(f.Cached), nil},
-		{"rows", fmtCount(f.Rows), nil},
+		{"rows", fmtKnown(f.Rows), nil},
 		{"mean", fmtMs(f.MeanMs), nil},
 		{"p99", fmtMs(f.P99Ms), nil},
 		{"total time", fmtMs(f.TotalMs), nil},

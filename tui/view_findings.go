@@ -42,7 +42,11 @@ func findingLines(f *analyzer.Finding, w int) []findingLine {
 	}
 	// The fix comes before the evidence, so that on a small screen it is seen without
 	// scrolling.
-	add(lineSummary, f.Summary, findIndent)
+	summary := f.Summary
+	if !f.Until.IsZero() { // held earlier only (a server log's past storm)
+		summary += " (held until " + f.Until.UTC().Format("15:04:05") + " UTC)"
+	}
+	add(lineSummary, summary, findIndent)
 	if f.Fix != "" {
 		add(lineFix, f.Fix, evIndent+5)
 	}

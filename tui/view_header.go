@@ -27,7 +27,14 @@ func (m model) headerView() []string {
 	if up == "" {
 		up = "?"
 	}
-	line1 := st.title.Render("pgpollwatch") + "  " + addr + " -> " + up
+	where := addr + " -> " + up
+	if m.source != "" {
+		where = m.source
+	}
+	if s != nil && s.NoAnswers {
+		where += " (answers not in a log)"
+	}
+	line1 := st.title.Render("pgpollwatch") + "  " + where
 	if s == nil {
 		return []string{joinLR(line1, paused, m.width), "", "", ""}
 	}
@@ -43,7 +50,7 @@ func (m model) headerView() []string {
 		facts += "  " + st.dim.Render("cache hits ") + fmtCount(s.Totals.CachedAnswers)
 	}
 	addrW := m.width - len("pgpollwatch  ") - visibleWidth(facts) - visibleWidth(paused) - 1
-	line1 = st.title.Render("pgpollwatch") + "  " + trunc(addr+" -> "+up, max(12, addrW)) + facts
+	line1 = st.title.Render("pgpollwatch") + "  " + trunc(where, max(12, addrW)) + facts
 
 	// Sparklines of the last 60 s, both on the scale of all queries so the watched share shows.
 	const labelW = 16 // "queries  12345/s "

@@ -339,11 +339,17 @@ func (m model) taskCell(k *analyzer.KeyStat, id string) cell {
 	case "gap":
 		return hot(fmtMs(k.MedianIntervalMs), k.Spinning)
 	case "same":
+		if k.UnchangedPolls < 0 {
+			return cell{text: notSeen}
+		}
 		if k.Polls == 0 {
 			return cell{text: "-"}
 		}
 		return cell{text: fmtPct(ratio(k.UnchangedPolls, k.Polls))}
 	case "status":
+		if k.LastStatus == "" && k.UnchangedPolls < 0 {
+			return cell{text: notSeen}
+		}
 		if k.LastStatus == "" {
 			return cell{text: "-"}
 		}
@@ -380,6 +386,9 @@ func (m model) queryCell(f *analyzer.FingerprintStat, id string) cell {
 	case "total":
 		return cell{text: fmtMs(f.TotalMs)}
 	case "rows":
+		if f.Rows < 0 {
+			return cell{text: notSeen}
+		}
 		return cell{text: fmtCount(f.Rows)}
 	case "fail":
 		if f.Failed > 0 {

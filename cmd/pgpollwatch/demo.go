@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/pgpollwatch/pgpollwatch/fixtures/storm"
@@ -26,6 +27,7 @@ func runDemo(args []string) int {
 	tasks := fs.Int("tasks", 10, "subtasks the parent waits on")
 	pattern := fs.String("pattern", storm.PatternSpin, "how the parent waits: spin, interval or celery-get")
 	coalesce := fs.Bool("coalesce", false, "answer the polls from the cache from the start (in the TUI, c switches it)")
+	serverLog := fs.String("server-log", "", "also have the server log every statement and session, and copy its log to `file` at the\nend: then try `pgpollwatch analyze FILE`, the same diagnosis with no proxy in the path")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `pgpollwatch demo: see a polling storm found, with nothing but PostgreSQL's binaries.
 
@@ -42,6 +44,7 @@ Examples:
   pgpollwatch demo
   pgpollwatch demo --duration 20s --report demo.json     # headless, for scripts and CI
   pgpollwatch demo --coalesce --duration 20s --report demo.md  # the same, answered from the cache
+  pgpollwatch demo --duration 20s --server-log demo.log && pgpollwatch analyze demo.log
 
 Flags:
 `)
@@ -65,7 +68,11 @@ Flags:
 	}
 
 	fmt.Fprintln(os.Stderr, "pgpollwatch demo: starting a throwaway PostgreSQL (initdb takes a few seconds)…")
-	pg, err := pgtest.Start()
+	var opt pgtest.Options
+	if *serverLog != "" {
+		opt.Conf = demoLogConf
+	}
+	pg, err := pgtest.StartWith(opt)
 	if err != nil {
 		if errors.Is(err, pgtest.ErrNotInstalled) {
 			fmt.Fprintf(os.Stderr, "pgpollwatch demo: PostgreSQL's server binaries are needed: %s\n", pgtest.InstallCommand)
@@ -75,6 +82,13 @@ Flags:
 		return 1
 	}
 	defer func() {
+		if *serverLog != "" { // before its files go
+			if err := copyServerLog(filepath.Join(pg.DataDir, "log", "postgresql.log"), *serverLog); err != nil {
+				fmt.Fprintln(os.Stderr, "pgpollwatch demo: --server-log:", err)
+			} else {
+				fmt.Fprintf(os.Stderr, "pgpollwatch demo: the server's log is in %s: try pgpollwatch analyze %s\n", *serverLog, *serverLog)
+			}
+		}
 		fmt.Fprintln(os.Stderr, "pgpollwatch demo: stopping PostgreSQL and removing its files")
 		pg.Stop()
 	}()
@@ -134,4 +148,38 @@ Flags:
 		fmt.Fprintln(os.Stderr, "pgpollwatch demo: report written to", *reportPath)
 	}
 	return 0
+}
+
+// demoLogConf is what the README asks of a server for `analyze`: every statement and session,
+// with Debian's log_line_prefix plus the application name.
+const demoLogConf = `
+logging_collector = on
+log_destination = 'stderr'
+log_directory = 'log'
+log_filename = 'postgresql.log'
+log_file_mode = 0644
+log_rotation_age = 0
+log_rotation_size = 0
+log_line_prefix = '%m [%p] %q%u@%d/%a '
+log_connections = on
+log_disconnections = on
+log_statement = 'all'
+`
+
+// copyServerLog copies the server's log to dst once the demo is over.
+func copyServerLog(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }

@@ -28,6 +28,8 @@ func run(args []string) int {
 			return report.Command(args[1:], os.Stdout, os.Stderr)
 		case "storm":
 			return storm.Command(args[1:], os.Stdout, os.Stderr)
+		case "analyze":
+			return runAnalyze(args[1:])
 		case "demo":
 			return runDemo(args[1:])
 		}

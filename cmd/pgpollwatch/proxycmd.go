@@ -160,6 +160,7 @@ Point your application's DSN at the proxy instead of at PostgreSQL; every connec
 
 Usage:
   pgpollwatch [flags]          run the proxy
+  pgpollwatch analyze FILE...  the same diagnosis from PostgreSQL's own log, no proxy (see analyze -h)
   pgpollwatch demo             see it find a Celery spin loop, with a throwaway PostgreSQL
   pgpollwatch storm [flags]    generate Celery-like polling traffic (see storm -h)
   pgpollwatch report ...       convert or merge saved reports (see report -h)

@@ -1,0 +1,84 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+// WriteText writes what a terminal user reads first: the headline, the busiest window, the
+// storms and the findings with their evidence and fix, as plain text. It is what `pgpollwatch
+// analyze` prints when no --report is asked for; the tables are in the full reports.
+func WriteText(w io.Writer, r *Report) error {
+	var b strings.Builder
+	v := newHTMLView(r)
+	for _, s := range v.Headline {
+		b.WriteString(s.Text)
+	}
+	b.WriteString(v.HeadTail)
+	b.WriteString("\n")
+	if v.Sub != "" {
+		b.WriteString(v.Sub + "\n")
+	}
+	fmt.Fprintf(&b, "%s → %s (%s)\n", fmtTime(r.StartedAt), fmtTime(r.EndedAt), v.Duration)
+	if p := r.Peak; p != nil {
+		fmt.Fprintf(&b, "busiest 10 s: %s → %s UTC, %s queries/s, %s watched polls/s\n",
+			fmtClock(p.From), fmtClock(p.To), fmtRate(p.QPS), fmtRate(p.WatchedQPS))
+	}
+	fmt.Fprintf(&b, "%s queries, %s watched polls of %s keys, %s connections\n",
+		fmtInt(r.Totals.Queries), fmtInt(r.Totals.WatchedLookups), fmtInt(r.Totals.KeysTracked), fmtInt(r.Totals.Connections))
+	if r.NoAnswers {
+		b.WriteString("answers are not in a log: unchanged polls and last status are not known\n")
+	}
+
+	fmt.Fprintf(&b, "\nStorms (%d)\n", len(r.Storms))
+	if len(r.Storms) == 0 {
+		b.WriteString("  none: no key, poller or repeated read reached the storm rate\n")
+	}
+	for i, s := range r.Storms {
+		if i == 20 {
+			fmt.Fprintf(&b, "  … and %d more (see --report)\n", len(r.Storms)-i)
+			break
+		}
+		b.WriteString("  " + stormLine(s) + "\n")
+	}
+
+	fmt.Fprintf(&b, "\nFindings (%d)\n", len(r.Findings))
+	if len(r.Findings) == 0 {
+		b.WriteString("  none: nothing was polled at the storm rate, no connection churn, no repeated reads\n")
+	}
+	for _, f := range r.Findings {
+		fmt.Fprintf(&b, "  %s %s: %s\n", strings.ToUpper(f.Severity), f.Kind, f.Summary+f.HeldUntil())
+		for _, e := range f.Evidence {
+			b.WriteString("    - " + e + "\n")
+		}
+		b.WriteString("    fix: " + f.Fix + "\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// stormLine is one storm in a line: what stormed, when, how hard and whether it waited.
+func stormLine(s Storm) string {
+	var what string
+	switch s.Kind {
+	case "poller":
+		what = fmt.Sprintf("poller %s (%s, %s@%s) over %d keys of %s", s.Address, orDash(s.ApplicationName), s.User, s.Database, s.Keys, s.Table)
+	case "repeat":
+		what = "repeated read " + s.Query
+	default:
+		what = s.Table + "." + s.Column + " = " + s.Key
+	}
+	end := "still on at the end"
+	if !s.EndedAt.IsZero() {
+		end = "to " + fmtClock(s.EndedAt)
+	}
+	line := fmt.Sprintf("%s: from %s %s, %s polls, peak %s/s", what, fmtClock(s.StartedAt), end, fmtInt(s.Polls), fmtRate(s.PeakQPS))
+	if s.Spin {
+		line += ", SPIN"
+	}
+	if s.MedianIntervalMs >= 0 && s.Kind != "repeat" {
+		line += ", median gap " + fmtMs(s.MedianIntervalMs) + ", waited " + fmtWaits(s.WaitsPct)
+	}
+	return line
+}
