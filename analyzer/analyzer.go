@@ -172,6 +172,11 @@ type connState struct {
 	key     []byte
 	tkey    []byte
 	m       matcher
+	// lastKey is the key of its latest statement on a watched table (lastWatch; -1: none, or
+	// several keys at once): the row a write by id in the same session is about (Celery's
+	// worker reads or inserts a task's row by task_id, then updates it WHERE id = N).
+	lastKey   []byte
+	lastWatch int
 }
 
 type watchCounters struct {
@@ -207,7 +212,7 @@ func (a *Analyzer) ConnOpened(c *proxy.ConnInfo) {
 	if opened.IsZero() { // a ConnInfo made by hand
 		opened = a.now()
 	}
-	st := &connState{client: cs, clock: newPauseClock(a.nanos(opened)), m: matcher{watches: a.cfg.Watches},
+	st := &connState{client: cs, clock: newPauseClock(a.nanos(opened)), m: matcher{watches: a.cfg.Watches}, lastWatch: -1,
 		key: make([]byte, 0, maxKeyLen+64), tkey: make([]byte, 0, maxKeyLen+64), norm: make([]byte, 0, 512)}
 	c.Local = st
 	if p := cs.pollerState.Load(); p != nil {
@@ -437,10 +442,26 @@ func (a *Analyzer) pollKeys(cs *connState, ev *proxy.Event, text []byte, fp *fpS
 	if c := p.ring.add(sec, 1); c > p.peak {
 		p.peak = c
 	}
-	status, hasStatus := fp.status(ev, w)
+	var status []byte
+	hasStatus := false
+	if !a.cfg.NoAnswers { // a logged statement has no rows: not "no row"
+		status, hasStatus = fp.status(ev, w)
+	}
+	n := 0
 	a.eachKey(cs, ev, text, fp, func(key []byte) {
+		n++
 		a.keys.poll(a, cs, p, fp.lookup.watch, key, ev, sec, start, at, status, hasStatus)
+		cs.lastKey = append(cs.lastKey[:0], key...)
 	})
+	cs.lastWatch = oneKey(n, fp.lookup.watch)
+}
+
+// oneKey is what connState.lastWatch becomes after a statement on watch that had n keys.
+func oneKey(n, watch int) int {
+	if n == 1 {
+		return watch
+	}
+	return -1
 }
 
 // writeKeys marks the keys a write touches (for time-to-result and the what-if estimate's
@@ -451,7 +472,15 @@ func (a *Analyzer) writeKeys(cs *connState, ev *proxy.Event, text []byte, fp *fp
 	a.eachKey(cs, ev, text, fp, func(key []byte) {
 		n++
 		a.keys.write(a, fp.lookup.watch, key, at, result)
+		cs.lastKey = append(cs.lastKey[:0], key...)
 	})
+	if n == 0 && result && cs.lastWatch == fp.lookup.watch {
+		// Stored by id: the row is the one this session just read or inserted by key. The
+		// table stays marked as written too (below): the id is not proof.
+		a.keys.write(a, fp.lookup.watch, cs.lastKey, at, true)
+	} else {
+		cs.lastWatch = oneKey(n, fp.lookup.watch)
+	}
 	if n == 0 {
 		tw := &a.perWatch[fp.lookup.watch].tableWriteNs
 		for old := tw.Load(); at > old && !tw.CompareAndSwap(old, at); old = tw.Load() {

@@ -1,0 +1,134 @@
+package analyzer
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgpollwatch/pgpollwatch/proxy"
+)
+
+// logRun feeds statements as a server log gives them (no answers: no rows, no tag, no digest)
+// to an analyzer on its own clock, one connection, each statement at ms from the start; tick
+// runs the ticker for every second up to the last statement plus extra.
+func logRun(t *testing.T, cfg Config, stmts []step, extra time.Duration) *Analyzer {
+	t.Helper()
+	now := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	cfg.Now = func() time.Time { return now }
+	cfg.Epoch = now
+	a := New(cfg)
+	info := &proxy.ConnInfo{ClientAddr: "10.0.0.7:5000", User: "app", Database: "app", OpenedAt: now}
+	a.ConnOpened(info)
+	base := now.Add(time.Second)
+	nextTick := now.Add(time.Second)
+	advance := func(to time.Time) {
+		for !nextTick.After(to) {
+			now = nextTick
+			a.Tick(nextTick)
+			nextTick = nextTick.Add(time.Second)
+		}
+		now = to
+	}
+	for _, s := range stmts {
+		at := base.Add(time.Duration(s.ms) * time.Millisecond)
+		advance(at)
+		text := s.sql
+		if text == "" {
+			text = celeryLookup + "'" + s.key + "'"
+		}
+		a.Statements(info, []proxy.Event{{Protocol: proxy.Simple, Text: []byte(text), Start: at}})
+	}
+	advance(now.Add(extra))
+	return a
+}
+
+func keyOf(t *testing.T, s *Snapshot, key string) KeyStat {
+	t.Helper()
+	for _, k := range s.Keys {
+		if k.Key == key {
+			return k
+		}
+	}
+	t.Fatalf("key %q not in the snapshot", key)
+	return KeyStat{}
+}
+
+// A source without answers must say it does not know, never 0; with answers the same
+// statements give counts.
+func TestNoAnswersSaysUnknown(t *testing.T) {
+	stmts := append(polls("k1", 40, 20), step{ms: 900, sql: "SELECT * FROM accounts WHERE id = 7"},
+		step{ms: 950, sql: "SELECT * FROM accounts WHERE id = 7"}, step{ms: 990, sql: "SELECT * FROM accounts WHERE id = 7"})
+	for _, noAnswers := range []bool{false, true} {
+		s := logRun(t, Config{NoAnswers: noAnswers}, stmts, 0).Snapshot()
+		k := keyOf(t, s, "k1")
+		want := int64(39) // every poll after the first returned what the previous one did (no rows)
+		if noAnswers {
+			want = -1
+		}
+		if k.UnchangedPolls != want || (k.Rows == -1) != noAnswers || s.NoAnswers != noAnswers || (k.LastStatus == "") != noAnswers {
+			t.Errorf("NoAnswers=%v: unchanged %d (want %d), rows %d, status %q, snapshot says %v", noAnswers, k.UnchangedPolls, want, k.Rows, k.LastStatus, s.NoAnswers)
+		}
+		if len(s.Repeats) == 0 || (s.Repeats[0].Unchanged == -1) != noAnswers {
+			t.Errorf("NoAnswers=%v: repeats %+v", noAnswers, s.Repeats)
+		}
+		for _, f := range s.Fingerprints {
+			if (f.Rows == -1) != noAnswers {
+				t.Errorf("NoAnswers=%v: fingerprint %s rows %d", noAnswers, f.Query, f.Rows)
+			}
+		}
+	}
+}
+
+// Without answers, a key's result is known from the write that stored a terminal state: by
+// key, or by id right after the session read or inserted the row by key (Celery's worker).
+func TestResultFromTheWrite(t *testing.T) {
+	const update = "UPDATE celery_taskmeta SET status='SUCCESS', result='\\x80054b2a2e'::bytea, traceback=NULL WHERE celery_taskmeta.id = 12"
+	cases := []struct {
+		name       string
+		write      []step
+		ttrMs      float64 // -1: no result known
+		pollsAfter int64
+	}{
+		{"by key", []step{{ms: 1000, sql: "UPDATE celery_taskmeta SET status='SUCCESS' WHERE celery_taskmeta.task_id = 'k1'"}}, 1000, 25},
+		{"by id after a read by key", []step{{ms: 1000, key: "k1"}, {ms: 1001, sql: update}}, 1001, 25},
+		{"by id after an insert by key", []step{
+			{ms: 1000, sql: "INSERT INTO celery_taskmeta (id, task_id, status) VALUES (nextval('task_id_sequence'), 'k1', 'PENDING') RETURNING celery_taskmeta.id"},
+			{ms: 1001, sql: update}}, 1001, 25},
+		{"a state that is not final", []step{{ms: 1000, sql: "UPDATE celery_taskmeta SET status='STARTED' WHERE celery_taskmeta.task_id = 'k1'"}}, -1, 0},
+		{"by id after another table", []step{{ms: 1000, key: "k1"}, {ms: 1001, sql: "SELECT * FROM accounts WHERE id = 1"},
+			{ms: 1002, sql: "SELECT 1 FROM celery_taskmeta WHERE status = 'x' AND task_id IN ('a', 'b')"}, {ms: 1003, sql: update}}, -1, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			stmts := append(polls("k1", 25, 40), c.write...) // polls at 0..960 ms
+			for i := range 25 {
+				stmts = append(stmts, step{ms: 1100 + 40*i, key: "k1"})
+			}
+			k := keyOf(t, logRun(t, Config{NoAnswers: true}, stmts, 0).Snapshot(), "k1")
+			if k.TimeToResultMs != c.ttrMs || k.PollsAfterTerminal != c.pollsAfter {
+				t.Errorf("time to result %.1f ms, %d polls after it; want %.1f ms, %d", k.TimeToResultMs, k.PollsAfterTerminal, c.ttrMs, c.pollsAfter)
+			}
+		})
+	}
+}
+
+// A log's storm of an hour ago stays among the findings, with the last second it held; the
+// live proxy's findings are those of now.
+func TestKeepFindings(t *testing.T) {
+	stmts := polls("k1", 400, 20) // 50 polls/s for 8 s, then nothing
+	for _, keep := range []bool{false, true} {
+		s := logRun(t, Config{KeepFindings: keep}, stmts, 30*time.Second).Snapshot()
+		var found *Finding
+		for i, f := range s.Findings {
+			if strings.HasPrefix(f.ID, "poll:") {
+				found = &s.Findings[i]
+			}
+		}
+		switch {
+		case keep && (found == nil || found.Until.IsZero() || !found.Until.Before(s.TakenAt.Add(-20*time.Second))):
+			t.Errorf("KeepFindings: the storm's finding is %+v; want it kept with the second it last held", found)
+		case !keep && found != nil:
+			t.Errorf("without KeepFindings, a storm that ended 30 s ago is still a finding: %+v", found)
+		}
+	}
+}
