@@ -557,7 +557,8 @@ func (a *Analyzer) snapClients(s *Snapshot, sec int64) {
 		all = append(all, cs)
 	})
 	slices.SortFunc(all, func(x, y ClientStat) int {
-		return cmp.Or(cmp.Compare(y.QPS10, x.QPS10), cmp.Compare(y.Queries, x.Queries), cmp.Compare(x.Address, y.Address))
+		return cmp.Or(cmp.Compare(y.QPS10, x.QPS10), cmp.Compare(y.Queries, x.Queries), cmp.Compare(x.Address, y.Address),
+			cmp.Compare(x.ApplicationName, y.ApplicationName), cmp.Compare(x.User, y.User), cmp.Compare(x.Database, y.Database))
 	})
 	if len(all) > snapClients {
 		all = all[:snapClients]

@@ -1,6 +1,7 @@
 package analyzer
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -59,7 +60,18 @@ func (l *stormLog) at(id int) *Storm {
 	return nil
 }
 
-func (l *stormLog) list() []Storm { return slices.Clone(l.list_) }
+// list is the storms in the order they started. Storms that start in the same tick are found
+// in the order of a map's iteration: they are ordered by what they are about, so that the same
+// traffic always lists the same storms the same way.
+func (l *stormLog) list() []Storm {
+	out := slices.Clone(l.list_)
+	slices.SortStableFunc(out, func(x, y Storm) int {
+		return cmp.Or(x.StartedAt.Compare(y.StartedAt), cmp.Compare(x.Kind, y.Kind), cmp.Compare(x.Table, y.Table),
+			cmp.Compare(x.Key, y.Key), cmp.Compare(x.Query, y.Query), cmp.Compare(x.Address, y.Address),
+			cmp.Compare(x.ApplicationName, y.ApplicationName), cmp.Compare(x.User, y.User), cmp.Compare(x.Database, y.Database))
+	})
+	return out
+}
 
 // Run evaluates storms once a second until ctx ends.
 func (a *Analyzer) Run(ctx context.Context) {

@@ -2,10 +2,10 @@ package analyzer
 
 import (
 	"encoding/binary"
-	"hash/maphash"
 	"sync"
 	"sync/atomic"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/pgpollwatch/pgpollwatch/analyzer/sqlscan"
 	"github.com/pgpollwatch/pgpollwatch/proxy"
 )
@@ -283,12 +283,10 @@ type keyTable struct {
 	shards   [shards]keyShard
 	perShard int
 	evicted  atomic.Int64
-	seed     maphash.Seed
 }
 
 func (t *keyTable) init(max int) {
 	t.perShard = max/shards + 1
-	t.seed = maphash.MakeSeed()
 	for i := range t.shards {
 		t.shards[i].m = make(map[string]*keyStats)
 	}
@@ -299,7 +297,10 @@ func (t *keyTable) locate(buf *[]byte, watch int, key []byte) (*keyShard, []byte
 	b := append((*buf)[:0], byte(watch))
 	b = append(b, key...)
 	*buf = b
-	h := maphash.Bytes(t.seed, b)
+	// A hash without a random seed: the same input makes the same table (shards, eviction,
+	// order of equal keys), so one log analysed twice gives the same report. The shard maps
+	// are Go maps, seeded by the runtime: no flooding to fear from chosen keys.
+	h := xxhash.Sum64(b)
 	return &t.shards[h%shards], b, h
 }
 
@@ -422,22 +423,23 @@ type repeatTable struct {
 	shards   [shards]repeatShard
 	perShard int
 	evicted  atomic.Int64
-	seed     maphash.Seed
 }
 
 func (t *repeatTable) init(max int) {
 	t.perShard = max/shards + 1
-	t.seed = maphash.MakeSeed()
 	for i := range t.shards {
 		t.shards[i].m = make(map[uint64]*repeatStats)
 	}
 }
 
+// sep ends each constant hashed for a repeated read, so that ('ab','c') is not ('a','bc').
+var sep = [1]byte{0}
+
 // repeat counts a read of a SELECT nobody asked to watch, keyed by its fingerprint and the
 // values it was run with, so that a loop re-reading the same row is found anyway.
 func (a *Analyzer) repeat(cs *connState, ev *proxy.Event, text []byte, fp *fpStats, sec, at int64) {
-	var h maphash.Hash
-	h.SetSeed(a.repeats.seed)
+	var h xxhash.Digest // no random seed: the same reads get the same digests in every run
+	h.Reset()
 	var fb [8]byte
 	binary.LittleEndian.PutUint64(fb[:], fp.fingerprint)
 	h.Write(fb[:])
@@ -447,7 +449,7 @@ func (a *Analyzer) repeat(cs *connState, ev *proxy.Event, text []byte, fp *fpSta
 		// The constants of this statement, as fingerprint found them a moment ago.
 		for _, c := range cs.consts {
 			h.Write(text[c.Start:c.End])
-			h.WriteByte(0)
+			h.Write(sep[:])
 		}
 	}
 	key := h.Sum64()

@@ -21,20 +21,8 @@ import (
 
 var pg *pgtest.Cluster
 
-// serverLogConf: every statement and session, written as stderr, csvlog and jsonlog at once.
-const serverLogConf = `
-logging_collector = on
-log_destination = 'stderr,csvlog,jsonlog'
-log_directory = 'log'
-log_filename = 'postgresql.log'
-log_rotation_age = 0
-log_rotation_size = 0
-log_connections = on
-log_disconnections = on
-log_statement = 'all'
-`
 
-func TestMain(m *testing.M) { pgtest.MainWith(m, &pg, pgtest.Options{Conf: serverLogConf}) }
+func TestMain(m *testing.M) { pgtest.MainWith(m, &pg, pgtest.Options{Conf: pgtest.LogEverything}) }
 
 const poll = "SELECT task_id, status, result FROM celery_taskmeta WHERE task_id = "
 

@@ -76,6 +76,23 @@ type Cluster struct {
 }
 
 // Options change the cluster StartWith and MainWith make; the zero value is Start's.
+// LogEverything is an Options.Conf with which the server logs every statement and session in
+// its three formats at once, under log/ in its data directory: postgresql.log (stderr, with
+// Debian's log_line_prefix plus %a), postgresql.csv and postgresql.json. For tests whose truth
+// is the server's own log.
+const LogEverything = `
+logging_collector = on
+log_destination = 'stderr,csvlog,jsonlog'
+log_directory = 'log'
+log_filename = 'postgresql.log'
+log_rotation_age = 0
+log_rotation_size = 0
+log_line_prefix = '%m [%p] %q%u@%d/%a '
+log_connections = on
+log_disconnections = on
+log_statement = 'all'
+`
+
 type Options struct {
 	// Conf is appended to the server's settings (postgresql.conf lines), after pgtest's own,
 	// so it wins: for settings only a restart changes, such as logging_collector.
