@@ -100,9 +100,13 @@ Flags:
 	return fs
 }
 
-func runAnalyze(args []string) int {
+func runAnalyze(args []string) int { return analyzeCommand(args, os.Stdout, os.Stderr) }
+
+// analyzeCommand is `pgpollwatch analyze args...`, writing to stdout and stderr.
+func analyzeCommand(args []string, stdout, stderr io.Writer) int {
 	var o analyzeOptions
 	fs := analyzeFlags(&o)
+	fs.SetOutput(stderr)
 	files, err := cli.ParseInterspersed(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -111,15 +115,15 @@ func runAnalyze(args []string) int {
 		return exitUsage
 	}
 	if len(files) == 0 {
-		fmt.Fprintln(os.Stderr, "pgpollwatch analyze: no log file given (see --help; - reads standard input)")
+		fmt.Fprintln(stderr, "pgpollwatch analyze: no log file given (see --help; - reads standard input)")
 		return exitUsage
 	}
 	cfg, err := o.settle(files)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "pgpollwatch analyze:", err)
+		fmt.Fprintln(stderr, "pgpollwatch analyze:", err)
 		return exitUsage
 	}
-	return analyzeLogs(o, files, cfg, os.Stdout, os.Stderr)
+	return analyzeLogs(o, files, cfg, stdout, stderr)
 }
 
 // settle checks the flags and fills what they imply: the time zone and bounds, and the
