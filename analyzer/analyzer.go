@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"hash/maphash"
 	"math"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -56,12 +57,20 @@ type Config struct {
 	// A key's result is then known from the write that stored it (a terminal state among the
 	// write's values), when the log has that write.
 	NoAnswers bool
+	// DigestKey keys the digests that stand for a repeated read's values in snapshots
+	// (RepeatStat.Values), so that a report cannot be searched for a guessed value. Zero: a
+	// random key per analyzer. A replayed log gives one made from its own content, so that the
+	// same log gives the same report, and still nobody without the log can check a guess.
+	DigestKey uint64
 	// KeepFindings keeps in snapshots the findings that held earlier and no longer do (with
 	// Finding.Until): a log's analysis reports the storm of an hour ago, not only the end.
 	KeepFindings bool
 }
 
 func (c *Config) defaults() {
+	for c.DigestKey == 0 {
+		c.DigestKey = rand.Uint64()
+	}
 	if c.Watches == nil {
 		c.Watches = Presets
 	}

@@ -3,10 +3,13 @@ package analyzer
 import (
 	"cmp"
 	"container/heap"
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/cespare/xxhash/v2"
 )
 
 // Snapshot is an immutable, self-consistent view of the analyzer: what the TUI shows, reports
@@ -575,7 +578,7 @@ func (a *Analyzer) snapRepeats(s *Snapshot, sec int64) {
 		all = append(all, RepeatStat{
 			Fingerprint: fmt.Sprintf("%016x", r.fp.fingerprint),
 			Query:       r.fp.text,
-			Values:      "#" + strconv.FormatUint(r.hash, 16),
+			Values:      "#" + strconv.FormatUint(a.valuesDigest(r.hash), 16),
 			Reads:       r.reads, Unchanged: r.unchanged,
 			QPS10:    r.ring.rate(sec, 10),
 			PeakQPS:  float64(r.peak),
@@ -607,4 +610,13 @@ func Headline(watchedQPS, qps float64, keys, storms int) string {
 	}
 	return fmt.Sprintf("%.0f of %.0f queries/s are polls of %d watched keys (last 10 s); %d storming",
 		watchedQPS, qps, keys, storms)
+}
+
+// valuesDigest is what a report shows for a repeated read's values: their (unkeyed) table hash,
+// keyed with Config.DigestKey.
+func (a *Analyzer) valuesDigest(h uint64) uint64 {
+	var b [16]byte
+	binary.LittleEndian.PutUint64(b[:8], a.cfg.DigestKey)
+	binary.LittleEndian.PutUint64(b[8:], h)
+	return xxhash.Sum64(b[:])
 }

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/pgpollwatch/pgpollwatch/analyzer"
 	"github.com/pgpollwatch/pgpollwatch/pglog"
 	"github.com/pgpollwatch/pgpollwatch/proxy"
@@ -106,29 +107,46 @@ func run(next func() (pglog.Record, error), cfg analyzer.Config) (*analyzer.Anal
 	// A log holds statements, not their answers; and its findings of an hour ago matter as
 	// much as those of its last second.
 	cfg.NoAnswers, cfg.KeepFindings = true, true
-	first, err := next()
-	if errors.Is(err, io.EOF) {
-		return analyzer.New(cfg), nil
+	// The digests of repeated reads' values are keyed by the log's first records: the same
+	// log gives the same report, and a report alone cannot be searched for a guessed value.
+	var head []pglog.Record
+	var err error
+	key := xxhash.New()
+	for len(head) < 64 {
+		var rec pglog.Record
+		if rec, err = next(); err != nil {
+			break
+		}
+		head = append(head, rec)
+		key.WriteString(rec.Time.String() + "\x00" + rec.Session + "\x00" + rec.Host + "\x00" + rec.Text + "\x00")
+		for _, p := range rec.Params {
+			key.WriteString(p.Value + "\x00")
+		}
 	}
-	if err != nil {
-		return analyzer.New(cfg), err
-	}
-	f := &feed{sessions: map[string]*proxy.ConnInfo{}}
-	f.now = first.Time
-	cfg.Now = func() time.Time { return f.now }
-	cfg.Epoch = first.Time.Truncate(time.Second)
-	f.an = analyzer.New(cfg)
-	f.nextTick = cfg.Epoch.Add(time.Second)
-	for rec := first; ; {
-		f.record(&rec)
-		rec, err = next()
+	if len(head) == 0 {
 		if errors.Is(err, io.EOF) {
 			err = nil
-			break
 		}
-		if err != nil {
-			break
+		return analyzer.New(cfg), err
+	}
+	cfg.DigestKey = key.Sum64() | 1 // never 0, which asks for a random key
+	f := &feed{sessions: map[string]*proxy.ConnInfo{}}
+	f.now = head[0].Time
+	cfg.Now = func() time.Time { return f.now }
+	cfg.Epoch = head[0].Time.Truncate(time.Second)
+	f.an = analyzer.New(cfg)
+	f.nextTick = cfg.Epoch.Add(time.Second)
+	for i := range head {
+		f.record(&head[i])
+	}
+	for err == nil {
+		var rec pglog.Record
+		if rec, err = next(); err == nil {
+			f.record(&rec)
 		}
+	}
+	if errors.Is(err, io.EOF) {
+		err = nil
 	}
 	f.tickTo(f.now.Add(time.Second)) // the last second, complete
 	return f.an, err
