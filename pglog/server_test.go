@@ -17,21 +17,8 @@ import (
 
 var pg *pgtest.Cluster
 
-// serverLogConf has the server write every message three times, through the logging
-// collector: stderr (pgtest's prefix, Debian's), csvlog and jsonlog, each to one file.
-const serverLogConf = `
-logging_collector = on
-log_destination = 'stderr,csvlog,jsonlog'
-log_directory = 'log'
-log_filename = 'postgresql.log'
-log_rotation_age = 0
-log_rotation_size = 0
-log_connections = on
-log_disconnections = on
-log_statement = 'all'
-`
 
-func TestMain(m *testing.M) { pgtest.MainWith(m, &pg, pgtest.Options{Conf: serverLogConf}) }
+func TestMain(m *testing.M) { pgtest.MainWith(m, &pg, pgtest.Options{Conf: pgtest.LogEverything}) }
 
 // TestServerFormatsAgree drives psql and pgx against a real PostgreSQL 15 logging in the
 // three formats at once, and checks that each file yields the same records, and the records

@@ -70,7 +70,7 @@ Flags:
 	fmt.Fprintln(os.Stderr, "pgpollwatch demo: starting a throwaway PostgreSQL (initdb takes a few seconds)…")
 	var opt pgtest.Options
 	if *serverLog != "" {
-		opt.Conf = demoLogConf
+		opt.Conf = pgtest.LogEverything // what the README asks of a server for analyze, and more
 	}
 	pg, err := pgtest.StartWith(opt)
 	if err != nil {
@@ -150,21 +150,6 @@ Flags:
 	return 0
 }
 
-// demoLogConf is what the README asks of a server for `analyze`: every statement and session,
-// with Debian's log_line_prefix plus the application name.
-const demoLogConf = `
-logging_collector = on
-log_destination = 'stderr'
-log_directory = 'log'
-log_filename = 'postgresql.log'
-log_file_mode = 0644
-log_rotation_age = 0
-log_rotation_size = 0
-log_line_prefix = '%m [%p] %q%u@%d/%a '
-log_connections = on
-log_disconnections = on
-log_statement = 'all'
-`
 
 // copyServerLog copies the server's log to dst once the demo is over.
 func copyServerLog(src, dst string) error {
