@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pgpollwatch/pgpollwatch/report"
 )
@@ -188,4 +190,59 @@ func TestAnalyzeStdinFiltersProgress(t *testing.T) {
 	if _, _, errOut := analyzeRun(t, "--dbname", "nosuchdb", stormLog); !strings.Contains(errOut, "0 statements") {
 		t.Errorf("--dbname nosuchdb: %s", errOut)
 	}
+}
+
+// --tui opens the live view's screens on the log's analysis: its keys, the log named in the
+// header with the answers it lacks, the detail's "not in a log", and e exports --report.
+func TestAnalyzeTUI(t *testing.T) {
+	tmux, err := exec.LookPath("tmux")
+	if err != nil {
+		t.Fatal("tmux is needed for this test: apt-get install -y tmux (make test installs it)")
+	}
+	dir := t.TempDir()
+	socket := filepath.Join(dir, "tmux.sock")
+	session := "ppw-analyze-tui"
+	tm := func(args ...string) string {
+		out, err := exec.Command(tmux, append([]string{"-S", socket}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("tmux %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	reportFile := filepath.Join(dir, "r.json")
+	abs, _ := filepath.Abs(stormLog)
+	tm("new-session", "-d", "-s", session, "-x", "160", "-y", "45",
+		fmt.Sprintf("%s analyze --tui --report %s %s; echo exit=$?; sleep 30", bin, reportFile, abs))
+	defer exec.Command(tmux, "-S", socket, "kill-server").Run()
+	waitScreen := func(want ...string) string {
+		t.Helper()
+		var screen string
+		for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			screen = tm("capture-pane", "-p", "-t", session)
+			ok := true
+			for _, w := range want {
+				ok = ok && strings.Contains(screen, w)
+			}
+			if ok {
+				return screen
+			}
+		}
+		t.Fatalf("the screen does not show %q:\n%s", want, screen)
+		return ""
+	}
+	waitScreen("server log: storm.log.zst", "answers not in a log", "SPIN", "n/a")
+	tm("send-keys", "-t", session, "Enter")
+	waitScreen("not in a log", "median gap")
+	tm("send-keys", "-t", session, "Escape")
+	tm("send-keys", "-t", session, "e")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if _, err := os.Stat(reportFile); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("e wrote no report:\n%s", tm("capture-pane", "-p", "-t", session))
+		}
+	}
+	tm("send-keys", "-t", session, "q")
+	waitScreen("exit=0")
 }

@@ -150,7 +150,6 @@ Flags:
 	return 0
 }
 
-
 // copyServerLog copies the server's log to dst once the demo is over.
 func copyServerLog(src, dst string) error {
 	in, err := os.Open(src)
