@@ -1,11 +1,12 @@
 package replay_test
 
 import (
+	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/pgpollwatch/pgpollwatch/analyzer"
 	"github.com/pgpollwatch/pgpollwatch/pglog"
 	"github.com/pgpollwatch/pgpollwatch/replay"
@@ -19,9 +20,19 @@ func BenchmarkAnalyzeLog(b *testing.B) {
 	for _, jobs := range []int{1, 2} {
 		b.Run(map[int]string{1: "j1", 2: "j2"}[jobs], func(b *testing.B) {
 			path := filepath.Join(b.TempDir(), "storm.log")
-			out, err := exec.Command("zstd", "-dcq", "../pglog/testdata/storm.log.zst").Output()
+			zf, err := os.Open("../pglog/testdata/storm.log.zst")
 			if err != nil {
-				b.Fatalf("zstd -d (apt-get install -y zstd): %v", err)
+				b.Fatal(err)
+			}
+			z, err := zstd.NewReader(zf)
+			if err != nil {
+				b.Fatal(err)
+			}
+			out, err := io.ReadAll(z)
+			z.Close()
+			zf.Close()
+			if err != nil {
+				b.Fatal(err)
 			}
 			if err := os.WriteFile(path, out, 0o644); err != nil {
 				b.Fatal(err)

@@ -21,7 +21,6 @@ import (
 
 var pg *pgtest.Cluster
 
-
 func TestMain(m *testing.M) { pgtest.MainWith(m, &pg, pgtest.Options{Conf: pgtest.LogEverything}) }
 
 const poll = "SELECT task_id, status, result FROM celery_taskmeta WHERE task_id = "

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/pgpollwatch/pgpollwatch/report"
 )
 
@@ -30,9 +32,19 @@ func analyzeRun(t *testing.T, args ...string) (int, string, string) {
 // stormText is the storm log, decompressed.
 func stormText(t *testing.T) []byte {
 	t.Helper()
-	out, err := exec.Command("zstd", "-dcq", stormLog).Output()
+	f, err := os.Open(stormLog)
 	if err != nil {
-		t.Fatalf("zstd -d %s: %v (apt-get install -y zstd)", stormLog, err)
+		t.Fatal(err)
+	}
+	defer f.Close()
+	z, err := zstd.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer z.Close()
+	out, err := io.ReadAll(z)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return out
 }
