@@ -1,12 +1,14 @@
 package report
 
 import (
+	"cmp"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 )
 
-// WriteText writes what a terminal user reads first: the headline, the busiest window, the
+// WriteText writes what a terminal user reads first: the headline (and the busiest window), the
 // storms and the findings with their evidence and fix, as plain text. It is what `pgpollwatch
 // analyze` prints when no --report is asked for; the tables are in the full reports.
 func WriteText(w io.Writer, r *Report) error {
@@ -21,10 +23,6 @@ func WriteText(w io.Writer, r *Report) error {
 		b.WriteString(v.Sub + "\n")
 	}
 	fmt.Fprintf(&b, "%s → %s (%s)\n", fmtTime(r.StartedAt), fmtTime(r.EndedAt), v.Duration)
-	if p := r.Peak; p != nil {
-		fmt.Fprintf(&b, "busiest 10 s: %s → %s UTC, %s queries/s, %s watched polls/s\n",
-			fmtClock(p.From), fmtClock(p.To), fmtRate(p.QPS), fmtRate(p.WatchedQPS))
-	}
 	fmt.Fprintf(&b, "%s queries, %s watched polls of %s keys, %s connections\n",
 		fmtInt(r.Totals.Queries), fmtInt(r.Totals.WatchedLookups), fmtInt(r.Totals.KeysTracked), fmtInt(r.Totals.Connections))
 	if r.NoAnswers {
@@ -35,9 +33,14 @@ func WriteText(w io.Writer, r *Report) error {
 	if len(r.Storms) == 0 {
 		b.WriteString("  none: no key, poller or repeated read reached the storm rate\n")
 	}
-	for i, s := range r.Storms {
-		if i == 20 {
-			fmt.Fprintf(&b, "  … and %d more (see --report)\n", len(r.Storms)-i)
+	// Pollers first (one line says a whole loop), then the keys that took most polls.
+	storms := slices.Clone(r.Storms)
+	slices.SortStableFunc(storms, func(x, y Storm) int {
+		return cmp.Or(cmp.Compare(kindRank(x.Kind), kindRank(y.Kind)), cmp.Compare(y.Polls, x.Polls))
+	})
+	for i, s := range storms {
+		if i == 12 {
+			fmt.Fprintf(&b, "  … and %d more (see --report or --tui)\n", len(storms)-i)
 			break
 		}
 		b.WriteString("  " + stormLine(s) + "\n")
@@ -81,4 +84,14 @@ func stormLine(s Storm) string {
 		line += ", median gap " + fmtMs(s.MedianIntervalMs) + ", waited " + fmtWaits(s.WaitsPct)
 	}
 	return line
+}
+
+func kindRank(kind string) int {
+	switch kind {
+	case "poller":
+		return 0
+	case "key":
+		return 1
+	}
+	return 2
 }
