@@ -42,6 +42,13 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	}
 	m.line(meta + " · " + mdText(r.Generator))
 	m.blank()
+	if l := r.Log; l != nil {
+		m.line(mdText(l.Summary()))
+		for _, e := range l.BadExamples {
+			m.line("- unreadable: " + mdCode(e))
+		}
+		m.blank()
+	}
 
 	var hdr, vals []string
 	for _, c := range v.Cards {

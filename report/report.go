@@ -9,6 +9,7 @@
 package report
 
 import (
+	"fmt"
 	"math"
 	"net/url"
 	"regexp"
@@ -74,6 +75,22 @@ type LogInput struct {
 	// Incomplete says why the log could not be read to its end (a truncated compressed
 	// file); the report is of what was read before.
 	Incomplete string `json:"incomplete,omitempty"`
+}
+
+// Summary says in a sentence what was read of the log, and what could not be.
+func (l *LogInput) Summary() string {
+	s := fmt.Sprintf("Server log: %s lines, %s statements, %s connections", fmtInt(l.Lines), fmtInt(l.Statements), fmtInt(l.Connections))
+	if l.Filtered > 0 {
+		s += fmt.Sprintf(", %s records left out by the filters", fmtInt(l.Filtered))
+	}
+	if l.BadLines > 0 {
+		s += fmt.Sprintf("; %s lines could not be read", fmtInt(l.BadLines))
+	}
+	if l.Incomplete != "" {
+		s += "; INCOMPLETE, " + l.Incomplete
+	}
+	s += ". Answers are not in a log: unchanged polls and statuses are not known."
+	return s
 }
 
 // LogFile is one file of a LogInput, as recognised.
