@@ -2,11 +2,11 @@ package analyzer
 
 import (
 	"encoding/binary"
-	"encoding/hex"
 	"strconv"
 	"unicode/utf8"
 
 	"github.com/pgpollwatch/pgpollwatch/analyzer/sqlscan"
+	"github.com/pgpollwatch/pgpollwatch/internal/pgwire"
 )
 
 // maxKeyLen bounds a key kept in memory; longer values are not identifiers anyone polls by.
@@ -50,17 +50,7 @@ func scalarKey(dst []byte, format int16, v []byte) ([]byte, bool) {
 	}
 	switch len(v) {
 	case 16: // uuid
-		var buf [36]byte
-		hex.Encode(buf[0:8], v[0:4])
-		buf[8] = '-'
-		hex.Encode(buf[9:13], v[4:6])
-		buf[13] = '-'
-		hex.Encode(buf[14:18], v[6:8])
-		buf[18] = '-'
-		hex.Encode(buf[19:23], v[8:10])
-		buf[23] = '-'
-		hex.Encode(buf[24:], v[10:])
-		return append(dst, buf[:]...), true
+		return pgwire.AppendUUID(dst, v), true
 	case 8:
 		return strconv.AppendInt(dst, int64(binary.BigEndian.Uint64(v)), 10), true
 	case 4:
@@ -81,64 +71,14 @@ func printable(v []byte) bool {
 }
 
 // textArrayKeys reads a one-dimensional array literal {a,"b c",NULL}.
-func textArrayKeys(dst []byte, v []byte, fn func([]byte)) {
-	if len(v) < 2 || v[0] != '{' || v[len(v)-1] != '}' {
-		return
-	}
-	v = v[1 : len(v)-1]
-	for len(v) > 0 {
-		dst = dst[:0]
-		quoted := false
-		i := 0
-		if v[0] == '"' {
-			quoted = true
-			for i = 1; i < len(v) && v[i] != '"'; i++ {
-				if v[i] == '\\' && i+1 < len(v) {
-					i++
-				}
-				dst = append(dst, v[i])
-			}
-			i++ // closing quote
-		} else {
-			for i < len(v) && v[i] != ',' {
-				i++
-			}
-			dst = append(dst, v[:i]...)
-		}
-		if quoted || string(dst) != "NULL" {
-			fn(dst)
-		}
-		if i < len(v) && v[i] == ',' {
-			i++
-		}
-		v = v[min(i, len(v)):]
-	}
-}
+func textArrayKeys(dst []byte, v []byte, fn func([]byte)) { pgwire.TextArrayElements(dst, v, fn) }
 
-// binaryArrayKeys reads PostgreSQL's binary array format (ndim, flags, element OID, dims,
-// then length-prefixed elements).
+// binaryArrayKeys reads PostgreSQL's binary array format: each element is a key as a binary
+// scalar would be.
 func binaryArrayKeys(dst []byte, v []byte, fn func([]byte)) {
-	if len(v) < 12 {
-		return
-	}
-	ndim := int(binary.BigEndian.Uint32(v))
-	if ndim != 1 || len(v) < 20 {
-		return
-	}
-	n := int(binary.BigEndian.Uint32(v[12:]))
-	p := v[20:]
-	for i := 0; i < n && len(p) >= 4; i++ {
-		l := int32(binary.BigEndian.Uint32(p))
-		p = p[4:]
-		if l < 0 {
-			continue
-		}
-		if int(l) > len(p) {
-			return
-		}
-		if k, ok := scalarKey(dst[:0], 1, p[:l]); ok {
+	pgwire.BinaryArrayElements(v, func(elem []byte) {
+		if k, ok := scalarKey(dst[:0], 1, elem); ok {
 			fn(k)
 		}
-		p = p[l:]
-	}
+	})
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/pgpollwatch/pgpollwatch/analyzer/sqlscan"
+	"github.com/pgpollwatch/pgpollwatch/internal/pgwire"
 	"github.com/pgpollwatch/pgpollwatch/proxy"
 )
 
@@ -119,62 +120,20 @@ var noRow = []byte("no row")
 // columnIndex finds a column by name in a RowDescription body, also under SQLAlchemy's label
 // for it (celery_taskmeta.status AS celery_taskmeta_status); -2 when absent.
 func columnIndex(rowDesc []byte, name, table string) int {
-	if len(rowDesc) < 2 {
-		return -2
-	}
-	n := int(binary.BigEndian.Uint16(rowDesc))
-	p := rowDesc[2:]
-	for i := 0; i < n; i++ {
-		j := 0
-		for j < len(p) && p[j] != 0 {
-			j++
+	idx := -2
+	pgwire.RowDescriptionColumns(rowDesc, func(i int, c []byte) bool {
+		col := string(c) // no copy: compared only
+		if col == name || len(col) == len(table)+1+len(name) && col[:len(table)] == table && col[len(table)] == '_' && col[len(table)+1:] == name {
+			idx = i
+			return false
 		}
-		if j >= len(p) {
-			return -2
-		}
-		if col := string(p[:j]); col == name || len(col) == len(table)+1+len(name) && col[:len(table)] == table && col[len(table)] == '_' && col[len(table)+1:] == name {
-			return i
-		}
-		p = p[j+1:]
-		if len(p) < 18 { // table OID, attnum, type OID, size, modifier, format
-			return -2
-		}
-		p = p[18:]
-	}
-	return -2
+		return true
+	})
+	return idx
 }
 
 // columnValue returns column idx of a DataRow body prefix, if the prefix holds all of it.
-func columnValue(row []byte, idx int) ([]byte, bool) {
-	if len(row) < 2 {
-		return nil, false
-	}
-	n := int(binary.BigEndian.Uint16(row))
-	if idx >= n {
-		return nil, false
-	}
-	p := row[2:]
-	for i := 0; ; i++ {
-		if len(p) < 4 {
-			return nil, false
-		}
-		l := int32(binary.BigEndian.Uint32(p))
-		p = p[4:]
-		if l < 0 {
-			if i == idx {
-				return nil, false
-			}
-			continue
-		}
-		if int(l) > len(p) {
-			return nil, false
-		}
-		if i == idx {
-			return p[:l], true
-		}
-		p = p[l:]
-	}
-}
+func columnValue(row []byte, idx int) ([]byte, bool) { return pgwire.DataRowValue(row, idx) }
 
 type fpShard struct {
 	mu sync.RWMutex

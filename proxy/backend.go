@@ -3,6 +3,8 @@ package proxy
 import (
 	"hash/maphash"
 	"time"
+
+	"github.com/pgpollwatch/pgpollwatch/internal/pgwire"
 )
 
 // digestSeed is shared by every session of the process, so that the same rows returned to
@@ -82,11 +84,13 @@ func (b *backend) timestamp() time.Time {
 
 func (b *backend) header(byte, int) error { return nil }
 
-func (b *backend) wantsWhole(typ byte) bool { return typ != 'D' && typ != 'd' }
+func (b *backend) wantsWhole(typ byte) bool {
+	return typ != pgwire.BackendDataRow && typ != pgwire.CopyData
+}
 
 // part sees DataRows (hashed as they stream) and COPY data (ignored).
 func (b *backend) part(typ byte, piece []byte, last bool) {
-	if typ != 'D' {
+	if typ != pgwire.BackendDataRow {
 		return
 	}
 	if b.cache != nil {
@@ -141,9 +145,9 @@ func (b *backend) afterWrite() {
 }
 
 func (b *backend) message(typ byte, body []byte, truncated bool) (verdict, error) {
-	b.lastError = typ == 'E'
+	b.lastError = typ == pgwire.BackendErrorResponse
 	switch typ {
-	case 'R': // Authentication*: only the outcome matters; SASL payloads are never looked at
+	case pgwire.BackendAuthentication: // Authentication*: only the outcome matters; SASL payloads are never looked at
 		if !b.authDone && len(body) >= 4 && be32(body) == 0 {
 			// The server is still starting the session until its first ReadyForQuery: the
 			// client waits for that, and a FATAL before it (no such database) is a failed login.
@@ -151,9 +155,9 @@ func (b *backend) message(typ byte, body []byte, truncated bool) (verdict, error
 		} else if !b.authDone {
 			b.authAsked = true
 		}
-	case 'K':
+	case pgwire.BackendKeyData:
 		b.s.backendKey(body)
-	case 'Z':
+	case pgwire.BackendReadyForQuery:
 		if len(body) >= 1 {
 			b.txStatus = body[0]
 			b.s.txStatus.Store(uint32(body[0]))
@@ -165,18 +169,18 @@ func (b *backend) message(typ byte, body []byte, truncated bool) (verdict, error
 			return b.coalescedReady(), nil
 		}
 		b.readyForQuery()
-	case 'S':
+	case pgwire.BackendParameterStatus:
 		if b.cache != nil {
 			b.parameterStatus(body)
 		}
 		if b.s.srv.pool != nil {
 			b.s.serverParams = setParam(b.s.serverParams, body)
 		}
-	case 'E':
+	case pgwire.BackendErrorResponse:
 		b.errorResponse(body)
-	case 'T':
+	case pgwire.BackendRowDescription:
 		if p := b.cons.peek(); p != nil && p.kind == expDescribe {
-			if len(p.name) > 0 && p.name[0] == 'S' {
+			if len(p.name) > 0 && p.name[0] == pgwire.TargetStatement {
 				b.describedStatement(p.name[1:], body)
 			}
 			b.cons.pop()
@@ -184,32 +188,32 @@ func (b *backend) message(typ byte, body []byte, truncated bool) (verdict, error
 			b.startStatement()
 		}
 		b.cols = append(b.cols[:0], body...)
-	case 'n': // NoData answers a Describe
+	case pgwire.BackendNoData: // NoData answers a Describe
 		if p := b.cons.peek(); p != nil && p.kind == expDescribe {
 			b.cons.pop()
 		}
-	case '1':
+	case pgwire.BackendParseComplete:
 		if p := b.cons.peek(); p != nil && p.kind == expParse {
 			delete(b.stmtCols, string(p.name)) // a new statement under that name
 			b.cons.pop()
 		}
-	case '2':
+	case pgwire.BackendBindComplete:
 		b.popIf(expBind)
-	case '3':
+	case pgwire.BackendCloseComplete:
 		if p := b.cons.peek(); p != nil && p.kind == expClose {
-			if len(p.name) > 0 && p.name[0] == 'S' {
+			if len(p.name) > 0 && p.name[0] == pgwire.TargetStatement {
 				delete(b.stmtCols, string(p.name[1:]))
 			}
 			b.cons.pop()
 		}
-	case 'C':
+	case pgwire.BackendCommandComplete:
 		tag, _, _ := cstring(body)
 		b.complete(tag, false, false)
-	case 'I':
+	case pgwire.BackendEmptyQueryResponse:
 		b.complete(nil, false, true)
-	case 's':
+	case pgwire.BackendPortalSuspended:
 		b.complete(nil, true, false)
-	case 'V':
+	case pgwire.BackendFunctionCallResponse:
 		if p := b.cons.peek(); p != nil && p.kind == expFunctionCall {
 			b.event(p)
 			b.endStatement()
@@ -454,31 +458,12 @@ func (b *backend) exchange(start time.Time) {
 
 // errorCode returns the SQLSTATE field of an ErrorResponse body.
 func errorCode(body []byte) (code [5]byte) {
-	copy(code[:], errorField(body, 'C'))
+	copy(code[:], pgwire.ErrorField(body, pgwire.FieldCode))
 	return code
 }
 
 // endsSession reports whether an ErrorResponse's severity ends the session (FATAL or PANIC).
 func endsSession(body []byte) bool {
-	sev := errorField(body, 'V') // not localized; servers before 9.6 send only S
-	if sev == nil {
-		sev = errorField(body, 'S')
-	}
+	sev := pgwire.Severity(body)
 	return string(sev) == "FATAL" || string(sev) == "PANIC"
-}
-
-// errorField returns the value of one field of an ErrorResponse body; nil when absent.
-func errorField(body []byte, want byte) []byte {
-	for len(body) > 1 && body[0] != 0 {
-		field := body[0]
-		val, rest, ok := cstring(body[1:])
-		if !ok {
-			break
-		}
-		if field == want {
-			return val
-		}
-		body = rest
-	}
-	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"slices"
 	"strings"
+
+	"github.com/pgpollwatch/pgpollwatch/internal/pgwire"
 )
 
 // The backend's part in coalescing: it keeps the session state that decides whether a hit may
@@ -68,7 +70,7 @@ func (b *backend) noteStatement(p *pending) {
 func (b *backend) answer(p *pending, tag []byte) *Answer {
 	a := &Answer{NRows: b.rows, Digest: b.rowsDigest()}
 	if p.note.fillDesc && len(b.cols) > 0 {
-		a.Desc = appendMessage(nil, 'T', b.cols)
+		a.Desc = appendMessage(nil, pgwire.BackendRowDescription, b.cols)
 	}
 	a.Columns = slices.Clone(b.columns(p))
 	a.Rows = slices.Clone(b.fillBuf)
@@ -85,7 +87,7 @@ func (b *backend) collectRow(piece []byte, last bool) {
 	}
 	if !b.inRow {
 		b.rowStart = len(b.fillBuf)
-		b.fillBuf = append(b.fillBuf, 'D', 0, 0, 0, 0)
+		b.fillBuf = append(b.fillBuf, pgwire.BackendDataRow, 0, 0, 0, 0)
 		b.inRow = true
 	}
 	b.fillBuf = append(b.fillBuf, piece...)
@@ -118,7 +120,7 @@ func (b *backend) coalescedReady() verdict {
 	}
 	b.readyForQuery()
 	status := b.txStatus
-	if status == 'I' {
+	if status == pgwire.TxIdle {
 		b.endTransaction()
 	}
 	failed := b.batchErr
@@ -126,17 +128,17 @@ func (b *backend) coalescedReady() verdict {
 	if len(b.txSets) > 0 {
 		b.settle(status, failed)
 	}
-	b.s.co.servable.Store(status == 'I' || status == 'T' && b.txPure && b.cache.Scope() == ScopeReadCommitted)
+	b.s.co.servable.Store(status == pgwire.TxIdle || status == pgwire.TxInBlock && b.txPure && b.cache.Scope() == ScopeReadCommitted)
 	if tail == nil || failed {
 		return 0
 	}
 	// The Parse went upstream and succeeded: the rest of the answer comes from the cache.
 	ans := tail.ans
-	b.inject = append(b.inject[:0], '2', 0, 0, 0, 4)
+	b.inject = pgwire.AppendBindComplete(b.inject[:0])
 	if tail.describe {
 		b.inject = append(b.inject, ans.Desc...)
 	}
-	b.inject = append(append(append(b.inject, ans.Rows...), ans.Complete...), 'Z', 0, 0, 0, 5, status)
+	b.inject = pgwire.AppendReadyForQuery(append(append(b.inject, ans.Rows...), ans.Complete...), status)
 	now := b.timestamp()
 	ev := Event{Protocol: Extended, Text: b.keep(tail.text), StatementName: b.keep(tail.stmtName),
 		Bind: BindMessage(b.keep(tail.bind)), Start: tail.received, Duration: now.Sub(tail.received),
@@ -154,7 +156,7 @@ func (b *backend) coalescedReady() verdict {
 // follow: the session is never answered from the cache again.
 func (b *backend) settle(status byte, failed bool) {
 	switch {
-	case status != 'I':
+	case status != pgwire.TxIdle:
 		b.s.co.lost.Store(true)
 	case !failed:
 		for _, set := range b.txSets {
@@ -229,9 +231,5 @@ func abandonFills(fe *frontend, be *backend) {
 
 // commandComplete builds a CommandComplete message for tag.
 func commandComplete(tag []byte) []byte {
-	m := make([]byte, 0, headerLen+len(tag)+1)
-	m = append(m, 'C')
-	m = binary.BigEndian.AppendUint32(m, uint32(4+len(tag)+1))
-	m = append(m, tag...)
-	return append(m, 0)
+	return pgwire.AppendCommandComplete(make([]byte, 0, headerLen+len(tag)+1), tag)
 }

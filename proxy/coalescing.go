@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/pgpollwatch/pgpollwatch/internal/pgwire"
 )
 
 // coalescing is the client side of a session whose proxy has a Cache. It classifies what the
@@ -113,7 +115,7 @@ func (co *coalescing) message(f *frontend, typ byte, body []byte) (verdict, erro
 		v, err := co.dispatch(f, typ, body)
 		return v | vInject, err
 	}
-	if (typ == 'P' || typ == 'B') && co.quiet(f) {
+	if (typ == pgwire.FrontendParse || typ == pgwire.FrontendBind) && co.quiet(f) {
 		co.holding, co.held = true, co.held[:0]
 		if v, held, err := co.hold(f, typ, body); err != nil || held {
 			return v, err
@@ -124,7 +126,7 @@ func (co *coalescing) message(f *frontend, typ byte, body []byte) (verdict, erro
 }
 
 func (co *coalescing) dispatch(f *frontend, typ byte, body []byte) (verdict, error) {
-	if typ == 'Q' {
+	if typ == pgwire.FrontendQuery {
 		return co.query(f, body)
 	}
 	return co.classified(f, typ, body)
@@ -132,7 +134,7 @@ func (co *coalescing) dispatch(f *frontend, typ byte, body []byte) (verdict, err
 
 // classified forwards a message, noting for the backend what each statement is.
 func (co *coalescing) classified(f *frontend, typ byte, body []byte) (verdict, error) {
-	if typ == 'P' {
+	if typ == pgwire.FrontendParse {
 		if _, query, _, ok := parseParse(body, false); ok && !co.cache.Enabled() && co.cls.Taints(query) {
 			co.tainted = true
 		}
@@ -140,9 +142,9 @@ func (co *coalescing) classified(f *frontend, typ byte, body []byte) (verdict, e
 	if err := f.forward(typ, body, false); err != nil {
 		return 0, err
 	}
-	if typ == 'E' && !co.cache.Enabled() {
+	if typ == pgwire.FrontendExecute && !co.cache.Enabled() {
 		f.prod.staged[len(f.prod.staged)-1].note.class = StmtUnknown
-	} else if typ == 'E' {
+	} else if typ == pgwire.FrontendExecute {
 		portalName, _, _ := cstring(body)
 		c, bind := &unknownStatement, BindMessage(nil)
 		if p := f.portal(portalName); p != nil {
@@ -221,7 +223,7 @@ func (co *coalescing) query(f *frontend, body []byte) (verdict, error) {
 		if co.cls.Taints(text) {
 			co.tainted = true
 		}
-		err := f.forward('Q', body, false)
+		err := f.forward(pgwire.FrontendQuery, body, false)
 		if err == nil {
 			f.prod.staged[len(f.prod.staged)-1].note.class = StmtUnknown
 		}
@@ -233,11 +235,11 @@ func (co *coalescing) query(f *frontend, body []byte) (verdict, error) {
 		if !co.quiet(f) {
 			co.cache.Bypassed()
 		} else {
-			key := co.cacheKey('Q', text, nil, nil)
+			key := co.cacheKey(pgwire.FrontendQuery, text, nil, nil)
 			ans, fl := co.cache.Get(key, c.Touch, time.Now())
 			if ans != nil && ans.Desc != nil {
 				received := f.timestamp()
-				co.out = append(append(append(append(co.out[:0], ans.Desc...), ans.Rows...), ans.Complete...), 'Z', 0, 0, 0, 5, co.s.status())
+				co.out = pgwire.AppendReadyForQuery(append(append(append(co.out[:0], ans.Desc...), ans.Rows...), ans.Complete...), co.s.status())
 				if co.answer(ans, Event{Protocol: Simple, Text: text}, received) {
 					return vWithhold, nil
 				}
@@ -257,7 +259,7 @@ func (co *coalescing) query(f *frontend, body []byte) (verdict, error) {
 // message does not continue a cacheable batch.
 func (co *coalescing) hold(f *frontend, typ byte, body []byte) (v verdict, held bool, err error) {
 	switch {
-	case typ == 'P' && !co.hParse && !co.hBind:
+	case typ == pgwire.FrontendParse && !co.hParse && !co.hBind:
 		name, query, types, ok := parseParse(body, false)
 		if !ok {
 			return 0, false, nil // forward reports it
@@ -276,7 +278,7 @@ func (co *coalescing) hold(f *frontend, typ byte, body []byte) (v verdict, held 
 			st.cls = stmtClass{done: true, Class: c}
 		}
 		co.hParse = true
-	case typ == 'B' && !co.hBind:
+	case typ == pgwire.FrontendBind && !co.hBind:
 		portalName, rest, ok := cstring(body)
 		stmtName, _, ok2 := cstring(rest)
 		if !ok || !ok2 || len(portalName) != 0 || BindMessage(body).ResultFormats() == nil {
@@ -288,11 +290,11 @@ func (co *coalescing) hold(f *frontend, typ byte, body []byte) (v verdict, held 
 		}
 		f.bindPortal(portalName, stmtName, body)
 		co.hBind, co.hStmt = true, st
-	case typ == 'D' && co.hBind && !co.hDescribe && !co.hExecute && len(body) == 2 && body[0] == 'P' && body[1] == 0:
+	case typ == pgwire.FrontendDescribe && co.hBind && !co.hDescribe && !co.hExecute && len(body) == 2 && body[0] == pgwire.TargetPortal && body[1] == 0:
 		co.hDescribe = true
-	case typ == 'E' && co.hBind && !co.hExecute && len(body) == 5 && body[0] == 0 && binary.BigEndian.Uint32(body[1:]) == 0:
+	case typ == pgwire.FrontendExecute && co.hBind && !co.hExecute && len(body) == 5 && body[0] == 0 && binary.BigEndian.Uint32(body[1:]) == 0:
 		co.hExecute = true
-	case typ == 'S' && co.hExecute:
+	case typ == pgwire.FrontendSync && co.hExecute:
 		return co.sync(f, body)
 	default:
 		return 0, false, nil
@@ -317,7 +319,7 @@ func (co *coalescing) sync(f *frontend, body []byte) (verdict, bool, error) {
 	}
 	var fill Fill
 	if ok {
-		key := co.cacheKey('E', st.text, st.types, bind)
+		key := co.cacheKey(pgwire.FrontendExecute, st.text, st.types, bind)
 		ans, fl := co.cache.Get(key, t, time.Now())
 		if ans != nil && (ans.Desc != nil || !co.hDescribe) {
 			ev := Event{Protocol: Extended, Text: st.text, StatementName: f.unnamedPortal.stmtName, Bind: bind}
@@ -327,11 +329,11 @@ func (co *coalescing) sync(f *frontend, body []byte) (verdict, bool, error) {
 				v := co.releaseParse(f, body, ans, ev, received)
 				return v, true, nil
 			}
-			co.out = append(co.out[:0], '2', 0, 0, 0, 4)
+			co.out = pgwire.AppendBindComplete(co.out[:0])
 			if co.hDescribe {
 				co.out = append(co.out, ans.Desc...)
 			}
-			co.out = append(append(append(co.out, ans.Rows...), ans.Complete...), 'Z', 0, 0, 0, 5, co.s.status())
+			co.out = pgwire.AppendReadyForQuery(append(append(co.out, ans.Rows...), ans.Complete...), co.s.status())
 			if co.answer(ans, ev, received) {
 				co.reset()
 				return vWithhold, true, nil
@@ -348,7 +350,7 @@ func (co *coalescing) sync(f *frontend, body []byte) (verdict, bool, error) {
 	} else if fill != nil {
 		fill.Abandon()
 	}
-	if err := f.forward('S', body, false); err != nil {
+	if err := f.forward(pgwire.FrontendSync, body, false); err != nil {
 		return 0, true, err
 	}
 	co.reset()
@@ -362,14 +364,14 @@ func (co *coalescing) releaseParse(f *frontend, sync []byte, ans *Answer, ev Eve
 	pos := 0
 	for pos < len(co.held) {
 		typ, n := co.held[pos], int(be32(co.held[pos+1:]))
-		if typ == 'P' {
+		if typ == pgwire.FrontendParse {
 			msg := co.held[pos : pos+1+n]
 			co.inject = append(co.inject, msg...)
-			f.expect('P', msg[headerLen:])
+			f.expect(pgwire.FrontendParse, msg[headerLen:])
 		}
 		pos += 1 + n
 	}
-	co.inject = appendMessage(co.inject, 'S', sync)
+	co.inject = appendMessage(co.inject, pgwire.FrontendSync, sync)
 	f.prod.set(f.prod.add(), expSync, received, nil, nil, nil)
 	// One tail is enough: the next hit needs this Sync answered first.
 	t := &co.tail
@@ -455,7 +457,7 @@ func (co *coalescing) cacheKey(kind byte, text, types []byte, bind BindMessage) 
 	k = binary.BigEndian.AppendUint64(k, s.co.settings.Load())
 	k = binary.BigEndian.AppendUint32(k, uint32(len(text)))
 	k = append(k, text...)
-	if kind == 'E' {
+	if kind == pgwire.FrontendExecute {
 		k = binary.BigEndian.AppendUint32(k, uint32(len(types)))
 		k = append(k, types...)
 		k = appendBindKey(k, bind)

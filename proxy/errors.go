@@ -4,7 +4,7 @@ import (
 	"net"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/pgpollwatch/pgpollwatch/internal/pgwire"
 )
 
 // SQLSTATE codes the proxy itself answers with.
@@ -18,15 +18,7 @@ const (
 // sendError writes an ErrorResponse to the client, as the server would. It is best effort: the
 // connection is about to close anyway, so it waits at most a second.
 func sendError(conn net.Conn, severity, code, msg string) {
-	b, err := (&pgproto3.ErrorResponse{
-		Severity:            severity,
-		SeverityUnlocalized: severity,
-		Code:                code,
-		Message:             "pgpollwatch: " + msg,
-	}).Encode(nil)
-	if err != nil {
-		return
-	}
+	b := pgwire.AppendErrorResponse(nil, severity, code, "pgpollwatch: "+msg)
 	_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
 	_ = writeTo(conn, b)
 }

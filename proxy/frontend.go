@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/pgpollwatch/pgpollwatch/internal/pgwire"
 )
 
 // frontend inspects what the client sends: it learns prepared statements and portals and
@@ -64,7 +66,7 @@ func (f *frontend) timestamp() time.Time {
 
 func (f *frontend) header(typ byte, length int) error {
 	switch typ {
-	case 'Q', 'P', 'B', 'E', 'D', 'C', 'S', 'H', 'F', 'X', 'd', 'c', 'f', 'p':
+	case pgwire.FrontendQuery, pgwire.FrontendParse, pgwire.FrontendBind, pgwire.FrontendExecute, pgwire.FrontendDescribe, pgwire.FrontendClose, pgwire.FrontendSync, pgwire.FrontendFlush, pgwire.FrontendFunctionCall, pgwire.FrontendTerminate, pgwire.CopyData, pgwire.CopyDone, pgwire.FrontendCopyFail, pgwire.FrontendPassword:
 	default:
 		return malformedf("invalid frontend message type %q", typ)
 	}
@@ -79,7 +81,7 @@ func (f *frontend) wantsWhole(typ byte) bool {
 		return true // any message ends a held batch, which must go before it
 	}
 	switch typ {
-	case 'd', 'c', 'f', 'p': // COPY data and authentication: never looked at
+	case pgwire.CopyData, pgwire.CopyDone, pgwire.FrontendCopyFail, pgwire.FrontendPassword: // COPY data and authentication: never looked at
 		return false
 	}
 	return true
@@ -94,7 +96,7 @@ func (f *frontend) afterWrite() { f.hasNow = false }
 func (f *frontend) injection() []byte { return f.co.inject }
 
 func (f *frontend) message(typ byte, body []byte, truncated bool) (verdict, error) {
-	if typ == 'X' && f.keepServer {
+	if typ == pgwire.FrontendTerminate && f.keepServer {
 		// The server connection may outlive this client: its Terminate stops here, after
 		// anything held back before it.
 		f.terminated.Store(true)
@@ -120,7 +122,7 @@ func (f *frontend) message(typ byte, body []byte, truncated bool) (verdict, erro
 // it will bring.
 func (f *frontend) forward(typ byte, body []byte, truncated bool) error {
 	switch typ {
-	case 'Q':
+	case pgwire.FrontendQuery:
 		text, _, ok := cstring(body)
 		if !ok {
 			if !truncated {
@@ -129,14 +131,14 @@ func (f *frontend) forward(typ byte, body []byte, truncated bool) error {
 			text = body
 		}
 		f.prod.set(f.prod.add(), expQuery, f.timestamp(), text, nil, nil)
-	case 'P':
+	case pgwire.FrontendParse:
 		name, query, types, ok := parseParse(body, truncated)
 		if !ok {
 			return malformedf("malformed Parse message")
 		}
 		f.parse(name, query, types)
 		f.prod.set(f.prod.add(), expParse, f.timestamp(), query, name, nil)
-	case 'B':
+	case pgwire.FrontendBind:
 		portalName, rest, ok := cstring(body)
 		stmtName, _, ok2 := cstring(rest)
 		if !ok || !ok2 || (!truncated && BindMessage(body).ResultFormats() == nil) {
@@ -144,29 +146,29 @@ func (f *frontend) forward(typ byte, body []byte, truncated bool) error {
 		}
 		p := f.bindPortal(portalName, stmtName, body)
 		f.prod.set(f.prod.add(), expBind, f.timestamp(), p.text, stmtName, nil)
-	case 'E':
+	case pgwire.FrontendExecute:
 		portalName, rest, ok := cstring(body)
 		if !ok || len(rest) < 4 {
 			return malformedf("malformed Execute message")
 		}
 		f.expectExecute(f.prod.add(), portalName, rest)
-	case 'D':
+	case pgwire.FrontendDescribe:
 		if !validDescribeOrClose(body) {
 			return malformedf("malformed Describe message")
 		}
 		f.expect(typ, body)
-	case 'C':
+	case pgwire.FrontendClose:
 		if !validDescribeOrClose(body) {
 			return malformedf("malformed Close message")
 		}
 		name, _, _ := cstring(body[1:])
 		f.close(body[0], name)
 		f.prod.set(f.prod.add(), expClose, f.timestamp(), nil, body[:1+len(name)], nil)
-	case 'S':
+	case pgwire.FrontendSync:
 		f.prod.set(f.prod.add(), expSync, f.timestamp(), nil, nil, nil)
-	case 'F':
+	case pgwire.FrontendFunctionCall:
 		f.prod.set(f.prod.add(), expFunctionCall, f.timestamp(), nil, nil, nil)
-	case 'X':
+	case pgwire.FrontendTerminate:
 		f.terminated.Store(true)
 	}
 	// 'H' (Flush) and 'X' (Terminate) expect nothing back.
@@ -178,14 +180,14 @@ func (f *frontend) forward(typ byte, body []byte, truncated bool) error {
 func (f *frontend) expect(typ byte, body []byte) *pending {
 	e := f.prod.add()
 	switch typ {
-	case 'P':
+	case pgwire.FrontendParse:
 		name, rest, _ := cstring(body)
 		query, _, ok := cstring(rest)
 		if !ok {
 			query = rest // truncated
 		}
 		f.prod.set(e, expParse, f.timestamp(), query, name, nil)
-	case 'B':
+	case pgwire.FrontendBind:
 		portalName, _, _ := cstring(body)
 		p := f.portal(portalName)
 		if p == nil { // forgotten over the budget
@@ -193,10 +195,10 @@ func (f *frontend) expect(typ byte, body []byte) *pending {
 			break
 		}
 		f.prod.set(e, expBind, f.timestamp(), p.text, p.stmtName, nil)
-	case 'E':
+	case pgwire.FrontendExecute:
 		portalName, rest, _ := cstring(body)
 		f.expectExecute(e, portalName, rest)
-	case 'D':
+	case pgwire.FrontendDescribe:
 		name, _, _ := cstring(body[1:])
 		// The name keeps its 'S'/'P' prefix so the backend can tell a statement from a portal.
 		f.prod.set(e, expDescribe, f.timestamp(), nil, body[:1+len(name)], nil)
@@ -231,7 +233,7 @@ func parseParse(body []byte, truncated bool) (name, query, types []byte, ok bool
 }
 
 func validDescribeOrClose(body []byte) bool {
-	if len(body) < 2 || (body[0] != 'S' && body[0] != 'P') {
+	if len(body) < 2 || (body[0] != pgwire.TargetStatement && body[0] != pgwire.TargetPortal) {
 		return false
 	}
 	_, _, ok := cstring(body[1:])
@@ -341,9 +343,9 @@ func (f *frontend) bindPortal(portalName, stmtName, body []byte) *portal {
 
 func (f *frontend) close(kind byte, name []byte) {
 	switch {
-	case kind == 'S' && len(name) == 0:
+	case kind == pgwire.TargetStatement && len(name) == 0:
 		f.unnamedStmt.text = f.unnamedStmt.text[:0]
-	case kind == 'S':
+	case kind == pgwire.TargetStatement:
 		if s, ok := f.stmts[string(name)]; ok {
 			f.named -= len(name) + s.capacity()
 			delete(f.stmts, string(name))

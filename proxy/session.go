@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/pgpollwatch/pgpollwatch/internal/pgwire"
 )
 
 // Session is one client connection forwarded 1:1 to one upstream connection. Two goroutines
@@ -136,7 +138,7 @@ func (s *Session) run() {
 	// server's socket, so closing that socket takes effect (and frees a backend blocked sending
 	// a large answer) only once the write returns.
 	_ = s.client.SetWriteDeadline(time.Now())
-	keep := errors.Is(clientErr, errTerminated) && s.txStatus.Load() == 'I'
+	keep := errors.Is(clientErr, errTerminated) && s.txStatus.Load() == uint32(pgwire.TxIdle)
 	if keep {
 		_ = up.SetReadDeadline(time.Now())
 	} else {
@@ -144,7 +146,7 @@ func (s *Session) run() {
 	}
 	wg.Wait()
 	if keep {
-		keep = isTimeout(serverErr) && s2c.idle() && q.published == be.cons.popped && be.txStatus == 'I' &&
+		keep = isTimeout(serverErr) && s2c.idle() && q.published == be.cons.popped && be.txStatus == pgwire.TxIdle &&
 			be.authOK && !be.authAsked && !s.killed.Load()
 		if !keep {
 			s.endUpstream(true)

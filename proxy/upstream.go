@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/pgpollwatch/pgpollwatch/internal/pgwire"
 )
 
 // Upstream is where sessions connect: the host(s), port(s) and TLS settings of a DSN, in the
@@ -99,7 +100,7 @@ func (t *target) dial(ctx context.Context) (net.Conn, error) {
 		}
 		return nil, err
 	}
-	if answer[0] != 'S' {
+	if answer[0] != pgwire.EncryptionAccepted {
 		conn.Close()
 		return nil, fmt.Errorf("%s: %w", t.address, errServerRefusedTLS)
 	}

@@ -1,36 +1,28 @@
 package proxy
 
 import (
-	"bytes"
 	"encoding/binary"
+
+	"github.com/pgpollwatch/pgpollwatch/internal/pgwire"
 )
 
-// Protocol constants that the startup phase needs. Message type bytes are used as literals
-// ('Q', 'Z', ...) as in the protocol documentation, which keeps the switches readable.
+// Protocol constants of the proxy's own; the protocol's are in internal/pgwire, with the
+// message types named per direction.
 const (
-	sslRequestCode    = 80877103
-	gssEncRequestCode = 80877104
-	cancelRequestCode = 80877102
+	sslRequestCode    = pgwire.SSLRequestCode
+	gssEncRequestCode = pgwire.GSSEncRequestCode
+	cancelRequestCode = pgwire.CancelRequestCode
 	protocolMajor3    = 3
 
-	headerLen = 5 // 1 type byte + 4 length bytes (the length counts itself, not the type)
+	headerLen = pgwire.HeaderLen
 
 	// maxStartupLen bounds the untyped startup packet, as PostgreSQL's MAX_STARTUP_PACKET_LENGTH.
 	maxStartupLen = 10000
 )
 
-// cstring splits a NUL-terminated string off the front of p.
-func cstring(p []byte) (s, rest []byte, ok bool) {
-	i := bytes.IndexByte(p, 0)
-	if i < 0 {
-		return nil, nil, false
-	}
-	return p[:i:i], p[i+1:], true
-}
+// cstring splits a NUL-terminated string off the front of p (pgwire.CString).
+func cstring(p []byte) (s, rest []byte, ok bool) { return pgwire.CString(p) }
 
-func skipCString(p []byte) ([]byte, bool) {
-	_, rest, ok := cstring(p)
-	return rest, ok
-}
+func skipCString(p []byte) ([]byte, bool) { return pgwire.SkipCString(p) }
 
 func be32(p []byte) uint32 { return binary.BigEndian.Uint32(p) }

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/pgpollwatch/pgpollwatch/internal/pgwire"
 )
 
 // limit bounds each seed: the fuzzers mutate small inputs best.
@@ -24,7 +26,7 @@ func Write(dir, name string, client, server []byte) (binds int, err error) {
 		n := int(binary.BigEndian.Uint32(client[startupEnd:]))
 		code := binary.BigEndian.Uint32(client[startupEnd+4:])
 		startupEnd += n
-		if code != 80877103 && code != 80877104 { // SSLRequest, GSSENCRequest
+		if code != pgwire.SSLRequestCode && code != pgwire.GSSEncRequestCode {
 			break
 		}
 	}
@@ -57,14 +59,14 @@ func Write(dir, name string, client, server []byte) (binds int, err error) {
 	write("FuzzInspectors", "capture-"+name+"-chunked", cutMessages(typed, limit), cutMessages(server, limit), spec)
 	write("FuzzCoalescing", "capture-"+name, cutMessages(typed, limit), []byte{1, 0, 1}, spec)
 	seen := map[string]bool{}
-	for p := typed; len(p) >= 5 && binds < 4; {
+	for p := typed; len(p) >= pgwire.HeaderLen && binds < 4; {
 		n := 1 + int(binary.BigEndian.Uint32(p[1:]))
-		if n > len(p) || n < 5 {
+		if n > len(p) || n < pgwire.HeaderLen {
 			break
 		}
-		if p[0] == 'B' && !seen[string(p[5:n])] {
-			seen[string(p[5:n])] = true
-			write("FuzzBindMessage", fmt.Sprintf("capture-%s-%d", name, binds), p[5:n])
+		if body := p[pgwire.HeaderLen:n]; p[0] == pgwire.FrontendBind && !seen[string(body)] {
+			seen[string(body)] = true
+			write("FuzzBindMessage", fmt.Sprintf("capture-%s-%d", name, binds), body)
 			binds++
 		}
 		p = p[n:]
