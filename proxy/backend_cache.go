@@ -134,19 +134,9 @@ func (b *backend) coalescedReady() verdict {
 	}
 	// The Parse went upstream and succeeded: the rest of the answer comes from the cache.
 	ans := tail.ans
-	b.inject = pgwire.AppendBindComplete(b.inject[:0])
-	if tail.describe {
-		b.inject = append(b.inject, ans.Desc...)
-	}
-	b.inject = pgwire.AppendReadyForQuery(append(append(b.inject, ans.Rows...), ans.Complete...), status)
-	now := b.timestamp()
-	ev := Event{Protocol: Extended, Text: b.keep(tail.text), StatementName: b.keep(tail.stmtName),
-		Bind: BindMessage(b.keep(tail.bind)), Start: tail.received, Duration: now.Sub(tail.received),
-		Columns: ans.Columns, FirstRow: ans.FirstRow, Rows: ans.NRows, Digest: ans.Digest, Cached: true}
-	if len(ans.Complete) > headerLen {
-		ev.Tag, _, _ = cstring(ans.Complete[headerLen:])
-	}
-	b.events = append(b.events, ev)
+	b.inject = appendAnswer(b.inject[:0], ans, true, tail.describe, status)
+	ev := Event{Protocol: Extended, Text: b.keep(tail.text), StatementName: b.keep(tail.stmtName), Bind: BindMessage(b.keep(tail.bind))}
+	b.events = append(b.events, cachedEvent(ev, ans, tail.received, b.timestamp()))
 	return vWithhold | vInject
 }
 

@@ -33,20 +33,32 @@ type coalescing struct {
 	tainted bool   // the session changed unreported state: no hits for the rest of its life
 	startup uint64 // digest of the startup packet's settings: part of every key
 
-	// The batch being held: its messages, and what they were.
-	held      []byte
-	holding   bool
-	hParse    bool
-	hBind     bool
-	hDescribe bool
-	hExecute  bool
-	hStmt     *preparedStmt // the statement the held Bind binds
+	held heldBatch
 
 	tail   tailAnswer
 	inject []byte // what the pump writes in place of the current message (vInject)
 	out    []byte // an answer being written to the client
 	key    []byte
 	events [1]Event
+}
+
+// heldBatch is an extended batch held back from the server until its Sync shows whether the
+// cache may answer it: [Parse] Bind [Describe portal] Execute, in that order, on the unnamed
+// portal. Any other message ends it: the batch is released upstream, in order, before it.
+type heldBatch struct {
+	active bool   // a batch is being held
+	msgs   []byte // its messages, as the client sent them
+	// Which messages it holds so far.
+	parse, bind, describe, execute bool
+	stmt                           *preparedStmt // the statement the Bind binds
+}
+
+// start begins holding a batch.
+func (h *heldBatch) start() { h.active, h.msgs = true, h.msgs[:0] }
+
+// reset forgets the batch (answered, released or abandoned).
+func (h *heldBatch) reset() {
+	*h = heldBatch{msgs: h.msgs[:0]}
 }
 
 // Session-wide state the two sides share for coalescing. The backend writes it before each
@@ -103,7 +115,7 @@ func startupDigest(params map[string]string) uint64 {
 
 // message handles one whole client message. It returns the verdict for the pump.
 func (co *coalescing) message(f *frontend, typ byte, body []byte) (verdict, error) {
-	if co.holding {
+	if co.held.active {
 		switch v, held, err := co.hold(f, typ, body); {
 		case err != nil:
 			return 0, err
@@ -115,12 +127,12 @@ func (co *coalescing) message(f *frontend, typ byte, body []byte) (verdict, erro
 		v, err := co.dispatch(f, typ, body)
 		return v | vInject, err
 	}
-	if (typ == pgwire.FrontendParse || typ == pgwire.FrontendBind) && co.quiet(f) {
-		co.holding, co.held = true, co.held[:0]
+	if (typ == pgwire.FrontendParse || typ == pgwire.FrontendBind) && co.servable(f) {
+		co.held.start()
 		if v, held, err := co.hold(f, typ, body); err != nil || held {
 			return v, err
 		}
-		co.holding = false
+		co.held.reset()
 	}
 	return co.dispatch(f, typ, body)
 }
@@ -206,9 +218,21 @@ func (co *coalescing) stmtClassOf(st *preparedStmt) *Class {
 	return &st.cls.Class
 }
 
-// quiet reports whether a hit could be served now: the cache is on, nothing is outstanding and
-// the server left the session in a servable state.
-func (co *coalescing) quiet(f *frontend) bool {
+// servable is the whole rule for when a cached answer may be served now, in place of the
+// server's: it would be indistinguishable from the server's answer but for its age.
+//
+//   - The cache is on, and the session never changed state the server does not report
+//     (co.tainted: SET ROLE, search_path, ... seen by the classifier; st.lost: a setting
+//     whose fate could not be followed).
+//   - Nothing the server owes the session is outstanding: every answer the frontend queued
+//     (f.prod.added) has been written to the client (st.answered, published by the backend
+//     before each write). A cached answer written now cannot overtake one of the server's.
+//   - The server's last ReadyForQuery left a state where hits may be served (st.servable,
+//     set by the backend): idle, or with ScopeReadCommitted a transaction block that so far
+//     ran only a plain BEGIN and eligible reads.
+//
+// What is eligible (one Query, or one held batch; a watched read) is decided by the caller.
+func (co *coalescing) servable(f *frontend) bool {
 	st := &co.s.co
 	return !co.tainted && co.cache.Enabled() && f.prod.added == st.answered.Load() && st.servable.Load() && !st.lost.Load()
 }
@@ -232,14 +256,14 @@ func (co *coalescing) query(f *frontend, body []byte) (verdict, error) {
 	c := co.cls.Classify(text)
 	var fill Fill
 	if c.Kind == StmtRead && c.KeyParam == 0 {
-		if !co.quiet(f) {
+		if !co.servable(f) {
 			co.cache.Bypassed()
 		} else {
 			key := co.cacheKey(pgwire.FrontendQuery, text, nil, nil)
 			ans, fl := co.cache.Get(key, c.Touch, time.Now())
 			if ans != nil && ans.Desc != nil {
 				received := f.timestamp()
-				co.out = pgwire.AppendReadyForQuery(append(append(append(co.out[:0], ans.Desc...), ans.Rows...), ans.Complete...), co.s.status())
+				co.out = appendAnswer(co.out[:0], ans, false, true, co.s.status())
 				if co.answer(ans, Event{Protocol: Simple, Text: text}, received) {
 					return vWithhold, nil
 				}
@@ -259,7 +283,7 @@ func (co *coalescing) query(f *frontend, body []byte) (verdict, error) {
 // message does not continue a cacheable batch.
 func (co *coalescing) hold(f *frontend, typ byte, body []byte) (v verdict, held bool, err error) {
 	switch {
-	case typ == pgwire.FrontendParse && !co.hParse && !co.hBind:
+	case typ == pgwire.FrontendParse && !co.held.parse && !co.held.bind:
 		name, query, types, ok := parseParse(body, false)
 		if !ok {
 			return 0, false, nil // forward reports it
@@ -277,8 +301,8 @@ func (co *coalescing) hold(f *frontend, typ byte, body []byte) (v verdict, held 
 		if st := f.stmt(name); st != nil {
 			st.cls = stmtClass{done: true, Class: c}
 		}
-		co.hParse = true
-	case typ == pgwire.FrontendBind && !co.hBind:
+		co.held.parse = true
+	case typ == pgwire.FrontendBind && !co.held.bind:
 		portalName, rest, ok := cstring(body)
 		stmtName, _, ok2 := cstring(rest)
 		if !ok || !ok2 || len(portalName) != 0 || BindMessage(body).ResultFormats() == nil {
@@ -289,20 +313,20 @@ func (co *coalescing) hold(f *frontend, typ byte, body []byte) (v verdict, held 
 			return 0, false, nil
 		}
 		f.bindPortal(portalName, stmtName, body)
-		co.hBind, co.hStmt = true, st
-	case typ == pgwire.FrontendDescribe && co.hBind && !co.hDescribe && !co.hExecute && len(body) == 2 && body[0] == pgwire.TargetPortal && body[1] == 0:
-		co.hDescribe = true
-	case typ == pgwire.FrontendExecute && co.hBind && !co.hExecute && len(body) == 5 && body[0] == 0 && binary.BigEndian.Uint32(body[1:]) == 0:
-		co.hExecute = true
-	case typ == pgwire.FrontendSync && co.hExecute:
+		co.held.bind, co.held.stmt = true, st
+	case typ == pgwire.FrontendDescribe && co.held.bind && !co.held.describe && !co.held.execute && len(body) == 2 && body[0] == pgwire.TargetPortal && body[1] == 0:
+		co.held.describe = true
+	case typ == pgwire.FrontendExecute && co.held.bind && !co.held.execute && len(body) == 5 && body[0] == 0 && binary.BigEndian.Uint32(body[1:]) == 0:
+		co.held.execute = true
+	case typ == pgwire.FrontendSync && co.held.execute:
 		return co.sync(f, body)
 	default:
 		return 0, false, nil
 	}
-	if len(co.held)+headerLen+len(body) > maxHeld {
+	if len(co.held.msgs)+headerLen+len(body) > maxHeld {
 		return 0, false, nil
 	}
-	co.held = appendMessage(co.held, typ, body)
+	co.held.msgs = appendMessage(co.held.msgs, typ, body)
 	return vWithhold, true, nil
 }
 
@@ -310,7 +334,7 @@ func (co *coalescing) hold(f *frontend, typ byte, body []byte) (v verdict, held 
 // a fill when this read is to fill the cache).
 func (co *coalescing) sync(f *frontend, body []byte) (verdict, bool, error) {
 	received := f.timestamp()
-	st := co.hStmt
+	st := co.held.stmt
 	c := &st.cls.Class
 	bind := BindMessage(f.unnamedPortal.bind)
 	t, ok := c.Touch, true
@@ -321,19 +345,15 @@ func (co *coalescing) sync(f *frontend, body []byte) (verdict, bool, error) {
 	if ok {
 		key := co.cacheKey(pgwire.FrontendExecute, st.text, st.types, bind)
 		ans, fl := co.cache.Get(key, t, time.Now())
-		if ans != nil && (ans.Desc != nil || !co.hDescribe) {
+		if ans != nil && (ans.Desc != nil || !co.held.describe) {
 			ev := Event{Protocol: Extended, Text: st.text, StatementName: f.unnamedPortal.stmtName, Bind: bind}
-			if co.hParse {
+			if co.held.parse {
 				// Never swallow a Parse: it goes upstream with this Sync, and the backend puts
 				// the cached rest of the answer in place of the ReadyForQuery.
 				v := co.releaseParse(f, body, ans, ev, received)
 				return v, true, nil
 			}
-			co.out = pgwire.AppendBindComplete(co.out[:0])
-			if co.hDescribe {
-				co.out = append(co.out, ans.Desc...)
-			}
-			co.out = pgwire.AppendReadyForQuery(append(append(co.out, ans.Rows...), ans.Complete...), co.s.status())
+			co.out = appendAnswer(co.out[:0], ans, true, co.held.describe, co.s.status())
 			if co.answer(ans, ev, received) {
 				co.reset()
 				return vWithhold, true, nil
@@ -342,7 +362,7 @@ func (co *coalescing) sync(f *frontend, body []byte) (verdict, bool, error) {
 		fill = fl
 	}
 	// A miss: the batch goes upstream as the client sent it, and its Sync after it.
-	describe := co.hDescribe
+	describe := co.held.describe
 	exec := co.release(f)
 	if exec != nil {
 		exec.note.fill = fill
@@ -362,10 +382,10 @@ func (co *coalescing) sync(f *frontend, body []byte) (verdict, bool, error) {
 func (co *coalescing) releaseParse(f *frontend, sync []byte, ans *Answer, ev Event, received time.Time) verdict {
 	co.inject = co.inject[:0]
 	pos := 0
-	for pos < len(co.held) {
-		typ, n := co.held[pos], int(be32(co.held[pos+1:]))
+	for pos < len(co.held.msgs) {
+		typ, n := co.held.msgs[pos], int(be32(co.held.msgs[pos+1:]))
 		if typ == pgwire.FrontendParse {
-			msg := co.held[pos : pos+1+n]
+			msg := co.held.msgs[pos : pos+1+n]
 			co.inject = append(co.inject, msg...)
 			f.expect(pgwire.FrontendParse, msg[headerLen:])
 		}
@@ -375,7 +395,7 @@ func (co *coalescing) releaseParse(f *frontend, sync []byte, ans *Answer, ev Eve
 	f.prod.set(f.prod.add(), expSync, received, nil, nil, nil)
 	// One tail is enough: the next hit needs this Sync answered first.
 	t := &co.tail
-	t.ans, t.describe, t.received = ans, co.hDescribe, received
+	t.ans, t.describe, t.received = ans, co.held.describe, received
 	t.text = append(t.text[:0], ev.Text...)
 	t.stmtName = append(t.stmtName[:0], ev.StatementName...)
 	t.bind = append(t.bind[:0], ev.Bind...)
@@ -387,26 +407,23 @@ func (co *coalescing) releaseParse(f *frontend, sync []byte, ans *Answer, ev Eve
 // release queues the answers of the held messages and has the pump write them. It returns the
 // queued Execute, if the batch had one.
 func (co *coalescing) release(f *frontend) *pending {
-	co.inject = append(co.inject[:0], co.held...)
-	for pos := 0; pos < len(co.held); {
-		typ, n := co.held[pos], int(be32(co.held[pos+1:]))
-		f.expect(typ, co.held[pos+headerLen:pos+1+n])
+	co.inject = append(co.inject[:0], co.held.msgs...)
+	for pos := 0; pos < len(co.held.msgs); {
+		typ, n := co.held.msgs[pos], int(be32(co.held.msgs[pos+1:]))
+		f.expect(typ, co.held.msgs[pos+headerLen:pos+1+n])
 		pos += 1 + n
 	}
 	var exec *pending
-	if co.hExecute { // the Execute is the last held message
+	if co.held.execute { // the Execute is the last held message
 		last := f.prod.staged[len(f.prod.staged)-1:]
-		co.note(last, &co.hStmt.cls.Class, f.unnamedPortal.bind)
+		co.note(last, &co.held.stmt.cls.Class, f.unnamedPortal.bind)
 		exec = &last[0]
 	}
 	co.reset()
 	return exec
 }
 
-func (co *coalescing) reset() {
-	co.holding, co.hParse, co.hBind, co.hDescribe, co.hExecute, co.hStmt = false, false, false, false, false, nil
-	co.held = co.held[:0]
-}
+func (co *coalescing) reset() { co.held.reset() }
 
 // answer writes co.out to the client and tells the observer; false when it could not be
 // written now (the server side is mid-message) and the read must be forwarded instead.
@@ -422,16 +439,36 @@ func (co *coalescing) answer(ans *Answer, ev Event, received time.Time) bool {
 	return true
 }
 
-// observeCached tells the observer about a statement the cache answered.
-func (s *Session) observeCached(slot []Event, ans *Answer, ev Event, received time.Time) {
-	now := time.Now()
+// appendAnswer appends a cached answer as the server would have written it: BindComplete for
+// an extended batch, the RowDescription when the batch described its portal (a Query always
+// does), the rows, the CommandComplete, and ReadyForQuery with the session's status. Every
+// answer the cache gives is built here.
+func appendAnswer(dst []byte, ans *Answer, extended, describe bool, status byte) []byte {
+	if extended {
+		dst = pgwire.AppendBindComplete(dst)
+	}
+	if describe {
+		dst = append(dst, ans.Desc...)
+	}
+	return pgwire.AppendReadyForQuery(append(append(dst, ans.Rows...), ans.Complete...), status)
+}
+
+// cachedEvent is ev, a statement the cache answered, received at received and answered at now,
+// with what the answer says: columns, first row, rows, digest and command tag. Every event of
+// a cached answer is built here.
+func cachedEvent(ev Event, ans *Answer, received, now time.Time) Event {
 	ev.Start, ev.Duration = received, now.Sub(received)
 	ev.Columns, ev.FirstRow = ans.Columns, ans.FirstRow
 	ev.Rows, ev.Digest, ev.Cached = ans.NRows, ans.Digest, true
 	if len(ans.Complete) > headerLen {
 		ev.Tag, _, _ = cstring(ans.Complete[headerLen:])
 	}
-	slot[0] = ev
+	return ev
+}
+
+// observeCached tells the observer about a statement the cache answered.
+func (s *Session) observeCached(slot []Event, ans *Answer, ev Event, received time.Time) {
+	slot[0] = cachedEvent(ev, ans, received, time.Now())
 	s.co.observeMu.Lock()
 	s.observer.Statements(&s.info, slot[:1])
 	s.co.observeMu.Unlock()

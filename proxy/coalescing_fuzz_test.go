@@ -130,7 +130,7 @@ func FuzzCoalescing(f *testing.F) {
 			if err != nil {
 				break
 			}
-			if len(answer) > 0 && answer[i%len(answer)]%3 == 0 && !fe.co.holding {
+			if len(answer) > 0 && answer[i%len(answer)]%3 == 0 && !fe.co.held.active {
 				// The server has answered everything so far (as the backend would publish it).
 				be.cons.refill()
 				be.cons.popped += int64(len(be.cons.items) - be.cons.head)

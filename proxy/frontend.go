@@ -77,7 +77,7 @@ func (f *frontend) header(typ byte, length int) error {
 }
 
 func (f *frontend) wantsWhole(typ byte) bool {
-	if f.co != nil && f.co.holding {
+	if f.co != nil && f.co.held.active {
 		return true // any message ends a held batch, which must go before it
 	}
 	switch typ {
@@ -101,7 +101,7 @@ func (f *frontend) message(typ byte, body []byte, truncated bool) (verdict, erro
 		// anything held back before it.
 		f.terminated.Store(true)
 		var v verdict
-		if f.co != nil && f.co.holding {
+		if f.co != nil && f.co.held.active {
 			f.co.release(f)
 			v = vInject
 		}
@@ -111,7 +111,7 @@ func (f *frontend) message(typ byte, body []byte, truncated bool) (verdict, erro
 		return f.co.message(f, typ, body)
 	}
 	var v verdict
-	if f.co != nil && f.co.holding {
+	if f.co != nil && f.co.held.active {
 		f.co.release(f) // a message too large to hold whole: the held batch goes first
 		v = vInject
 	}
