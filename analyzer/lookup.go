@@ -16,9 +16,6 @@ type lookup struct {
 	keys     []sqlscan.Token // String/Number tokens holding keys
 	param    int             // $n holding the key (1-based); 0 none
 	anyArray bool            // the parameter is an array: = ANY($n)
-	// insertColumn is, for INSERT ... (cols) VALUES, the position of the key column; keys then
-	// come from that position of each row.
-	statusColumn string
 }
 
 // matcher finds watched lookups. It is reused: its slices keep their capacity.
@@ -208,7 +205,6 @@ func (m *matcher) matchSelect(src []byte, i int) {
 				return
 			}
 			m.lk.watch = w
-			m.lk.statusColumn = m.watches[w].StatusColumn
 			m.whereKey(src, j, alias)
 			return
 		}

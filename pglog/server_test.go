@@ -17,7 +17,6 @@ import (
 
 var pg *pgtest.Cluster
 
-
 func TestMain(m *testing.M) { pgtest.MainWith(m, &pg, pgtest.Options{Conf: pgtest.LogEverything}) }
 
 // TestServerFormatsAgree drives psql and pgx against a real PostgreSQL 15 logging in the
