@@ -358,6 +358,15 @@ func (b *backend) event(p *pending) *Event {
 	return ev
 }
 
+// reusable says whether the server connection could serve another client once its own has
+// said Terminate, as far as the server side knows: the login asked the client for no password
+// (a kept connection would skip it for the next client), the last ReadyForQuery said idle, and
+// every answer the client side queued was read. Both sides must have stopped (the queue's
+// counts are then settled).
+func (b *backend) reusable() bool {
+	return b.authOK && !b.authAsked && b.txStatus == pgwire.TxIdle && b.cons.q.published == b.cons.popped
+}
+
 // columns is the RowDescription of the rows p's statement returns: the one sent with it, or for
 // an Execute of a prepared statement the one its Describe brought earlier.
 func (b *backend) columns(p *pending) []byte {

@@ -57,7 +57,7 @@ func budgetSession(obs Observer) (*frontend, *backend) {
 	srv := &Server{cfg: Config{Observer: obs}, log: discardLogger}
 	s := &Session{srv: srv, observer: obs}
 	q := &queue{}
-	return newFrontend(q, defaultMaxMessageSize, &s.terminated), newBackend(s, q)
+	return newFrontend(q, defaultMaxMessageSize, &s.end), newBackend(s, q)
 }
 
 // TestExecutesInFlightAreBounded: one Bind of a large statement, then many Executes of its

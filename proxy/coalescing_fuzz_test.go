@@ -106,7 +106,7 @@ func FuzzCoalescing(f *testing.F) {
 		s.txStatus.Store('I')
 		s.co.servable.Store(true)
 		q := &queue{}
-		fe, be := newFrontend(q, 4096, &s.terminated), newBackend(s, q)
+		fe, be := newFrontend(q, 4096, &s.end), newBackend(s, q)
 		fe.co = newCoalescing(s, fe, cache)
 		toClient := &sink{keep: true}
 		s.s2c = newPump(nil, toClient, 64, 512)

@@ -3,7 +3,6 @@ package proxy
 import (
 	"encoding/binary"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/pgpollwatch/pgpollwatch/internal/pgwire"
@@ -16,8 +15,8 @@ type frontend struct {
 	prod       producer
 	co         *coalescing // nil unless the proxy has a cache
 	maxMessage int
-	terminated *atomic.Bool // set on Terminate, so the server's close is not reported as a loss
-	keepServer bool         // Terminate is not forwarded: the session may keep its server connection
+	end        *sessionEnd // the session's: Terminate is its end, so the server's close is no loss
+	keepServer bool        // Terminate is not forwarded: the session may keep its server connection
 
 	now    time.Time // read once per run of messages, when first needed
 	hasNow bool
@@ -53,8 +52,8 @@ type portal struct {
 	cls      stmtClass // (coalescing) the class of text: the statement may be redefined since
 }
 
-func newFrontend(q *queue, maxMessage int, terminated *atomic.Bool) *frontend {
-	return &frontend{prod: producer{q: q}, maxMessage: maxMessage, terminated: terminated}
+func newFrontend(q *queue, maxMessage int, end *sessionEnd) *frontend {
+	return &frontend{prod: producer{q: q}, maxMessage: maxMessage, end: end}
 }
 
 func (f *frontend) timestamp() time.Time {
@@ -99,7 +98,7 @@ func (f *frontend) message(typ byte, body []byte, truncated bool) (verdict, erro
 	if typ == pgwire.FrontendTerminate && f.keepServer {
 		// The server connection may outlive this client: its Terminate stops here, after
 		// anything held back before it.
-		f.terminated.Store(true)
+		f.end.set(clientTerminated)
 		var v verdict
 		if f.co != nil && f.co.held.active {
 			f.co.release(f)
@@ -169,7 +168,7 @@ func (f *frontend) forward(typ byte, body []byte, truncated bool) error {
 	case pgwire.FrontendFunctionCall:
 		f.prod.set(f.prod.add(), expFunctionCall, f.timestamp(), nil, nil, nil)
 	case pgwire.FrontendTerminate:
-		f.terminated.Store(true)
+		f.end.set(clientTerminated)
 	}
 	// 'H' (Flush) and 'X' (Terminate) expect nothing back.
 	return nil

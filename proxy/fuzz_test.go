@@ -298,7 +298,7 @@ func fuzzSession() (*Session, *frontend, *backend) {
 	srv := &Server{cfg: Config{Observer: obs}, log: discardLogger}
 	s := &Session{srv: srv, observer: obs}
 	q := &queue{}
-	return s, newFrontend(q, 4096, &s.terminated), newBackend(s, q)
+	return s, newFrontend(q, 4096, &s.end), newBackend(s, q)
 }
 
 func FuzzInspectors(f *testing.F) {

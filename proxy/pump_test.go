@@ -201,7 +201,7 @@ func benchSession(obs Observer) (*pump, *frontend, *pump, *backend) {
 	srv := &Server{cfg: Config{Observer: obs}}
 	s := &Session{srv: srv, observer: obs}
 	q := &queue{}
-	front := newFrontend(q, defaultMaxMessageSize, &s.terminated)
+	front := newFrontend(q, defaultMaxMessageSize, &s.end)
 	back := newBackend(s, q)
 	// Prime the prepared statement, as pgx does once per connection.
 	front.parse([]byte("stmtcache_1"), []byte("SELECT status, result FROM celery_taskmeta WHERE task_id = $1"), nil)

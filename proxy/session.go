@@ -32,17 +32,43 @@ type Session struct {
 	s2c        *pump         // server to client: the cache's answers are written between its runs
 	co         coalesceState // shared by the two sides when the proxy has a cache
 
-	killed       atomic.Bool
-	upMu         sync.Mutex  // guards upstream against kill, which runs on another goroutine
-	clientDone   atomic.Bool // the client side ended first and will close the client itself
-	terminated   atomic.Bool // the client sent Terminate: the server closing is expected
-	upstreamLost atomic.Bool // reading from the server failed: its backend is gone
+	end  sessionEnd // why the session ends: the first reason, kept for good
+	upMu sync.Mutex // guards upstream against kill, which runs on another goroutine
 
 	// Server connection reuse (srv.pool non-nil).
 	serverParams []serverParam // ParameterStatus in effect, for the next client (s2c goroutine)
 	serverBorn   time.Time     // when the server connection was made
 	reuseKey     string        // the startup packet, canonical, when reuse is on and it may be reused; else ""
 }
+
+// endReason is why a session ends. Each side and Shutdown say it as it happens, on their own
+// goroutines; the first one said is the session's (sessionEnd), and everything that depends on
+// how the session ended reads that one value.
+type endReason uint32
+
+const (
+	running endReason = iota
+	// clientTerminated: the client sent Terminate. The server closing after it is expected, not
+	// a lost server; a Terminate held back for reuse may leave the server connection kept.
+	clientTerminated
+	// clientLeft: the client side ended first (the client closed, or broke the protocol) and
+	// closes the client itself.
+	clientLeft
+	// serverLost: reading from the server failed first, not by the proxy's doing: the backend
+	// is gone, and the client is told so.
+	serverLost
+	// shutdown: the proxy's Shutdown closed the session past its grace period.
+	shutdown
+)
+
+// sessionEnd holds a session's end reason, set once.
+type sessionEnd struct{ r atomic.Uint32 }
+
+// set makes r the end reason unless one was set before; it reports whether it did.
+func (e *sessionEnd) set(r endReason) bool { return e.r.CompareAndSwap(uint32(running), uint32(r)) }
+
+// reason is the end reason, running while there is none.
+func (e *sessionEnd) reason() endReason { return endReason(e.r.Load()) }
 
 func newSession(srv *Server, st *startup, clientAddr string, accepted time.Time) *Session {
 	s := &Session{srv: srv, observer: srv.cfg.Observer, client: st.conn, startup: st}
@@ -85,77 +111,100 @@ func (s *Session) run() {
 	s.upMu.Lock()
 	s.upstream, s.target = up, t
 	s.upMu.Unlock()
-	kept := false
-	defer func() {
-		if !kept {
-			up.Close()
-		}
-	}()
-	if s.killed.Load() { // Shutdown raced with the dial
+	if s.end.reason() == shutdown { // Shutdown raced with the dial
 		s.kill()
 	}
+	c := s.plumb(up, greeting)
+	clientErr, serverErr, keep := s.forward(c)
+	if !s.finish(c, clientErr, serverErr, keep, &stats) {
+		up.Close()
+	}
+	s.logEnd(stats.Err)
+}
 
-	q := &queue{}
-	fe, be := newFrontend(q, s.srv.cfg.MaxMessageSize, &s.terminated), newBackend(s, q)
-	var front, back inspector = fe, be
-	c2s := newPump(s.client, up, clientBufSize, maxHold)
-	s2c := newPump(up, s.client, serverBufSize, maxHold)
-	s2c.preload(greeting)
-	s.s2c = s2c
-	fe.keepServer = s.reuseKey != "" && c2s.dstRaw != nil // only plain sockets are kept
+// conduit is a session's two directions and what inspects each.
+type conduit struct {
+	up          net.Conn
+	q           *queue
+	fe          *frontend
+	be          *backend
+	front, back inspector
+	c2s, s2c    *pump
+}
+
+// plumb builds the session's conduit over its server connection up; greeting is what a kept
+// connection replays to the client in place of the server's.
+func (s *Session) plumb(up net.Conn, greeting []byte) *conduit {
+	c := &conduit{up: up, q: &queue{}}
+	c.fe, c.be = newFrontend(c.q, s.srv.cfg.MaxMessageSize, &s.end), newBackend(s, c.q)
+	c.front, c.back = c.fe, c.be
+	c.c2s = newPump(s.client, up, clientBufSize, maxHold)
+	c.s2c = newPump(up, s.client, serverBufSize, maxHold)
+	c.s2c.preload(greeting)
+	s.s2c = c.s2c
+	c.fe.keepServer = s.reuseKey != "" && c.c2s.dstRaw != nil // only plain sockets are kept
 	switch {
 	case s.info.Replication:
 		// Replication speaks its own sub-protocol inside COPY; it is forwarded untouched.
-		front, back = passthrough{}, passthrough{}
-		be.cache = nil
+		c.front, c.back = passthrough{}, passthrough{}
+		c.be.cache = nil
 	case s.srv.cfg.Cache != nil:
-		fe.co = newCoalescing(s, fe, s.srv.cfg.Cache)
-		s2c.dstMu = new(sync.Mutex)
+		c.fe.co = newCoalescing(s, c.fe, s.srv.cfg.Cache)
+		c.s2c.dstMu = new(sync.Mutex)
 	}
+	return c
+}
 
+// forward runs both directions until both have stopped, and returns why each stopped and
+// whether the server connection may serve another client. The client's side runs on this
+// goroutine; when it stops, the server's is stopped too (only interrupted, when the client
+// said Terminate and its server connection may be kept).
+func (s *Session) forward(c *conduit) (clientErr, serverErr error, keep bool) {
 	var wg sync.WaitGroup
-	var serverErr error
 	wg.Add(1)
 	s.srv.workers.run(func() {
 		defer wg.Done()
-		serverErr = s2c.run(back)
+		serverErr = c.s2c.run(c.back)
 		var we *errWrite
-		if !errors.As(serverErr, &we) && !s.clientDone.Load() && !s.killed.Load() {
-			s.upstreamLost.Store(true) // the server ended it, not the proxy closing up
-			if !s.terminated.Load() {
-				s.srv.forgetAnswers("the server ended a session")
-			}
+		if !errors.As(serverErr, &we) && s.end.set(serverLost) {
+			// The server ended it, not the client nor the proxy closing up: it may have
+			// restarted, and cached answers may be older than its data.
+			s.srv.forgetAnswers("the server ended a session")
 		}
-		s.serverEnded(serverErr, back)
+		s.serverEnded(serverErr, c.back)
 	})
-	clientErr := c2s.run(front)
-
-	// The client side is done: stop the server side, then say why if the client should know.
-	// A server connection that may be kept is only interrupted, not closed.
-	s.clientDone.Store(true)
+	clientErr = c.c2s.run(c.front)
+	s.end.set(clientLeft)
 	// Nothing the server still sends is for the client now. A write to a client that stopped
 	// reading must not hold the server side: the server pump writes from inside its read of the
 	// server's socket, so closing that socket takes effect (and frees a backend blocked sending
 	// a large answer) only once the write returns.
 	_ = s.client.SetWriteDeadline(time.Now())
-	keep := errors.Is(clientErr, errTerminated) && s.txStatus.Load() == uint32(pgwire.TxIdle)
+	keep = errors.Is(clientErr, errTerminated) && s.txStatus.Load() == uint32(pgwire.TxIdle)
 	if keep {
-		_ = up.SetReadDeadline(time.Now())
+		_ = c.up.SetReadDeadline(time.Now())
 	} else {
-		s.endUpstream(fe.keepServer && s.terminated.Load())
+		s.endUpstream(c.fe.keepServer && s.end.reason() == clientTerminated)
 	}
 	wg.Wait()
 	if keep {
-		keep = isTimeout(serverErr) && s2c.idle() && q.published == be.cons.popped && be.txStatus == pgwire.TxIdle &&
-			be.authOK && !be.authAsked && !s.killed.Load()
+		keep = s.end.reason() == clientTerminated && isTimeout(serverErr) && c.s2c.idle() && c.be.reusable()
 		if !keep {
 			s.endUpstream(true)
 		}
 	}
+	return clientErr, serverErr, keep
+}
+
+// finish ends a session whose two directions have stopped: it tells the client why when it
+// should know, cancels what the server still runs for a client that vanished, and keeps the
+// server connection for another client when keep says it may. It reports whether it kept it;
+// if not, the caller closes it.
+func (s *Session) finish(c *conduit, clientErr, serverErr error, keep bool, stats *ConnStats) (kept bool) {
 	var tooLarge *errTooLarge
 	var malformed *errMalformed
 	switch {
-	case s.killed.Load():
+	case s.end.reason() == shutdown:
 		sendError(s.client, "FATAL", codeAdminShutdown, "terminating connection: the proxy is shutting down")
 	case errors.As(clientErr, &tooLarge):
 		sendError(s.client, "FATAL", codeProtocolViolation, "invalid message: "+tooLarge.Error())
@@ -166,27 +215,26 @@ func (s *Session) run() {
 	// Both pumps have stopped, so the queue's counts are settled. Answers still expected mean a
 	// statement may be running: closing the connection does not stop it (the server notices a
 	// vanished client only when it next reads or writes), so cancel it as the client would have.
-	if !s.info.Replication && q.published > be.cons.popped {
+	if !s.info.Replication && c.q.published > c.be.cons.popped {
 		s.cancelInFlight()
 	}
-	abandonFills(fe, be)
+	abandonFills(c.fe, c.be)
 
 	if s.cancelKey != nil {
 		s.srv.cancels.remove(s.cancelKey)
 	}
-	stats.BytesFromClient, stats.BytesFromServer = c2s.bytes, s2c.bytes
-	c2s.release() // both pumps have stopped
-	s2c.release()
-	if keep {
-		stats.Err = nil // the client said goodbye; the server side was only interrupted
-		_ = up.SetReadDeadline(noDeadline)
-		s.srv.pool.keep(s.reuseKey, &keptConn{conn: up, target: s.target, key: s.cancelKey,
-			params: s.serverParams, born: s.serverBorn})
-		kept = true
-	} else {
-		stats.Err = sessionError(clientErr, serverErr, s.killed.Load())
+	stats.BytesFromClient, stats.BytesFromServer = c.c2s.bytes, c.s2c.bytes
+	c.c2s.release() // both pumps have stopped
+	c.s2c.release()
+	if !keep {
+		stats.Err = sessionError(clientErr, serverErr, s.end.reason() == shutdown)
+		return false
 	}
-	s.logEnd(stats.Err)
+	stats.Err = nil // the client said goodbye; the server side was only interrupted
+	_ = c.up.SetReadDeadline(noDeadline)
+	s.srv.pool.keep(s.reuseKey, &keptConn{conn: c.up, target: s.target, key: s.cancelKey,
+		params: s.serverParams, born: s.serverBorn})
+	return true
 }
 
 // connectUpstream gives the session its server connection: a kept one for the same startup
@@ -265,8 +313,8 @@ func (s *Session) endUpstream(sendTerminate bool) {
 // cancelInFlight sends the server a CancelRequest for the session's backend, when the client
 // left without Terminate while the server still owed it answers.
 func (s *Session) cancelInFlight() {
-	if s.cancelKey == nil || s.terminated.Load() || s.upstreamLost.Load() {
-		return
+	if r := s.end.reason(); s.cancelKey == nil || r == clientTerminated || r == serverLost {
+		return // the server has no statement of this client running, or no backend left
 	}
 	// A CancelRequest that reaches the backend before it has read the statement is dropped (the
 	// server ignores a cancel while it waits for a command), and the statement then runs to its
@@ -294,11 +342,12 @@ const cancelAgainAfter = 100 * time.Millisecond
 // serverEnded runs on the server-side goroutine when the upstream stops: the client is told
 // when the server vanished without saying why, then closed so the client side stops too.
 func (s *Session) serverEnded(err error, back inspector) {
-	if s.clientDone.Load() || s.killed.Load() {
+	r := s.end.reason()
+	if r == clientLeft || r == shutdown {
 		return // the client side is ending the session and speaks for it
 	}
 	var we *errWrite
-	if !errors.As(err, &we) && !lastWasError(back) && !s.terminated.Load() {
+	if !errors.As(err, &we) && !lastWasError(back) && r != clientTerminated {
 		sendError(s.client, "FATAL", codeConnectionFailure, "lost connection to upstream "+s.srv.cfg.Upstream.String())
 	}
 	s.client.Close()
@@ -311,7 +360,7 @@ func lastWasError(ins inspector) bool {
 
 // kill ends the session from outside (Shutdown past its grace period).
 func (s *Session) kill() {
-	s.killed.Store(true)
+	s.end.set(shutdown)
 	s.upMu.Lock()
 	up := s.upstream
 	s.upMu.Unlock()
