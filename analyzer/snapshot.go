@@ -540,6 +540,18 @@ func (a *Analyzer) snapFingerprints(s *Snapshot, sec int64) {
 	s.Fingerprints = all
 }
 
+// ClientRatios are a client's share of all watched polls and its queries per connection, 0
+// where the whole is 0: what a snapshot says of each client, and a merged report recomputes.
+func ClientRatios(polls, totalPolls, queries, connections int64) (pollShare, queriesPerConn float64) {
+	if totalPolls > 0 {
+		pollShare = float64(polls) / float64(totalPolls)
+	}
+	if connections > 0 {
+		queriesPerConn = float64(queries) / float64(connections)
+	}
+	return pollShare, queriesPerConn
+}
+
 func (a *Analyzer) snapClients(s *Snapshot, sec int64) {
 	var all []ClientStat
 	totalPolls := a.watched.Load()
@@ -551,12 +563,7 @@ func (a *Analyzer) snapClients(s *Snapshot, sec int64) {
 			QPS10: c.queryRing.rate(sec, 10), ConnsPerSec10: c.connRing.rate(sec, 10),
 		}
 		c.mu.Unlock()
-		if totalPolls > 0 {
-			cs.PollShare = float64(cs.Polls) / float64(totalPolls)
-		}
-		if cs.Connections > 0 {
-			cs.QueriesPerConn = float64(cs.Queries) / float64(cs.Connections)
-		}
+		cs.PollShare, cs.QueriesPerConn = ClientRatios(cs.Polls, totalPolls, cs.Queries, cs.Connections)
 		all = append(all, cs)
 	})
 	slices.SortFunc(all, func(x, y ClientStat) int {

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/pgpollwatch/pgpollwatch/analyzer"
 )
 
 // Merge combines the reports of several proxies (typically one per application host, all in
@@ -376,12 +378,7 @@ func mergeClients(reports []*Report, totalPolls int64) []Client {
 	out := make([]Client, 0, len(order))
 	for _, k := range order {
 		c := *accs[k]
-		if totalPolls > 0 {
-			c.PollShare = float64(c.Polls) / float64(totalPolls)
-		}
-		if c.Connections > 0 {
-			c.QueriesPerConn = float64(c.Queries) / float64(c.Connections)
-		}
+		c.PollShare, c.QueriesPerConn = analyzer.ClientRatios(c.Polls, totalPolls, c.Queries, c.Connections)
 		out = append(out, c)
 	}
 	slices.SortStableFunc(out, func(x, y Client) int {
