@@ -135,6 +135,7 @@ type Analyzer struct {
 	nextClient atomic.Uint32
 
 	coalesceStats atomic.Pointer[func() CoalesceStats]
+	reuseStats    atomic.Pointer[func() ReuseStats]
 }
 
 // New makes an Analyzer. Call Run to evaluate storms every second.

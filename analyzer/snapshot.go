@@ -36,6 +36,9 @@ type Snapshot struct {
 	// Coalesce is the coalescing cache's state; nil when coalescing is not available (the
 	// proxy runs without --coalesce). See SetCoalesceStats.
 	Coalesce *CoalesceStats `json:"coalesce,omitempty"`
+	// Reuse is server connection reuse's state; nil when reuse is off (the proxy runs without
+	// --reuse-server-connections). See SetReuseStats.
+	Reuse *ReuseStats `json:"reuse,omitempty"`
 	// WhatIf estimates, for each of WhatIfTTLs, the upstream queries a cache would have saved
 	// on the watched polls seen since start.
 	WhatIf []WhatIf `json:"what_if"`
@@ -298,6 +301,7 @@ func (a *Analyzer) Snapshot() *Snapshot {
 	a.snapRepeats(s, sec)
 	a.snapWhatIf(s)
 	a.snapCoalesce(s)
+	a.snapReuse(s)
 	a.stormMu.Lock()
 	s.Storms = a.storms.list()
 	a.stormMu.Unlock()
