@@ -1,7 +1,7 @@
 // Package analyzer turns the proxy's stream of statements into what an operator needs to see:
 // fingerprints of every statement, polls per watched key (a Celery task_id and the like), rates,
 // whether the polls ever return anything new, repeated reads nobody configured, storms and the
-// findings that explain them. It implements proxy.Observer and is read through Snapshots.
+// findings that explain them. It implements event.Observer (the proxy's Observer) and is read through Snapshots.
 //
 // Ingest runs on the sessions' goroutines, after the bytes were forwarded, with short critical
 // sections on sharded state and no allocation per event in steady state. All state is bounded:
@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/pgpollwatch/pgpollwatch/analyzer/sqlscan"
-	"github.com/pgpollwatch/pgpollwatch/proxy"
+	"github.com/pgpollwatch/pgpollwatch/event"
 )
 
 // Config shapes an Analyzer; zero values get the documented defaults.
@@ -160,7 +160,7 @@ func New(cfg Config) *Analyzer {
 	return a
 }
 
-var _ proxy.Observer = (*Analyzer)(nil)
+var _ event.Observer = (*Analyzer)(nil)
 
 // sec is the analyzer-relative second of t.
 func (a *Analyzer) sec(t time.Time) int64 { return int64(t.Sub(a.epoch) / time.Second) }
@@ -202,8 +202,8 @@ type textCacheEntry struct {
 	fp   *fpStats
 }
 
-// ConnOpened implements proxy.Observer.
-func (a *Analyzer) ConnOpened(c *proxy.ConnInfo) {
+// ConnOpened implements event.Observer.
+func (a *Analyzer) ConnOpened(c *event.ConnInfo) {
 	host := c.ClientAddr
 	if h, _, err := net.SplitHostPort(c.ClientAddr); err == nil {
 		host = h
@@ -234,8 +234,8 @@ func (a *Analyzer) ConnOpened(c *proxy.ConnInfo) {
 	}
 }
 
-// ConnAuthenticated implements proxy.Observer.
-func (a *Analyzer) ConnAuthenticated(c *proxy.ConnInfo, ok bool, _ string) {
+// ConnAuthenticated implements event.Observer.
+func (a *Analyzer) ConnAuthenticated(c *event.ConnInfo, ok bool, _ string) {
 	if !ok {
 		a.authFailed.Add(1)
 		if cs, isCS := c.Local.(*connState); isCS {
@@ -261,8 +261,8 @@ func (a *Analyzer) settle(cs *connState, at int64) {
 	p.mu.Unlock()
 }
 
-// ConnClosed implements proxy.Observer.
-func (a *Analyzer) ConnClosed(c *proxy.ConnInfo, st proxy.ConnStats) {
+// ConnClosed implements event.Observer.
+func (a *Analyzer) ConnClosed(c *event.ConnInfo, st event.ConnStats) {
 	a.openConns.Add(-1)
 	if cs, ok := c.Local.(*connState); ok {
 		a.settle(cs, 0)
@@ -273,8 +273,8 @@ func (a *Analyzer) ConnClosed(c *proxy.ConnInfo, st proxy.ConnStats) {
 	}
 }
 
-// Statements implements proxy.Observer.
-func (a *Analyzer) Statements(c *proxy.ConnInfo, batch []proxy.Event) {
+// Statements implements event.Observer.
+func (a *Analyzer) Statements(c *event.ConnInfo, batch []event.Event) {
 	cs, ok := c.Local.(*connState)
 	if !ok {
 		return
@@ -285,7 +285,7 @@ func (a *Analyzer) Statements(c *proxy.ConnInfo, batch []proxy.Event) {
 }
 
 // ingest accounts one completed statement.
-func (a *Analyzer) ingest(cs *connState, ev *proxy.Event) {
+func (a *Analyzer) ingest(cs *connState, ev *event.Event) {
 	start := a.nanos(ev.Start)
 	endNs := start + int64(ev.Duration)
 	long := int64(a.cfg.SpinInterval)
@@ -351,8 +351,8 @@ func (a *Analyzer) pollerBusy(cs *connState, start, end int64) {
 }
 
 // statementText picks the statement the event is about: the Index-th of a simple query string.
-func statementText(ev *proxy.Event) []byte {
-	if ev.Protocol != proxy.Simple || ev.Index == 0 && !multi(ev.Text) {
+func statementText(ev *event.Event) []byte {
+	if ev.Protocol != event.Simple || ev.Index == 0 && !multi(ev.Text) {
 		return ev.Text
 	}
 	var out []byte
@@ -377,7 +377,7 @@ func multi(text []byte) bool {
 
 // fingerprint finds the statement's fingerprint entry. Texts seen recently on this connection
 // (prepared statements, literal-free queries) skip the lexer.
-func (a *Analyzer) fingerprint(cs *connState, ev *proxy.Event, text []byte) *fpStats {
+func (a *Analyzer) fingerprint(cs *connState, ev *event.Event, text []byte) *fpStats {
 	h := maphash.Bytes(a.seed, text)
 	slot := &cs.cache[h%uint64(len(cs.cache))]
 	if slot.fp != nil && slot.hash == h && !slot.fp.evicted.Load() {
@@ -429,7 +429,7 @@ func truncateText(s string) string {
 }
 
 // pollKeys counts a poll for each key the statement reads.
-func (a *Analyzer) pollKeys(cs *connState, ev *proxy.Event, text []byte, fp *fpStats, sec, start, at int64) {
+func (a *Analyzer) pollKeys(cs *connState, ev *event.Event, text []byte, fp *fpStats, sec, start, at int64) {
 	a.watched.Add(1)
 	a.perWatch[fp.lookup.watch].lookups.Add(1)
 	w := &a.cfg.Watches[fp.lookup.watch]
@@ -476,7 +476,7 @@ func oneKey(n, watch int) int {
 
 // writeKeys marks the keys a write touches (for time-to-result and the what-if estimate's
 // invalidations); a write whose keys cannot be told marks the whole table.
-func (a *Analyzer) writeKeys(cs *connState, ev *proxy.Event, text []byte, fp *fpStats, at int64) {
+func (a *Analyzer) writeKeys(cs *connState, ev *event.Event, text []byte, fp *fpStats, at int64) {
 	n := 0
 	result := storesResult(&a.cfg.Watches[fp.lookup.watch], cs, ev, text)
 	a.eachKey(cs, ev, text, fp, func(key []byte) {
@@ -502,12 +502,12 @@ func (a *Analyzer) writeKeys(cs *connState, ev *proxy.Event, text []byte, fp *fp
 // its values (a literal of the text, or a bound parameter): Celery's INSERT or UPDATE of a
 // task's row with status 'SUCCESS' stores its result. The state may sit in another column than
 // the status one; a write is rare next to polls, and a false match only dates a result early.
-func storesResult(w *Watch, cs *connState, ev *proxy.Event, text []byte) bool {
+func storesResult(w *Watch, cs *connState, ev *event.Event, text []byte) bool {
 	if len(w.TerminalStates) == 0 {
 		return false
 	}
 	found := false
-	if ev.Protocol == proxy.Extended {
+	if ev.Protocol == event.Extended {
 		ev.Bind.Params(func(_ int, format int16, v []byte) bool {
 			found = format == 0 && isTerminal(w, v)
 			return !found
@@ -528,9 +528,9 @@ func storesResult(w *Watch, cs *connState, ev *proxy.Event, text []byte) bool {
 
 // eachKey calls fn for each key of a watched statement: from the literal(s) in the text for
 // the simple protocol, from the bound parameter for the extended one.
-func (a *Analyzer) eachKey(cs *connState, ev *proxy.Event, text []byte, fp *fpStats, fn func([]byte)) {
+func (a *Analyzer) eachKey(cs *connState, ev *event.Event, text []byte, fp *fpStats, fn func([]byte)) {
 	lk := fp.lookup
-	if ev.Protocol == proxy.Extended && lk.param > 0 {
+	if ev.Protocol == event.Extended && lk.param > 0 {
 		ev.Bind.Params(func(i int, format int16, v []byte) bool {
 			if i != lk.param-1 {
 				return true
@@ -544,7 +544,7 @@ func (a *Analyzer) eachKey(cs *connState, ev *proxy.Event, text []byte, fp *fpSt
 		})
 		return
 	}
-	if lk.keyConst >= 0 && lk.keyConst < len(cs.consts) && ev.Protocol == proxy.Simple {
+	if lk.keyConst >= 0 && lk.keyConst < len(cs.consts) && ev.Protocol == event.Simple {
 		c := cs.consts[lk.keyConst]
 		k, ok := literalKey(cs.key[:0], text, sqlscan.Token{Kind: constTokenKind(c.Kind), Start: int(c.Start), End: int(c.End)})
 		if ok && len(k) <= maxKeyLen {

@@ -1,6 +1,6 @@
 package analyzer
 
-import "github.com/pgpollwatch/pgpollwatch/proxy"
+import "github.com/pgpollwatch/pgpollwatch/event"
 
 // Classifier finds the watched lookup or write in one statement, as the analyzer does, for
 // those outside it that must act on statements before they run (the coalescing cache). It is
@@ -45,7 +45,7 @@ func (c *Classifier) Match(sql []byte, key func(k []byte)) Lookup {
 
 // BindKeys calls fn with each key parameter param (1-based) carries in a Bind: its value, or
 // each element of an array; false when the Bind has no such parameter.
-func (c *Classifier) BindKeys(bind proxy.BindMessage, param int, array bool, fn func(k []byte)) bool {
+func (c *Classifier) BindKeys(bind event.BindMessage, param int, array bool, fn func(k []byte)) bool {
 	found := false
 	bind.Params(func(i int, format int16, v []byte) bool {
 		if i != param-1 {

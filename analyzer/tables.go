@@ -7,8 +7,8 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/pgpollwatch/pgpollwatch/analyzer/sqlscan"
+	"github.com/pgpollwatch/pgpollwatch/event"
 	"github.com/pgpollwatch/pgpollwatch/internal/pgwire"
-	"github.com/pgpollwatch/pgpollwatch/proxy"
 )
 
 const shards = 16
@@ -73,7 +73,7 @@ type fpStats struct {
 	statusIdx int // column of the watch's status in the rows; -1 unknown, -2 absent
 }
 
-func (f *fpStats) record(ev *proxy.Event, sec int64) {
+func (f *fpStats) record(ev *event.Event, sec int64) {
 	f.mu.Lock()
 	if f.calls == 0 {
 		f.firstSec = sec
@@ -95,7 +95,7 @@ func (f *fpStats) record(ev *proxy.Event, sec int64) {
 
 // status reads the watch's status column from the first returned row: "no row" when none came
 // back (a pending Celery task has no row yet).
-func (f *fpStats) status(ev *proxy.Event, w *Watch) ([]byte, bool) {
+func (f *fpStats) status(ev *event.Event, w *Watch) ([]byte, bool) {
 	if w.StatusColumn == "" {
 		return nil, false
 	}
@@ -280,7 +280,7 @@ func (t *keyTable) entry(s *keyShard, tk []byte, h uint64, watch int, key []byte
 }
 
 // poll counts a poll of key by poller p, whose lock the caller holds.
-func (t *keyTable) poll(a *Analyzer, cs *connState, p *pollerClock, watch int, key []byte, ev *proxy.Event, sec, start, at int64, status []byte, hasStatus bool) {
+func (t *keyTable) poll(a *Analyzer, cs *connState, p *pollerClock, watch int, key []byte, ev *event.Event, sec, start, at int64, status []byte, hasStatus bool) {
 	s, tk, h := t.locate(&cs.tkey, watch, key)
 	w := &a.cfg.Watches[watch]
 	s.mu.Lock()
@@ -396,13 +396,13 @@ var sep = [1]byte{0}
 
 // repeat counts a read of a SELECT nobody asked to watch, keyed by its fingerprint and the
 // values it was run with, so that a loop re-reading the same row is found anyway.
-func (a *Analyzer) repeat(cs *connState, ev *proxy.Event, text []byte, fp *fpStats, sec, at int64) {
+func (a *Analyzer) repeat(cs *connState, ev *event.Event, text []byte, fp *fpStats, sec, at int64) {
 	var h xxhash.Digest // no random seed: the same reads get the same digests in every run
 	h.Reset()
 	var fb [8]byte
 	binary.LittleEndian.PutUint64(fb[:], fp.fingerprint)
 	h.Write(fb[:])
-	if ev.Protocol == proxy.Extended {
+	if ev.Protocol == event.Extended {
 		h.Write(ev.Bind) // names, formats and values: the same bytes mean the same read
 	} else {
 		// The constants of this statement, as fingerprint found them a moment ago.

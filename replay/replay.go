@@ -18,8 +18,8 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/pgpollwatch/pgpollwatch/analyzer"
+	"github.com/pgpollwatch/pgpollwatch/event"
 	"github.com/pgpollwatch/pgpollwatch/pglog"
-	"github.com/pgpollwatch/pgpollwatch/proxy"
 )
 
 // Run reads every record of r into a new analyzer made from cfg, whose clock and epoch it sets
@@ -130,7 +130,7 @@ func run(next func() (pglog.Record, error), cfg analyzer.Config) (*analyzer.Anal
 		return analyzer.New(cfg), err
 	}
 	cfg.DigestKey = key.Sum64() | 1 // never 0, which asks for a random key
-	f := &feed{sessions: map[string]*proxy.ConnInfo{}}
+	f := &feed{sessions: map[string]*event.ConnInfo{}}
 	f.now = head[0].Time
 	cfg.Now = func() time.Time { return f.now }
 	cfg.Epoch = head[0].Time.Truncate(time.Second)
@@ -156,9 +156,9 @@ type feed struct {
 	an       *analyzer.Analyzer
 	now      time.Time // the latest time the log has reached
 	nextTick time.Time
-	sessions map[string]*proxy.ConnInfo
+	sessions map[string]*event.ConnInfo
 	bind     []byte
-	batch    [1]proxy.Event
+	batch    [1]event.Event
 }
 
 // tickTo runs the analyzer's ticks for every second of log time up to t.
@@ -189,7 +189,7 @@ func (f *feed) record(rec *pglog.Record) {
 		// opening, when it hears of no login.
 	case pglog.Disconnection:
 		if info := f.sessions[rec.Session]; info != nil {
-			f.an.ConnClosed(info, proxy.ConnStats{Duration: max(rec.Duration, 0)})
+			f.an.ConnClosed(info, event.ConnStats{Duration: max(rec.Duration, 0)})
 			delete(f.sessions, rec.Session)
 		}
 	case pglog.Statement:
@@ -197,11 +197,11 @@ func (f *feed) record(rec *pglog.Record) {
 		if info == nil { // a session that began before the log, or without log_connections
 			info = f.open(rec)
 		}
-		ev := proxy.Event{Text: []byte(rec.Text), Start: rec.Time, Duration: max(rec.Duration, 0), Failed: rec.Failed}
+		ev := event.Event{Text: []byte(rec.Text), Start: rec.Time, Duration: max(rec.Duration, 0), Failed: rec.Failed}
 		if rec.Protocol == pglog.Extended {
-			ev.Protocol = proxy.Extended
+			ev.Protocol = event.Extended
 			f.bind = bindBody(f.bind[:0], rec.Params)
-			ev.Bind = proxy.BindMessage(f.bind)
+			ev.Bind = event.BindMessage(f.bind)
 		}
 		f.batch[0] = ev
 		f.an.Statements(info, f.batch[:])
@@ -209,11 +209,11 @@ func (f *feed) record(rec *pglog.Record) {
 }
 
 // open makes the connection of rec's session.
-func (f *feed) open(rec *pglog.Record) *proxy.ConnInfo {
+func (f *feed) open(rec *pglog.Record) *event.ConnInfo {
 	if old := f.sessions[rec.Session]; old != nil { // a session logged twice: close the first
-		f.an.ConnClosed(old, proxy.ConnStats{})
+		f.an.ConnClosed(old, event.ConnStats{})
 	}
-	info := &proxy.ConnInfo{ClientAddr: net.JoinHostPort(rec.Host, strconv.Itoa(rec.Port)), User: rec.User,
+	info := &event.ConnInfo{ClientAddr: net.JoinHostPort(rec.Host, strconv.Itoa(rec.Port)), User: rec.User,
 		Database: rec.Database, ApplicationName: rec.App, OpenedAt: rec.Time}
 	if info.OpenedAt.IsZero() {
 		info.OpenedAt = f.now
