@@ -6,7 +6,7 @@ import (
 )
 
 // What the HTML and Markdown writers say about coalescing: the cache's own numbers, and the
-// what-if estimate of what a cache would have saved.
+// what-if estimate of what a cache would have saved; and about server connection reuse.
 
 // measure is one line of the Coalescing table.
 type measure struct {
@@ -41,6 +41,18 @@ func coalesceMeasures(c *Coalesce) []measure {
 		{"bytes", of(fmtBytes(c.Bytes), fmtBytes(c.MaxBytes), c.MaxBytes > 0), "held at the end"},
 		{"age served, p50", fmtMs(c.AgeP50Ms), "age of an entry when it answered, median"},
 		{"age served, max", fmtMs(c.AgeMaxMs), "the oldest answer served"},
+	}
+}
+
+// reuseMeasures lists what server connection reuse did; connections is the report's count of
+// client connections, of which reused ones are a share.
+func reuseMeasures(u *Reuse, connections int64) []measure {
+	return []measure{
+		{"clients on a reused connection", fmtInt(u.Reused), "served by a kept server connection instead of a new one"},
+		{"share of client connections", fmtPct(float64(u.Reused), float64(connections)), "reused / client connections opened"},
+		{"kept", fmtInt(u.Kept), "server connections reset (DISCARD ALL) and kept after their client left"},
+		{"discarded", fmtInt(u.Discarded), "kept connections closed: expired, closed by the server, reset failed, or no room"},
+		{"idle", fmtInt(int64(u.Idle)), "kept connections waiting for a client at the end"},
 	}
 }
 

@@ -67,6 +67,7 @@ type htmlView struct {
 	Storming    int
 
 	Coalesce       []measure   // the cache's numbers; nil without a cache
+	Reuse          []measure   // server connection reuse's numbers; nil without reuse
 	WhatIf         []whatIfRow // nil when the report has no estimate
 	WhatIfPolls    int64
 	WhatIfSentence string
@@ -147,6 +148,9 @@ func newHTMLView(r *Report) *htmlView {
 	}
 	if r.Coalesce != nil {
 		v.Coalesce = coalesceMeasures(r.Coalesce)
+	}
+	if r.Reuse != nil {
+		v.Reuse = reuseMeasures(r.Reuse, r.Totals.Connections)
 	}
 	v.WhatIf, v.WhatIfPolls, v.WhatIfSentence, v.WhatIfNote = whatIfRows(r.WhatIf), whatIfPolls(r.WhatIf), whatIfSentence(r.WhatIf), whatIfNote
 	for _, k := range r.Keys {

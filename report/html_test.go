@@ -404,3 +404,49 @@ func TestCoalescingSections(t *testing.T) {
 		})
 	}
 }
+
+// TestReuseSection: server connection reuse's numbers, in HTML and Markdown, exactly when the
+// report has them.
+func TestReuseSection(t *testing.T) {
+	s, src := secretSnapshot(t)
+	withReuse := FromSnapshot(s, src)
+	without := FromSnapshot(s, src)
+	without.Reuse = nil
+	if withReuse.Reuse == nil || *withReuse.Reuse != (Reuse{Reused: 4_117, Kept: 4_120, Discarded: 2, Idle: 1}) {
+		t.Fatalf("reuse %+v", withReuse.Reuse)
+	}
+	share := fmtPct(4_117, float64(withReuse.Totals.Connections))
+	for _, c := range []struct {
+		name string
+		r    *Report
+		want bool
+	}{{"reuse on", withReuse, true}, {"reuse off", without, false}} {
+		t.Run(c.name, func(t *testing.T) {
+			var hb, mb bytes.Buffer
+			if err := WriteHTML(&hb, c.r); err != nil {
+				t.Fatal(err)
+			}
+			if err := WriteMarkdown(&mb, c.r); err != nil {
+				t.Fatal(err)
+			}
+			doc, err := html.Parse(&hb)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sec := find(doc, func(n *html.Node) bool { return n.DataAtom == atom.Section && attr(n, "id") == "reuse" })
+			md := mb.String()
+			if (sec != nil) != c.want || strings.Contains(md, "## Server connection reuse") != c.want {
+				t.Fatalf("reuse section in HTML %v, in Markdown %v; want %v", sec != nil, strings.Contains(md, "## Server connection reuse"), c.want)
+			}
+			if !c.want {
+				return
+			}
+			text := textOf(sec)
+			for _, w := range []string{"Server connection reuse", "4,117", "4,120", "kept", "discarded", "idle", share} {
+				if !strings.Contains(text, w) || !strings.Contains(md, mdText(w)) {
+					t.Errorf("reuse section lacks %q", w)
+				}
+			}
+		})
+	}
+}

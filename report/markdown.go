@@ -114,11 +114,7 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	if r.Coalesce != nil {
 		m.line("## Coalescing")
 		m.blank()
-		var rows [][]string
-		for _, c := range coalesceMeasures(r.Coalesce) {
-			rows = append(rows, []string{mdText(c.Label), "**" + mdText(c.Value) + "**", mdText(c.Note)})
-		}
-		m.table([]string{"measure", "value", "meaning"}, "lrl", rows)
+		m.measures(coalesceMeasures(r.Coalesce))
 	}
 
 	if len(r.WhatIf) > 0 {
@@ -144,6 +140,12 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 			m.line(mdText(whatIfNote))
 			m.blank()
 		}
+	}
+
+	if r.Reuse != nil {
+		m.line("## Server connection reuse")
+		m.blank()
+		m.measures(reuseMeasures(r.Reuse, r.Totals.Connections))
 	}
 
 	if len(r.Clients) > 0 {
@@ -274,6 +276,15 @@ type md struct{ b *strings.Builder }
 
 func (m *md) line(s string) { m.b.WriteString(s + "\n") }
 func (m *md) blank()        { m.b.WriteString("\n") }
+
+// measures writes a table of measures, each with its value and what it means.
+func (m *md) measures(ms []measure) {
+	var rows [][]string
+	for _, c := range ms {
+		rows = append(rows, []string{mdText(c.Label), "**" + mdText(c.Value) + "**", mdText(c.Note)})
+	}
+	m.table([]string{"measure", "value", "meaning"}, "lrl", rows)
+}
 
 // table writes a GitHub table; align holds one letter per column, l or r ("" for all right).
 func (m *md) table(header []string, align string, rows [][]string) {

@@ -38,6 +38,8 @@ import (
 //     served ages the largest, enabled if any proxy had it on, ttl the largest, scope the
 //     common one ("mixed" when they differ).
 //   - what_if united by TTL: polls and saved summed, saved_share recomputed.
+//   - reuse: present if any report has it; every count summed (idle too: each proxy keeps its
+//     own server connections).
 //   - started_at the earliest, ended_at the latest; generator of the first report; headline
 //     and peak recomputed.
 //
@@ -123,6 +125,7 @@ func Merge(reports ...*Report) (*Report, error) {
 	out.Findings = mergeFindings(reports)
 	out.Coalesce = mergeCoalesce(reports)
 	out.WhatIf = mergeWhatIf(reports)
+	out.Reuse = mergeReuse(reports)
 	out.Headline = Headline(out)
 	out.Peak = peak(out.Timeline)
 	return out, nil
@@ -531,6 +534,24 @@ func mergeCoalesce(reports []*Report) *Coalesce {
 		out.AgeP50Ms = max(out.AgeP50Ms, c.AgeP50Ms)
 		out.AgeMaxMs = max(out.AgeMaxMs, c.AgeMaxMs)
 		out.Saved += c.Saved
+	}
+	return out
+}
+
+func mergeReuse(reports []*Report) *Reuse {
+	var out *Reuse
+	for _, r := range reports {
+		u := r.Reuse
+		if u == nil {
+			continue
+		}
+		if out == nil {
+			out = &Reuse{}
+		}
+		out.Reused += u.Reused
+		out.Kept += u.Kept
+		out.Discarded += u.Discarded
+		out.Idle += u.Idle
 	}
 	return out
 }

@@ -59,6 +59,7 @@ func mergeInputs() (a, b *Report) {
 		Coalesce: &analyzer.CoalesceStats{Enabled: true, TTL: 500 * time.Millisecond, Scope: "read-committed", Hits: 90, Misses: 10,
 			Fills: 9, Invalidations: 2, DiscardedFills: 1, Bypassed: 4, Entries: 2, Bytes: 1000, MaxEntries: 100, MaxBytes: 1 << 20,
 			AgeP50: 200 * time.Millisecond, AgeMax: 450 * time.Millisecond, Saved: 92},
+		Reuse: &analyzer.ReuseStats{Reused: 40, Kept: 42, Discarded: 1, Idle: 1},
 		WhatIf: []analyzer.WhatIf{{TTL: 100 * time.Millisecond, Polls: 107, Saved: 50, SavedShare: 50.0 / 107},
 			{TTL: 500 * time.Millisecond, Polls: 107, Saved: 90, SavedShare: 90.0 / 107}},
 	}
@@ -90,6 +91,7 @@ func mergeInputs() (a, b *Report) {
 		Coalesce: &analyzer.CoalesceStats{Enabled: false, TTL: time.Second, Scope: "idle", Hits: 10, Misses: 30,
 			Fills: 30, Invalidations: 3, Entries: 1, Bytes: 24, MaxEntries: 50, MaxBytes: 1 << 10,
 			AgeP50: 300 * time.Millisecond, AgeMax: 400 * time.Millisecond, Saved: 11},
+		Reuse: &analyzer.ReuseStats{Reused: 7, Kept: 9, Discarded: 0, Idle: 2},
 		// B knows a TTL A does not, and lists them in another order.
 		WhatIf: []analyzer.WhatIf{{TTL: 500 * time.Millisecond, Polls: 303, Saved: 290, SavedShare: 290.0 / 303},
 			{TTL: 100 * time.Millisecond, Polls: 303, Saved: 200, SavedShare: 200.0 / 303},
@@ -233,6 +235,9 @@ func TestMerge(t *testing.T) {
 			if m.Coalesce == nil || *m.Coalesce != wantC {
 				t.Fatalf("coalesce %+v, want %+v", m.Coalesce, wantC)
 			}
+			if want := (Reuse{Reused: 47, Kept: 51, Discarded: 1, Idle: 3}); m.Reuse == nil || *m.Reuse != want {
+				t.Fatalf("reuse %+v, want %+v", m.Reuse, want)
+			}
 			wantW := []WhatIf{{TTLMs: 100, Polls: 410, Saved: 250, SavedShare: 250.0 / 410}, {TTLMs: 500, Polls: 410, Saved: 380, SavedShare: 380.0 / 410},
 				{TTLMs: 5000, Polls: 303, Saved: 300, SavedShare: 300.0 / 303}}
 			if !reflect.DeepEqual(m.WhatIf, wantW) {
@@ -281,7 +286,7 @@ func TestMergeOne(t *testing.T) {
 	}
 	if m.Totals != a.Totals || len(m.Keys) != len(a.Keys) || !reflect.DeepEqual(m.Timeline, a.Timeline) ||
 		!reflect.DeepEqual(m.Findings, a.Findings) || m.Headline != a.Headline ||
-		!reflect.DeepEqual(m.Coalesce, a.Coalesce) || !reflect.DeepEqual(m.WhatIf, a.WhatIf) {
+		!reflect.DeepEqual(m.Coalesce, a.Coalesce) || !reflect.DeepEqual(m.WhatIf, a.WhatIf) || !reflect.DeepEqual(m.Reuse, a.Reuse) {
 		t.Fatalf("merge of one report changed it:\n%+v\n%+v", m, a)
 	}
 	for i := range a.Keys {
@@ -312,6 +317,30 @@ func TestMergeWithoutCoalescing(t *testing.T) {
 	}
 	if m.Coalesce == nil || *m.Coalesce != *a2.Coalesce {
 		t.Fatalf("coalesce %+v, want %+v", m.Coalesce, a2.Coalesce)
+	}
+}
+
+// TestMergeWithoutReuse: reports of proxies without server connection reuse (or from before it
+// was reported) merge to a report without it; with one that has it, to its numbers.
+func TestMergeWithoutReuse(t *testing.T) {
+	a, b := mergeInputs()
+	a.Reuse, b.Reuse = nil, nil
+	m, err := Merge(a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Reuse != nil {
+		t.Fatalf("reuse %+v from reports without it", m.Reuse)
+	}
+	if js, _ := json.Marshal(m); strings.Contains(string(js), `"reuse"`) {
+		t.Fatal("a merged report without reuse has a reuse field")
+	}
+	a2, _ := mergeInputs()
+	if m, err = Merge(b, a2); err != nil {
+		t.Fatal(err)
+	}
+	if m.Reuse == nil || *m.Reuse != *a2.Reuse {
+		t.Fatalf("reuse %+v, want %+v", m.Reuse, a2.Reuse)
 	}
 }
 

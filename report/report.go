@@ -55,6 +55,9 @@ type Report struct {
 
 	Coalesce *Coalesce `json:"coalesce,omitempty"` // the coalescing cache; nil when the proxy ran without it
 	WhatIf   []WhatIf  `json:"what_if"`            // what a cache would have saved, per TTL, shortest first
+	// Reuse is server connection reuse; nil when the proxy ran without
+	// --reuse-server-connections (and in reports from before it was reported).
+	Reuse *Reuse `json:"reuse,omitempty"`
 }
 
 // LogInput is what was read of a server log, and what could not be: an unreadable line is
@@ -353,6 +356,15 @@ func (c *Coalesce) HitRatio() float64 {
 	return 0
 }
 
+// Reuse is server connection reuse's state at ended_at (--reuse-server-connections), counts
+// since start.
+type Reuse struct {
+	Reused    int64 `json:"reused"`    // clients served by a kept server connection instead of a new one
+	Kept      int64 `json:"kept"`      // server connections reset and kept after their client left
+	Discarded int64 `json:"discarded"` // kept connections closed: expired, closed by the server, reset failed, no room
+	Idle      int   `json:"idle"`      // kept connections waiting for a client at ended_at
+}
+
 // WhatIf is the estimate, for one TTL, of the watched polls a cache would have answered.
 type WhatIf struct {
 	TTLMs      float64 `json:"ttl_ms"`
@@ -452,6 +464,9 @@ func FromSnapshot(s *analyzer.Snapshot, src Source) *Report {
 			Fills: c.Fills, Invalidations: c.Invalidations, DiscardedFills: c.DiscardedFills, Bypassed: c.Bypassed,
 			Entries: c.Entries, Bytes: c.Bytes, MaxEntries: c.MaxEntries, MaxBytes: c.MaxBytes,
 			AgeP50Ms: ms(c.AgeP50), AgeMaxMs: ms(c.AgeMax), Saved: c.Saved}
+	}
+	if u := s.Reuse; u != nil {
+		r.Reuse = &Reuse{Reused: u.Reused, Kept: u.Kept, Discarded: u.Discarded, Idle: u.Idle}
 	}
 	r.WhatIf = make([]WhatIf, 0, len(s.WhatIf))
 	for _, w := range s.WhatIf {

@@ -110,6 +110,7 @@ func TestStableFields(t *testing.T) {
 		{"coalesce.discarded_fills", number}, {"coalesce.bypassed", number}, {"coalesce.entries", number},
 		{"coalesce.bytes", number}, {"coalesce.max_entries", number}, {"coalesce.max_bytes", number},
 		{"coalesce.age_p50_ms", number}, {"coalesce.age_max_ms", number}, {"coalesce.saved", number},
+		{"reuse.reused", number}, {"reuse.kept", number}, {"reuse.discarded", number}, {"reuse.idle", number},
 	}
 	for _, p := range paths {
 		t.Run(p.path, func(t *testing.T) {
@@ -184,6 +185,7 @@ func TestReportCoversSnapshot(t *testing.T) {
 		{analyzer.KeyStat{}, Key{}}, {analyzer.FingerprintStat{}, Fingerprint{}}, {analyzer.ClientStat{}, Client{}},
 		{analyzer.RepeatStat{}, Repeat{}}, {analyzer.Storm{}, Storm{}}, {analyzer.Finding{}, Finding{}},
 		{analyzer.WatchStat{}, Watch{}}, {analyzer.CoalesceStats{}, Coalesce{}}, {analyzer.WhatIf{}, WhatIf{}},
+		{analyzer.ReuseStats{}, Reuse{}},
 		// The snapshot's own fields, but for taken_at/uptime_ns (ended_at and started_at here).
 		{analyzer.Snapshot{}, Report{}},
 	}
