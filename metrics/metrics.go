@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/pgpollwatch/pgpollwatch/analyzer"
-	"github.com/pgpollwatch/pgpollwatch/proxy"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -58,30 +57,13 @@ var (
 	descWhatIfPolls = prometheus.NewDesc("pgpollwatch_whatif_polls_total", "Watched key polls the what-if estimate considered.", nil, nil)
 )
 
-// Server connection reuse, when on.
+// Server connection reuse, when on (--reuse-server-connections).
 var (
 	descReused        = prometheus.NewDesc("pgpollwatch_server_connections_reused_total", "Clients served by a kept server connection instead of a new one.", nil, nil)
 	descKept          = prometheus.NewDesc("pgpollwatch_server_connections_kept_total", "Server connections reset and kept after their client left.", nil, nil)
 	descKeptDiscarded = prometheus.NewDesc("pgpollwatch_server_connections_discarded_total", "Kept server connections closed: expired, closed by the server, reset failed, or no room.", nil, nil)
 	descKeptIdle      = prometheus.NewDesc("pgpollwatch_server_connections_idle", "Kept server connections waiting for a client now.", nil, nil)
 )
-
-// reuseCollector exports the proxy's server connection reuse counters.
-type reuseCollector func() proxy.ReuseStats
-
-func (reuseCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descReused, descKept, descKeptDiscarded, descKeptIdle} {
-		ch <- d
-	}
-}
-
-func (r reuseCollector) Collect(ch chan<- prometheus.Metric) {
-	st := r()
-	ch <- prometheus.MustNewConstMetric(descReused, prometheus.CounterValue, float64(st.Reused))
-	ch <- prometheus.MustNewConstMetric(descKept, prometheus.CounterValue, float64(st.Kept))
-	ch <- prometheus.MustNewConstMetric(descKeptDiscarded, prometheus.CounterValue, float64(st.Discarded))
-	ch <- prometheus.MustNewConstMetric(descKeptIdle, prometheus.GaugeValue, float64(st.Idle))
-}
 
 // Collector exports a Source's snapshot.
 type Collector struct{ src Source }
@@ -94,7 +76,8 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descQueries, descFailed, descWatched, descWrites, descFPCalls, descStorms, descSpins, descPollers,
 		descConns, descOpen, descAuthFailed, descKeys, descEvicted, descCached, descQPS, descWatchedQPS,
 		descCacheHits, descCacheMisses, descCacheFills, descCacheInval, descCacheDiscarded, descCacheBypassed, descCacheSaved,
-		descCacheEntries, descCacheBytes, descCacheEnabled, descCacheTTL, descCacheAge, descWhatIfSaved, descWhatIfPolls} {
+		descCacheEntries, descCacheBytes, descCacheEnabled, descCacheTTL, descCacheAge, descWhatIfSaved, descWhatIfPolls,
+		descReused, descKept, descKeptDiscarded, descKeptIdle} {
 		ch <- d
 	}
 }
@@ -166,6 +149,12 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descCacheAge, cs.AgeP50.Seconds(), "0.5")
 		gauge(descCacheAge, cs.AgeMax.Seconds(), "1")
 	}
+	if r := s.Reuse; r != nil {
+		counter(descReused, float64(r.Reused))
+		counter(descKept, float64(r.Kept))
+		counter(descKeptDiscarded, float64(r.Discarded))
+		gauge(descKeptIdle, float64(r.Idle))
+	}
 	for i, w := range s.WhatIf {
 		if i == 0 {
 			counter(descWhatIfPolls, float64(w.Polls))
@@ -180,14 +169,9 @@ func ttlLabel(d time.Duration) string {
 }
 
 // Handler serves /metrics for src and /healthz.
-//
-// reuse, when not nil, reports server connection reuse (--reuse-server-connections).
-func Handler(src Source, reuse func() proxy.ReuseStats) http.Handler {
+func Handler(src Source) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(NewCollector(src), prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
-	if reuse != nil {
-		reg.MustRegister(reuseCollector(reuse))
-	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {

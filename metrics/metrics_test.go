@@ -23,7 +23,7 @@ func TestMetricsFromRealAnalyzer(t *testing.T) {
 	a.Statements(info, []proxy.Event{{Protocol: proxy.Simple, Start: now, Text: []byte("UPDATE celery_taskmeta SET status = 'SUCCESS' WHERE task_id = 'secret-task-a'")}})
 	a.Statements(info, []proxy.Event{{Protocol: proxy.Simple, Start: now, Text: []byte("SELECT 1")}})
 
-	srv := httptest.NewServer(Handler(a, nil))
+	srv := httptest.NewServer(Handler(a))
 	defer srv.Close()
 	res, err := srv.Client().Get(srv.URL + "/metrics")
 	if err != nil {
@@ -73,7 +73,7 @@ func TestCacheMetrics(t *testing.T) {
 
 	scrape := func() string {
 		t.Helper()
-		srv := httptest.NewServer(Handler(a, nil))
+		srv := httptest.NewServer(Handler(a))
 		defer srv.Close()
 		res, err := srv.Client().Get(srv.URL + "/metrics")
 		if err != nil {
@@ -139,12 +139,12 @@ func TestCacheMetrics(t *testing.T) {
 	}
 }
 
-// TestReuseMetrics: server connection reuse is exported when the proxy has it, and absent when
-// it does not.
+// TestReuseMetrics: server connection reuse is exported when the snapshot has it (the proxy
+// runs with --reuse-server-connections), and absent when it does not.
 func TestReuseMetrics(t *testing.T) {
 	a := analyzer.New(analyzer.Config{})
-	scrape := func(reuse func() proxy.ReuseStats) string {
-		srv := httptest.NewServer(Handler(a, reuse))
+	scrape := func() string {
+		srv := httptest.NewServer(Handler(a))
 		defer srv.Close()
 		res, err := srv.Client().Get(srv.URL + "/metrics")
 		if err != nil {
@@ -153,19 +153,20 @@ func TestReuseMetrics(t *testing.T) {
 		body, _ := io.ReadAll(res.Body)
 		return string(body)
 	}
-	text := scrape(func() proxy.ReuseStats { return proxy.ReuseStats{Reused: 41, Kept: 43, Discarded: 2, Idle: 3} })
+	if text := scrape(); strings.Contains(text, "pgpollwatch_server_connections") {
+		t.Error("/metrics has reuse series while reuse is off")
+	}
+	a.SetReuseStats(func() analyzer.ReuseStats { return analyzer.ReuseStats{Reused: 41, Kept: 43, Discarded: 2, Idle: 3} })
+	text := scrape()
 	for _, want := range []string{
-		"pgpollwatch_server_connections_reused_total 41",
-		"pgpollwatch_server_connections_kept_total 43",
-		"pgpollwatch_server_connections_discarded_total 2",
-		"pgpollwatch_server_connections_idle 3",
+		"# TYPE pgpollwatch_server_connections_reused_total counter\npgpollwatch_server_connections_reused_total 41\n",
+		"# TYPE pgpollwatch_server_connections_kept_total counter\npgpollwatch_server_connections_kept_total 43\n",
+		"# TYPE pgpollwatch_server_connections_discarded_total counter\npgpollwatch_server_connections_discarded_total 2\n",
+		"# TYPE pgpollwatch_server_connections_idle gauge\npgpollwatch_server_connections_idle 3\n",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
-	}
-	if text := scrape(nil); strings.Contains(text, "pgpollwatch_server_connections") {
-		t.Error("/metrics has reuse series while reuse is off")
 	}
 }
 
@@ -186,7 +187,7 @@ func TestSpinLoopMetrics(t *testing.T) {
 		},
 	}
 	s.Totals.StormsActive = 4
-	srv := httptest.NewServer(Handler(snapSource{s}, nil))
+	srv := httptest.NewServer(Handler(snapSource{s}))
 	defer srv.Close()
 	res, err := srv.Client().Get(srv.URL + "/metrics")
 	if err != nil {

@@ -2,7 +2,6 @@ package tui
 
 import (
 	"fmt"
-	"github.com/pgpollwatch/pgpollwatch/proxy"
 	"os"
 	"time"
 
@@ -66,7 +65,6 @@ type model struct {
 	refresh  time.Duration
 	export   func() (string, error)
 	coalesce func() (bool, error)
-	reuse    func() proxy.ReuseStats
 	listen   string
 	upstream string
 	source   string // Options.Input
@@ -115,7 +113,6 @@ func newModel(opts Options, r *lipgloss.Renderer) model {
 		refresh:  opts.Refresh,
 		export:   opts.Export,
 		coalesce: opts.Coalesce,
-		reuse:    opts.Reuse,
 		listen:   opts.Listen,
 		upstream: opts.Upstream,
 		source:   opts.Input,

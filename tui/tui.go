@@ -10,7 +10,6 @@ package tui
 import (
 	"context"
 	"errors"
-	"github.com/pgpollwatch/pgpollwatch/proxy"
 	"os"
 	"time"
 
@@ -41,8 +40,6 @@ type Options struct {
 	// Coalesce toggles coalescing and returns the new state (key c). nil: the key says
 	// coalescing needs --coalesce.
 	Coalesce func() (bool, error)
-	// Reuse reports server connection reuse (--reuse-server-connections); nil when it is off.
-	Reuse func() proxy.ReuseStats
 	// NoColor turns colour off. It is also off when NO_COLOR is set or the terminal has none.
 	NoColor bool
 }

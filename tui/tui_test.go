@@ -17,7 +17,6 @@ import (
 	"github.com/muesli/termenv"
 
 	"github.com/pgpollwatch/pgpollwatch/analyzer"
-	"github.com/pgpollwatch/pgpollwatch/proxy"
 )
 
 // The golden files under testdata/ are the screens at a fixed size; regenerate them with
@@ -734,15 +733,19 @@ func TestDetailOfVanishedRow(t *testing.T) {
 	}
 }
 
-// TestReuseInHeader: with server connection reuse on, the first line counts the reuses; without
-// it, the word does not appear.
+// TestReuseInHeader: with server connection reuse on (the snapshot carries its counters), the
+// first line counts the reuses; without it, the word does not appear.
 func TestReuseInHeader(t *testing.T) {
-	reuse := func() proxy.ReuseStats { return proxy.ReuseStats{Reused: 4117, Kept: 4120, Idle: 3} }
-	m := newTestModel(t, storm(), Options{Reuse: reuse}, 120, 40)
+	withReuse := func() *fakeSource {
+		s := stormSnapshot()
+		s.Reuse = &analyzer.ReuseStats{Reused: 4117, Kept: 4120, Idle: 3}
+		return &fakeSource{snaps: []*analyzer.Snapshot{s}}
+	}
+	m := newTestModel(t, withReuse(), Options{}, 120, 40)
 	if line := strings.Split(m.View(), "\n")[0]; !strings.Contains(line, "reused 4117") {
 		t.Errorf("header line %q lacks the reuse count", line)
 	}
-	checkScreen(t, newTestModel(t, storm(), Options{Reuse: reuse}, 80, 24).View(), 80, 24)
+	checkScreen(t, newTestModel(t, withReuse(), Options{}, 80, 24).View(), 80, 24)
 	if line := strings.Split(newTestModel(t, storm(), Options{}, 120, 40).View(), "\n")[0]; strings.Contains(line, "reused") {
 		t.Errorf("header line %q mentions reuse while it is off", line)
 	}

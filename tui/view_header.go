@@ -43,8 +43,8 @@ func (m model) headerView() []string {
 	facts += "  " + st.dim.Render("up ") + fmtDuration(s.Uptime)
 	facts += "  " + st.dim.Render("conns ") + fmtRate(s.Rates.ConnsPerSec10) + "/s"
 	facts += "  " + st.dim.Render("open ") + fmt.Sprint(s.Totals.OpenConnections)
-	if m.reuse != nil { // server connections handed to a later client instead of a new fork
-		facts += "  " + st.dim.Render("reused ") + fmtCount(m.reuse().Reused)
+	if s.Reuse != nil { // server connections handed to a later client instead of a new fork
+		facts += "  " + st.dim.Render("reused ") + fmtCount(s.Reuse.Reused)
 	}
 	if s.Totals.CachedAnswers > 0 && s.Coalesce == nil { // with a cache, its line says more
 		facts += "  " + st.dim.Render("cache hits ") + fmtCount(s.Totals.CachedAnswers)

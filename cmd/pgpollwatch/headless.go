@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/pgpollwatch/pgpollwatch/analyzer"
-	"github.com/pgpollwatch/pgpollwatch/proxy"
 )
 
 // logNotice writes one line per storm start/end and per new finding.
@@ -29,8 +28,8 @@ func logNotice(log *slog.Logger, n analyzer.Notice) {
 }
 
 // logHeadlines writes the headline numbers every interval while there is traffic.
-// With server connection reuse on, reuse (non-nil) adds what it did.
-func logHeadlines(ctx context.Context, log *slog.Logger, an *analyzer.Analyzer, every time.Duration, reuse func() proxy.ReuseStats) {
+// With server connection reuse on (the snapshot carries its counters), it adds what it did.
+func logHeadlines(ctx context.Context, log *slog.Logger, an *analyzer.Analyzer, every time.Duration) {
 	if every <= 0 {
 		return
 	}
@@ -52,8 +51,7 @@ func logHeadlines(ctx context.Context, log *slog.Logger, an *analyzer.Analyzer, 
 			"keys_polled", s.Rates.KeysPolled10, "storms", s.Totals.StormsActive,
 			"conns_per_sec", round1(s.Rates.ConnsPerSec10), "open_connections", s.Totals.OpenConnections,
 			"queries", s.Totals.Queries}
-		if reuse != nil {
-			r := reuse()
+		if r := s.Reuse; r != nil {
 			attrs = append(attrs, "server_conns_reused", r.Reused, "server_conns_kept", r.Kept,
 				"server_conns_discarded", r.Discarded, "server_conns_idle", r.Idle)
 		}

@@ -256,19 +256,15 @@ func serveProxy(o proxyOptions, log *slog.Logger, useTUI bool) error {
 	ctx, stopAnalysis := context.WithCancel(context.Background())
 	defer stopAnalysis()
 	go a.an.Run(ctx)
-	var reuse func() proxy.ReuseStats // server connection reuse's counters, when it is on
-	if o.reuse {
-		reuse = a.srv.ReuseStats
-	}
 	if !useTUI {
-		go logHeadlines(ctx, log, a.an, o.logInterval, reuse)
+		go logHeadlines(ctx, log, a.an, o.logInterval)
 	}
 	if o.metrics != "" {
 		mln, err := net.Listen("tcp", o.metrics)
 		if err != nil {
 			return fmt.Errorf("--metrics-listen: %w", err)
 		}
-		msrv := &http.Server{Handler: metrics.Handler(a.an, reuse), ReadHeaderTimeout: 5 * time.Second}
+		msrv := &http.Server{Handler: metrics.Handler(a.an), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = msrv.Serve(mln) }()
 		defer msrv.Close()
 		log.Info("serving metrics", "addr", "http://"+mln.Addr().String()+"/metrics")
@@ -320,7 +316,7 @@ func serveProxy(o proxyOptions, log *slog.Logger, useTUI bool) error {
 		}()
 		err := tui.Run(tctx, tui.Options{
 			Source: a.an, Listen: a.ln.Addr().String(), Upstream: a.up.String(),
-			Refresh: o.refresh, Export: a.exportForTUI, Coalesce: a.toggleCoalesce(), Reuse: reuse,
+			Refresh: o.refresh, Export: a.exportForTUI, Coalesce: a.toggleCoalesce(),
 		})
 		stopTUI() // and its signal watcher, so a ctrl-c now reaches the shutdown below
 		if err != nil {
@@ -419,6 +415,13 @@ func newApp(o proxyOptions, log *slog.Logger) (*app, error) {
 	})
 	if err != nil {
 		return nil, err
+	}
+	if o.reuse { // the counters join the snapshot, as the cache's do, and so reach every view
+		srv := a.srv
+		a.an.SetReuseStats(func() analyzer.ReuseStats {
+			r := srv.ReuseStats()
+			return analyzer.ReuseStats{Reused: r.Reused, Kept: r.Kept, Discarded: r.Discarded, Idle: r.Idle}
+		})
 	}
 	a.ln, err = proxy.Listen(o.listen)
 	if err != nil {
