@@ -22,7 +22,7 @@ func cpuTime() int64 {
 }
 
 // celeryPoll is SQLAlchemy's poll of Celery's result table as psycopg2 sends it (captured in
-// fixtures/storm): three lines in the log.
+// internal/storm): three lines in the log.
 const celeryPoll = "SELECT celery_taskmeta.id AS celery_taskmeta_id, celery_taskmeta.task_id AS celery_taskmeta_task_id, celery_taskmeta.status AS celery_taskmeta_status, celery_taskmeta.result AS celery_taskmeta_result, celery_taskmeta.date_done AS celery_taskmeta_date_done, celery_taskmeta.traceback AS celery_taskmeta_traceback \nFROM celery_taskmeta \nWHERE celery_taskmeta.task_id = '%s'"
 
 const celeryPollParam = "SELECT celery_taskmeta.id, celery_taskmeta.task_id, celery_taskmeta.status, celery_taskmeta.result, celery_taskmeta.date_done, celery_taskmeta.traceback FROM celery_taskmeta WHERE celery_taskmeta.task_id = $1"

@@ -11,8 +11,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/pgpollwatch/pgpollwatch/fixtures/storm"
 	"github.com/pgpollwatch/pgpollwatch/internal/pgtest"
+	"github.com/pgpollwatch/pgpollwatch/internal/storm"
 )
 
 // runDemo starts a throwaway PostgreSQL with Celery's result tables, the proxy in front of it,

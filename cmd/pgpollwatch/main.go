@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/pgpollwatch/pgpollwatch/fixtures/storm"
+	"github.com/pgpollwatch/pgpollwatch/internal/storm"
 	"github.com/pgpollwatch/pgpollwatch/report"
 )
 

@@ -29,8 +29,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/pgpollwatch/pgpollwatch/fixtures/storm"
 	"github.com/pgpollwatch/pgpollwatch/internal/pgtest"
+	"github.com/pgpollwatch/pgpollwatch/internal/storm"
 )
 
 // User is the role every client of the campaign connects as.

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/pgpollwatch/pgpollwatch/fixtures/storm"
+	"github.com/pgpollwatch/pgpollwatch/internal/storm"
 )
 
 // RestartParams scale the restart case.

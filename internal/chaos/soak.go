@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/pgpollwatch/pgpollwatch/fixtures/storm"
+	"github.com/pgpollwatch/pgpollwatch/internal/storm"
 )
 
 // SoakParams scale the soak.
