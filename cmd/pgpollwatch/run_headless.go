@@ -1,29 +1,29 @@
 package main
 
+// The headless run: no terminal UI; the proxy logs its storms, findings and headline numbers.
+
 import (
 	"context"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/pgpollwatch/pgpollwatch/analyzer"
 )
 
-// logNotice writes one line per storm start/end and per new finding.
-func logNotice(log *slog.Logger, n analyzer.Notice) {
-	switch {
-	case n.Storm != nil:
-		st := n.Storm
-		if st.Kind == "poller" {
-			log.Warn(n.Message, "event", n.Kind, "storm", st.Kind, "table", st.Table, "client", st.Address, "application_name", st.ApplicationName,
-				"user", st.User, "database", st.Database, "keys", st.Keys, "peak_qps", st.PeakQPS, "spin", st.Spin,
-				"median_key_gap_ms", round1(st.MedianIntervalMs), "waits_pct", round1(st.WaitsPct), "overlap_pct", round1(st.OverlapPct))
-			return
-		}
-		log.Warn(n.Message, "event", n.Kind, "table", st.Table, "key", st.Key, "peak_qps", st.PeakQPS, "spin", st.Spin, "median_interval_ms", round1(st.MedianIntervalMs), "waits_pct", round1(st.WaitsPct))
-	case n.Finding != nil:
-		log.Warn(n.Message, "event", "finding", "kind", n.Finding.Kind, "fix", n.Finding.Fix)
-	default:
-		log.Info(n.Message, "event", n.Kind)
+// runHeadless logs the headline every --log-interval and waits for a signal or the end of the
+// demo's time. It returns why the proxy is to stop, or "" with Serve's error when the server
+// stopped by itself.
+func (a *app) runHeadless(ctx context.Context, sigs <-chan os.Signal, timeUp <-chan time.Time, served <-chan error) (string, error) {
+	go logHeadlines(ctx, a.log, a.an, a.o.logInterval)
+	select {
+	case err := <-served:
+		a.srv.Close()
+		return "", err
+	case sig := <-sigs:
+		return sig.String(), nil
+	case <-timeUp:
+		return "time up", nil
 	}
 }
 
