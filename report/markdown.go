@@ -12,6 +12,32 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	var b strings.Builder
 	m := &md{b: &b}
 	v := newHTMLView(r) // the same headline and key numbers as the HTML page
+	m.header(r, v)
+	m.findings(r, v)
+	m.keys(r, v)
+	m.relief(r, v)
+	m.clients(r, v)
+	m.statements(r, v)
+	m.storms(r, v)
+	if len(r.Proxies) > 1 {
+		m.line(fmt.Sprintf("## Sources (%d proxies)", len(r.Proxies)))
+		m.blank()
+		var rows [][]string
+		for _, p := range r.Proxies {
+			rows = append(rows, []string{mdText(orDash(p.Host)), mdCode(orDash(p.Listen)), mdCode(orDash(p.Upstream)),
+				mdText(orDash(p.Version)), fmtTime(p.StartedAt), fmtTime(p.EndedAt)})
+		}
+		m.table([]string{"host", "listen", "upstream", "version", "started", "ended"}, "llllll", rows)
+	}
+
+	m.line(fmt.Sprintf("<sub>%s · report schema_version %d · no result data, passwords or SQL literals other than the watched keys</sub>",
+		mdText(r.Generator), r.SchemaVersion))
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// header writes the title, headline, span and source, the log read, the cards and the sparkline.
+func (m *md) header(r *Report, v *htmlView) {
 
 	m.line("# pgpollwatch report")
 	m.blank()
@@ -68,7 +94,10 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 			fmtClock(r.Timeline[0].Time), fmtClock(r.Timeline[len(r.Timeline)-1].Time), fmtInt(top), sparkline(qs, 60)))
 		m.blank()
 	}
+}
 
+// findings writes the findings, each with its evidence and fix.
+func (m *md) findings(r *Report, v *htmlView) {
 	m.line(fmt.Sprintf("## Findings (%d)", len(r.Findings)))
 	m.blank()
 	if len(r.Findings) == 0 {
@@ -87,7 +116,10 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		m.line("> **Fix:** " + mdText(f.Fix))
 		m.blank()
 	}
+}
 
+// keys writes the watched keys.
+func (m *md) keys(r *Report, v *htmlView) {
 	m.line(fmt.Sprintf("## Watched keys (%d listed of %s tracked)", len(r.Keys), fmtInt(r.Totals.KeysTracked)))
 	m.blank()
 	if len(r.Keys) == 0 {
@@ -110,7 +142,10 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		m.table([]string{"key", "table.column", "polls", "q/s", "peak q/s", "median gap", "waited", "unchanged", "last status", "time to result", "clients", ""},
 			"llrrrrrrlrrl", rows)
 	}
+}
 
+// relief writes the coalescing cache, what a cache would save, and server connection reuse.
+func (m *md) relief(r *Report, v *htmlView) {
 	if r.Coalesce != nil {
 		m.line("## Coalescing")
 		m.blank()
@@ -147,7 +182,10 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		m.blank()
 		m.measures(reuseMeasures(r.Reuse, r.Totals.Connections))
 	}
+}
 
+// clients writes the clients and the pollers.
+func (m *md) clients(r *Report, v *htmlView) {
 	if len(r.Clients) > 0 {
 		m.line(fmt.Sprintf("## Clients (%d)", len(r.Clients)))
 		m.blank()
@@ -183,7 +221,10 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 			"in which it waited 20 ms or more, overlap the share of its polling statements that began while another of its connections was busy (above 0%: several processes share the identity).")
 		m.blank()
 	}
+}
 
+// statements writes the statements and the repeated reads.
+func (m *md) statements(r *Report, v *htmlView) {
 	if len(r.Fingerprints) > 0 {
 		m.line(fmt.Sprintf("## Statements (%d fingerprints, by calls)", len(r.Fingerprints)))
 		m.blank()
@@ -220,7 +261,10 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		}
 		m.table([]string{"statement", "values (digest)", "reads", "unchanged", "q/s", "peak q/s", ""}, "llrrrrl", rows)
 	}
+}
 
+// storms writes the storms.
+func (m *md) storms(r *Report, v *htmlView) {
 	m.line(fmt.Sprintf("## Storms (%d)", len(r.Storms)))
 	m.blank()
 	if len(r.Storms) == 0 {
@@ -254,22 +298,6 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		}
 		m.table([]string{"what", "started", "ended", "lasted", "polls", "peak q/s", "median gap", "waited", ""}, "lllrrrrrl", rows)
 	}
-
-	if len(r.Proxies) > 1 {
-		m.line(fmt.Sprintf("## Sources (%d proxies)", len(r.Proxies)))
-		m.blank()
-		var rows [][]string
-		for _, p := range r.Proxies {
-			rows = append(rows, []string{mdText(orDash(p.Host)), mdCode(orDash(p.Listen)), mdCode(orDash(p.Upstream)),
-				mdText(orDash(p.Version)), fmtTime(p.StartedAt), fmtTime(p.EndedAt)})
-		}
-		m.table([]string{"host", "listen", "upstream", "version", "started", "ended"}, "llllll", rows)
-	}
-
-	m.line(fmt.Sprintf("<sub>%s · report schema_version %d · no result data, passwords or SQL literals other than the watched keys</sub>",
-		mdText(r.Generator), r.SchemaVersion))
-	_, err := io.WriteString(w, b.String())
-	return err
 }
 
 type md struct{ b *strings.Builder }
