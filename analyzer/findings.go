@@ -26,9 +26,20 @@ const (
 // findings derives problems and fixes from a snapshot. It is a pure function of the snapshot,
 // so the TUI, reports and logs all say the same thing.
 func (a *Analyzer) findings(s *Snapshot) []Finding {
-	var out []Finding
+	out := a.keyFindings(s, nil)
+	// Pollers whose polls over many keys storm: a loop over a group.
+	for _, p := range s.Pollers {
+		if p.Storming {
+			out = append(out, a.pollerFinding(s, p))
+		}
+	}
+	out = afterResultFinding(s, out)
+	out = churnFindings(s, out)
+	return repeatFindings(s, out)
+}
 
-	// Storming watched keys, grouped by table, spin loops apart.
+// keyFindings appends the storming watched keys' findings: one per table, spin loops apart.
+func (a *Analyzer) keyFindings(s *Snapshot, out []Finding) []Finding {
 	type group struct {
 		table, column string
 		keys          []KeyStat
@@ -99,15 +110,11 @@ func (a *Analyzer) findings(s *Snapshot) []Finding {
 		}
 		out = append(out, f)
 	}
+	return out
+}
 
-	// Pollers whose polls over many keys storm: a loop over a group.
-	for _, p := range s.Pollers {
-		if p.Storming {
-			out = append(out, a.pollerFinding(s, p))
-		}
-	}
-
-	// Polls that kept coming after the result was final.
+// afterResultFinding appends the finding of polls that kept coming after the result was final.
+func afterResultFinding(s *Snapshot, out []Finding) []Finding {
 	var after []KeyStat
 	for _, k := range s.Keys {
 		if k.PollsAfterTerminal >= 10 {
@@ -129,8 +136,12 @@ func (a *Analyzer) findings(s *Snapshot) []Finding {
 		}
 		out = append(out, f)
 	}
+	return out
+}
 
-	// Connection churn: a client opening connections fast and running few queries on each.
+// churnFindings appends a finding per client that opens connections fast and runs few queries
+// on each.
+func churnFindings(s *Snapshot, out []Finding) []Finding {
 	for _, c := range s.Clients {
 		if c.ConnsPerSec10 < 1 || c.QueriesPerConn > 20 {
 			continue
@@ -144,8 +155,11 @@ func (a *Analyzer) findings(s *Snapshot) []Finding {
 				"every connection costs a backend fork and authentication on the server",
 			}})
 	}
+	return out
+}
 
-	// Repeated reads nobody configured.
+// repeatFindings appends a finding per storming repeated read nobody configured.
+func repeatFindings(s *Snapshot, out []Finding) []Finding {
 	for _, r := range s.Repeats {
 		if !r.Storming {
 			continue
