@@ -2,17 +2,17 @@ package proxy
 
 import (
 	"sync"
-	"syscall"
 	"time"
 )
 
-// A pump reading a plain socket skips the read that would only say "nothing more" (see runRaw):
-// after a read that returned less than the space offered, it waits for the next readiness edge
-// instead. The netpoller's edges are edge-triggered, and a peer's end of stream (FIN) or reset
-// that arrives in the same edge as its last bytes raises no edge of its own: the pump would wait
-// for ever on a socket whose peer is gone. A client that sends its statement and closes in one
-// go then leaves the statement running on the server, and a server's FATAL with its FIN never
-// reaches the client as an end of stream.
+// On Linux's raw path (pump_linux.go; the portable path needs no watch), a pump reading a plain
+// socket skips the read that would only say "nothing more" (see runRaw): after a read that
+// returned less than the space offered, it waits for the next readiness edge instead. The
+// netpoller's edges are edge-triggered, and a peer's end of stream (FIN) or reset that arrives
+// in the same edge as its last bytes raises no edge of its own: the pump would wait for ever on
+// a socket whose peer is gone. A client that sends its statement and closes in one go then
+// leaves the statement running on the server, and a server's FATAL with its FIN never reaches
+// the client as an end of stream.
 //
 // endWatch pays that skipped read late, and only where it matters: once per tick it looks at
 // the pumps whose latest read was short and not yet settled, and peeks at the socket of each one
@@ -89,27 +89,6 @@ func (w *endWatch) loop() {
 	}
 }
 
-// probeEnd settles whether p's socket has an unread end of stream behind p's latest short read.
-func (p *pump) probeEnd() {
-	mark := p.shortRead.Load()
-	if mark == 0 {
-		return
-	}
-	_ = p.srcRaw.Control(func(fd uintptr) {
-		switch peek(fd) {
-		case peekData:
-			// The pump has an edge to come or is busy: it reads these bytes, and marks again.
-		case peekEmpty:
-			p.shortRead.CompareAndSwap(mark, 0)
-		case peekEnd:
-			// Nothing is left to read but the end itself: shutting down the reading side loses
-			// nothing, and wakes the pump (the kernel raises readiness for it) to read the end.
-			_ = syscall.Shutdown(int(fd), syscall.SHUT_RD)
-			p.shortRead.CompareAndSwap(mark, 0)
-		}
-	})
-}
-
 type peekResult uint8
 
 const (
@@ -117,20 +96,3 @@ const (
 	peekData                    // bytes are waiting
 	peekEnd                     // end of stream or an error: the peer is gone
 )
-
-// peek looks at what a non-blocking socket has to read, without consuming it.
-func peek(fd uintptr) peekResult {
-	var b [1]byte
-	for {
-		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		switch {
-		case err == syscall.EINTR:
-			continue
-		case err == syscall.EAGAIN:
-			return peekEmpty
-		case n > 0:
-			return peekData
-		}
-		return peekEnd
-	}
-}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -30,22 +29,15 @@ func tcpPair(t testing.TB) (dialed, accepted *net.TCPConn) {
 }
 
 // sendWithFIN writes b and the end of stream in one TCP segment: TCP_CORK holds the bytes back
-// until the FIN is queued behind them. The socket stays open for reading. Exported to the
+// until the FIN is queued behind them (on Linux; elsewhere they may go in two segments, which
+// the portable path reads alike). The socket stays open for reading. Exported to the
 // external tests as SendWithFIN (export_test.go).
 func sendWithFIN(c *net.TCPConn, b []byte) error {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return err
 	}
-	cork := func(on int) error {
-		var serr error
-		if err := rc.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_CORK, on)
-		}); err != nil {
-			return err
-		}
-		return serr
-	}
+	cork := func(on int) error { return setCork(rc, on) }
 	if err := cork(1); err != nil {
 		return err
 	}

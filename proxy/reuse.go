@@ -126,18 +126,7 @@ func greeting(key []byte, params []serverParam) []byte {
 
 // quiet reports whether the connection is open with nothing waiting to be read: a server that
 // closed it (idle_session_timeout, pg_terminate_backend, a restart) has sent an error or EOF.
-func (k *keptConn) quiet() bool {
-	rc := rawConn(k.conn)
-	if rc == nil {
-		return false
-	}
-	quiet := false
-	err := rc.Read(func(fd uintptr) bool {
-		quiet = peek(fd) == peekEmpty
-		return true
-	})
-	return err == nil && quiet
-}
+func (k *keptConn) quiet() bool { return quietConn(k.conn) }
 
 func (k *keptConn) close() { terminate(k.conn) }
 
