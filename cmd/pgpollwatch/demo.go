@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/pgpollwatch/pgpollwatch/internal/pgtest"
+	"github.com/pgpollwatch/pgpollwatch/internal/pgcluster"
 	"github.com/pgpollwatch/pgpollwatch/internal/storm"
 )
 
@@ -68,14 +68,14 @@ Flags:
 	}
 
 	fmt.Fprintln(os.Stderr, "pgpollwatch demo: starting a throwaway PostgreSQL (initdb takes a few seconds)…")
-	var opt pgtest.Options
+	var opt pgcluster.Options
 	if *serverLog != "" {
-		opt.Conf = pgtest.LogEverything // what the README asks of a server for analyze, and more
+		opt.Conf = pgcluster.LogEverything // what the README asks of a server for analyze, and more
 	}
-	pg, err := pgtest.StartWith(opt)
+	pg, err := pgcluster.StartWith(opt)
 	if err != nil {
-		if errors.Is(err, pgtest.ErrNotInstalled) {
-			fmt.Fprintf(os.Stderr, "pgpollwatch demo: PostgreSQL's server binaries are needed: %s\n", pgtest.InstallCommand)
+		if errors.Is(err, pgcluster.ErrNotInstalled) {
+			fmt.Fprintf(os.Stderr, "pgpollwatch demo: PostgreSQL's server binaries are needed: %s\n", pgcluster.InstallCommand)
 		} else {
 			fmt.Fprintln(os.Stderr, "pgpollwatch demo: starting PostgreSQL:", err)
 		}
@@ -93,7 +93,7 @@ Flags:
 		pg.Stop()
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	err = storm.Setup(ctx, pg.ConnString(pgtest.SuperUser, pgtest.Database), storm.FlavourCelery)
+	err = storm.Setup(ctx, pg.ConnString(pgcluster.SuperUser, pgcluster.Database), storm.FlavourCelery)
 	cancel()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "pgpollwatch demo: creating Celery's tables:", err)
@@ -113,7 +113,7 @@ Flags:
 	o.alongside = func(ctx context.Context, proxyAddr string) {
 		host, port, _ := net.SplitHostPort(proxyAddr)
 		dsn := fmt.Sprintf("host=%s port=%s user=%s password=%s dbname=%s sslmode=disable",
-			host, port, pgtest.SuperUser, pgtest.Password, pgtest.Database)
+			host, port, pgcluster.SuperUser, pgcluster.Password, pgcluster.Database)
 		stats, _ = storm.Run(ctx, storm.Config{
 			DSN:             dsn,
 			Tasks:           *tasks,

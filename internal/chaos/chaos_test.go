@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pgpollwatch/pgpollwatch/internal/chaos"
+	"github.com/pgpollwatch/pgpollwatch/internal/pgcluster"
 	"github.com/pgpollwatch/pgpollwatch/internal/pgtest"
 )
 
@@ -47,9 +48,9 @@ func newEnv(t *testing.T, parallel bool) *chaos.Env {
 	if parallel {
 		t.Parallel()
 	}
-	pg, err := pgtest.Start()
+	pg, err := pgcluster.Start()
 	if err != nil {
-		t.Fatalf("starting PostgreSQL: %v (install it with: %s)", err, pgtest.InstallCommand)
+		t.Fatalf("starting PostgreSQL: %v (install it with: %s)", err, pgcluster.InstallCommand)
 	}
 	t.Cleanup(pg.Stop)
 	e := &chaos.Env{PG: pg, Bin: bin, Dir: t.TempDir(), Progress: t.Logf}

@@ -13,7 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
-	"github.com/pgpollwatch/pgpollwatch/internal/pgtest"
+	"github.com/pgpollwatch/pgpollwatch/internal/pgcluster"
 )
 
 // Classify names what a client saw: "ok", the SQLSTATE of an error the server or the proxy
@@ -73,7 +73,7 @@ func dialRaw(ctx context.Context, addr string, timeout time.Duration) (*rawConn,
 	r.fe = pgproto3.NewFrontend(r.conn, r.conn)
 	r.conn.SetDeadline(time.Now().Add(timeout))
 	r.fe.Send(&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersionNumber,
-		Parameters: map[string]string{"user": User, "database": pgtest.Database, "application_name": "chaos"}})
+		Parameters: map[string]string{"user": User, "database": pgcluster.Database, "application_name": "chaos"}})
 	if err := r.fe.Flush(); err != nil {
 		r.conn.Close()
 		return nil, err

@@ -5,8 +5,8 @@
 // suite, internal/chaos/campaign (scripts/chaos) the full-length ones.
 //
 // The proxy runs as a separate process built from cmd/pgpollwatch, so that the RSS, CPU, file
-// descriptors and RLIMIT_NOFILE measured are its own. Clients connect as pgtest.TrustUser (the
-// only kind of client whose server connections --reuse-server-connections keeps). Every
+// descriptors and RLIMIT_NOFILE measured are its own. Clients connect as pgcluster.TrustUser
+// (the only kind of client whose server connections --reuse-server-connections keeps). Every
 // verdict is checked against the server (pg_stat_activity) or against what the clients saw,
 // never against the proxy's own idea of what it did.
 package chaos
@@ -29,17 +29,17 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/pgpollwatch/pgpollwatch/internal/pgtest"
+	"github.com/pgpollwatch/pgpollwatch/internal/pgcluster"
 	"github.com/pgpollwatch/pgpollwatch/internal/storm"
 )
 
 // User is the role every client of the campaign connects as.
-const User = pgtest.TrustUser
+const User = pgcluster.TrustUser
 
 // Env is what the cases run against: a PostgreSQL cluster they may restart and freeze, and a
 // built pgpollwatch binary.
 type Env struct {
-	PG  *pgtest.Cluster
+	PG  *pgcluster.Cluster
 	Bin string // the pgpollwatch binary (see Build)
 	Dir string // where the proxies' logs go
 	// Progress, if not nil, is told what a case is doing (the campaign prints it on stderr).
@@ -121,7 +121,7 @@ type Backend struct {
 // superuser over the server's Unix socket, so the reader is never among them.
 func (e *Env) Backends(ctx context.Context) ([]Backend, error) {
 	c, err := pgx.Connect(ctx, fmt.Sprintf("host='%s' port=%d user=%s dbname=%s sslmode=disable connect_timeout=10",
-		e.PG.SocketDir, e.PG.Port, pgtest.SuperUser, pgtest.Database))
+		e.PG.SocketDir, e.PG.Port, pgcluster.SuperUser, pgcluster.Database))
 	if err != nil {
 		return nil, err
 	}
@@ -273,7 +273,7 @@ func (p *Proxy) Alive() bool {
 
 // DSN is a URL for User through the proxy, with extra query parameters (e.g. "connect_timeout=5").
 func (p *Proxy) DSN(extra string) string {
-	dsn := fmt.Sprintf("postgres://%s@%s/%s?sslmode=disable", User, p.Addr, pgtest.Database)
+	dsn := fmt.Sprintf("postgres://%s@%s/%s?sslmode=disable", User, p.Addr, pgcluster.Database)
 	if extra != "" {
 		dsn += "&" + extra
 	}

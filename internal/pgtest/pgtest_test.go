@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -194,7 +195,7 @@ func TestStopRemovesDirectories(t *testing.T) {
 
 	c.Stop()
 	c.Stop()
-	for _, dir := range []string{c.DataDir, c.SocketDir, c.root} {
+	for _, dir := range []string{c.DataDir, c.SocketDir, filepath.Dir(c.DataDir)} {
 		if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("%s still exists after Stop: %v", dir, err)
 		}
@@ -203,4 +204,14 @@ func TestStopRemovesDirectories(t *testing.T) {
 		nc.Close()
 		t.Errorf("%s still accepts connections after Stop", c.Addr())
 	}
+}
+
+// hasIPv6 reports whether the machine has ::1, where the cluster then listens too.
+func hasIPv6() bool {
+	l, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
 }

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/pgpollwatch/pgpollwatch/internal/chaos"
-	"github.com/pgpollwatch/pgpollwatch/internal/pgtest"
+	"github.com/pgpollwatch/pgpollwatch/internal/pgcluster"
 )
 
 var caseNames = []string{"restart", "freeze", "slow-reader", "fd-limit", "vanish", "soak"}
@@ -114,9 +114,9 @@ func run() int {
 			break
 		}
 		logf("%s: starting a PostgreSQL cluster", name)
-		pg, err := pgtest.Start()
+		pg, err := pgcluster.Start()
 		if err != nil {
-			logf("cannot start PostgreSQL: %v (install it with: %s)", err, pgtest.InstallCommand)
+			logf("cannot start PostgreSQL: %v (install it with: %s)", err, pgcluster.InstallCommand)
 			return 2
 		}
 		e := &chaos.Env{PG: pg, Bin: *bin, Dir: dir, Progress: logf}
@@ -132,7 +132,7 @@ func run() int {
 	}
 
 	pgVersion := "?"
-	if b, err := pgtest.FindBinDir(); err == nil {
+	if b, err := pgcluster.FindBinDir(); err == nil {
 		if out, err := exec.Command(b+"/postgres", "--version").Output(); err == nil {
 			pgVersion = strings.TrimSpace(string(out))
 		}

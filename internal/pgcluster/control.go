@@ -1,4 +1,4 @@
-package pgtest
+package pgcluster
 
 import (
 	"fmt"
@@ -6,8 +6,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
-	"time"
 )
 
 // StopServer stops the server with pg_ctl's shutdown mode ("smart", "fast" or "immediate")
@@ -74,31 +72,4 @@ func (c *Cluster) ServerPIDs() (postmaster int, children []int, err error) {
 		}
 	}
 	return postmaster, children, nil
-}
-
-// Signal sends sig to the postmaster and all its children (SIGSTOP and SIGCONT freeze and
-// thaw the whole server). SIGSTOP goes to the postmaster first, so that it forks no child
-// after the children were listed.
-func (c *Cluster) Signal(sig syscall.Signal) error {
-	pm, children, err := c.ServerPIDs()
-	if err != nil {
-		return err
-	}
-	if sig == syscall.SIGSTOP {
-		if err := syscall.Kill(pm, sig); err != nil {
-			return err
-		}
-		time.Sleep(10 * time.Millisecond)
-		if _, children, err = c.ServerPIDs(); err != nil {
-			return err
-		}
-		for _, p := range children {
-			syscall.Kill(p, sig) // may have exited meanwhile
-		}
-		return nil
-	}
-	for _, p := range children {
-		syscall.Kill(p, sig)
-	}
-	return syscall.Kill(pm, sig)
 }
