@@ -6,6 +6,10 @@ GO ?= go
 test:
 	./scripts/install-test-deps
 	$(GO) vet ./...
+	@# The binary builds for Windows and macOS too: the raw socket path is Linux's alone (proxy/
+	@# raw_other.go), and the demo's cluster says it needs Unix (internal/pgcluster).
+	GOOS=windows GOARCH=amd64 $(GO) build -o /dev/null ./cmd/pgpollwatch
+	GOOS=darwin GOARCH=arm64 $(GO) build -o /dev/null ./cmd/pgpollwatch
 	$(GO) test -race -count=1 -timeout 20m $$($(GO) list ./... | grep -v -e /fixtures/celery$$ -e /fixtures/pollers$$ -e /internal/chaos$$)
 	@# The real Celery test runs alone: its parent must get the CPU to spin (silences between
 	@# polls well under 20 ms), which the load tests of other packages running alongside would

@@ -144,7 +144,7 @@ func (a *app) watchSignals() (sigs <-chan os.Signal, stop func()) {
 	c := make(chan os.Signal, 2)
 	signal.Notify(c, syscall.SIGINT, syscall.SIGTERM)
 	usr1 := make(chan os.Signal, 1)
-	signal.Notify(usr1, syscall.SIGUSR1)
+	notifyReportSignal(usr1) // SIGUSR1 where there is one (signal_unix.go)
 	go func() {
 		for range usr1 {
 			a.report("SIGUSR1")

@@ -1,0 +1,9 @@
+//go:build !unix
+
+package main
+
+import "os"
+
+// notifyReportSignal does nothing: there is no SIGUSR1 here, and the report is written at the
+// end (and on e in the TUI).
+func notifyReportSignal(chan<- os.Signal) {}
