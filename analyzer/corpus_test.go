@@ -121,6 +121,7 @@ var knownDifferences = map[[2]int]string{
 // for them PostgreSQL hashes the statement's text, so two spellings of BEGIN differ there while
 // pgpollwatch, which normalizes, groups them (a documented difference).
 func TestFingerprintsGroupLikePgStatStatements(t *testing.T) {
+	pg := pgtest.Shared(t)
 	if len(fingerprintCorpus) < 60 {
 		t.Fatalf("corpus has %d statements, want at least 60", len(fingerprintCorpus))
 	}

@@ -21,14 +21,15 @@ import (
 	"github.com/pgpollwatch/pgpollwatch/proxy"
 )
 
-var pg *pgtest.Cluster
-
-func TestMain(m *testing.M) { pgtest.Main(m, &pg) }
+// TestMain stops the PostgreSQL the integration tests share (pgtest.Shared), if one of them
+// started it: the analyzer's other tests run without a server.
+func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // celerySchema creates Celery's result tables in db (the DDL Celery itself creates, from
 // fixtures) and lets the test user use them.
 func celerySchema(t *testing.T, db string) {
 	t.Helper()
+	pg := pgtest.Shared(t)
 	ddl, err := fixtures.DDL(fixtures.Celery)
 	if err != nil {
 		t.Fatal(err)
@@ -40,6 +41,7 @@ func celerySchema(t *testing.T, db string) {
 // pendingTasks inserts PENDING rows the way Celery's SQLAlchemy backend does (id from the sequence).
 func pendingTasks(t *testing.T, db string, ids ...string) {
 	t.Helper()
+	pg := pgtest.Shared(t)
 	pg.Exec(t, db, "INSERT INTO celery_taskmeta (id, task_id, status) SELECT nextval('task_id_sequence'), k, 'PENDING' FROM unnest(ARRAY['"+strings.Join(ids, "','")+"']) k")
 }
 
@@ -55,6 +57,7 @@ type proxied struct {
 
 func startAnalyzedProxy(t *testing.T, cfg analyzer.Config) *proxied {
 	t.Helper()
+	pg := pgtest.Shared(t)
 	an := analyzer.New(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	go an.Run(ctx)
@@ -88,6 +91,7 @@ func (p *proxied) dsn(db, app string) string {
 // the storm and spin flags: on the spinning key only, not on a key polled every 500 ms, and not
 // on a pgbench run.
 func TestPollCountsMatchServerLog(t *testing.T) {
+	pg := pgtest.Shared(t)
 	db := pg.CreateDatabase(t)
 	celerySchema(t, db)
 	pendingTasks(t, db, "key-psql", "key-pgx", "key-slow", "key-spin")
@@ -270,6 +274,7 @@ func mustConnect(t *testing.T, dsn string) *pgx.Conn {
 }
 
 func psql(t *testing.T, dsn, script string) {
+	pg := pgtest.Shared(t)
 	cmd := exec.Command(pg.BinDir+"/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", dsn)
 	cmd.Stdin = strings.NewReader(script)
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -278,6 +283,7 @@ func psql(t *testing.T, dsn, script string) {
 }
 
 func pgbenchInit(t *testing.T, db string) {
+	pg := pgtest.Shared(t)
 	cmd := exec.Command(pg.BinDir+"/pgbench", "-i", "-s", "1", "-q", "-h", "127.0.0.1", "-p", portOf(pg.Addr()), "-U", pgtest.SuperUser, db)
 	cmd.Env = append(os.Environ(), "PGPASSWORD="+pgtest.Password)
 	if out, err := cmd.CombinedOutput(); err != nil {

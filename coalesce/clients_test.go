@@ -51,6 +51,7 @@ const pollMarker = "FROM celery_taskmeta WHERE "
 // bytes after the startup phase are the same in both runs, message for message. The cache and
 // pg_stat_statements must both show that the proxy run really was answered from the cache.
 func TestClientsGetByteIdenticalAnswers(t *testing.T) {
+	pg := pgtest.Shared(t)
 	for _, c := range []struct {
 		name string
 		run  func(t *testing.T, e *env, addr string) string
@@ -129,6 +130,7 @@ func TestClientsGetByteIdenticalAnswers(t *testing.T) {
 // search_path) shape the server's answers but are never reported in ParameterStatus. A client
 // with such options must not be served answers filled for a session without them.
 func TestClientsStartupOptionsKeepTheirOwnAnswers(t *testing.T) {
+	pg := pgtest.Shared(t)
 	t.Parallel()
 	e := newEnv(t, coalesce.Config{TTL: time.Minute})
 	e.super(clientRows)
@@ -218,6 +220,7 @@ func runPsql(t *testing.T, e *env, addr string) string { return runPsqlEnv(t, e,
 
 // runPsqlEnv runs psql's poll script with extra environment variables.
 func runPsqlEnv(t *testing.T, e *env, addr string, extraEnv ...string) string {
+	pg := pgtest.Shared(t)
 	bin, err := pgtest.FindBinDir()
 	if err != nil {
 		t.Fatalf("%v: run %s", err, pgtest.InstallCommand)
@@ -320,6 +323,7 @@ conn.close()
 `
 
 func runPsycopg2(t *testing.T, e *env, addr string) string {
+	pg := pgtest.Shared(t)
 	const python = "/usr/bin/python3"
 	if err := exec.Command(python, "-c", "import psycopg2").Run(); err != nil {
 		t.Fatalf("%s cannot import psycopg2 (%v): run apt-get update && apt-get install -y python3-psycopg2", python, err)

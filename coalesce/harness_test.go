@@ -16,14 +16,14 @@ import (
 	"github.com/pgpollwatch/pgpollwatch/proxy"
 )
 
-// pg is the real PostgreSQL every test talks to, directly and through a coalescing proxy.
-var pg *pgtest.Cluster
-
-func TestMain(m *testing.M) { pgtest.Main(m, &pg) }
+// TestMain stops the real PostgreSQL the tests that need one share (pgtest.Shared), if one of
+// them started it: the cache's rules and the storms' arithmetic run without a server.
+func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // env is one test's database (with Celery's result table) and a coalescing proxy in front of it.
 type env struct {
 	t     testing.TB
+	pg    *pgtest.Cluster // the package's shared server
 	db    string
 	cache *coalesce.Cache
 	an    *analyzer.Analyzer
@@ -33,7 +33,8 @@ type env struct {
 
 func newEnv(t testing.TB, cfg coalesce.Config, opts ...func(*proxy.Config)) *env {
 	t.Helper()
-	e := &env{t: t, db: pg.CreateDatabase(t)}
+	pg := pgtest.Shared(t)
+	e := &env{t: t, pg: pg, db: pg.CreateDatabase(t)}
 	ddl, err := fixtures.DDL(fixtures.Celery)
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +76,7 @@ func portOf(addr string) string {
 
 // dsn is a connection string for user through the proxy (via true) or straight to the server.
 func (e *env) dsn(user string, via bool) string {
-	host := pg.Addr()
+	host := e.pg.Addr()
 	if via {
 		host = e.addr
 	}
@@ -104,12 +105,12 @@ func (e *env) connect(via bool, mode pgx.QueryExecMode) *pgx.Conn {
 }
 
 // super runs sql directly on the server as the superuser.
-func (e *env) super(sql string) { pg.Exec(e.t, e.db, sql) }
+func (e *env) super(sql string) { e.pg.Exec(e.t, e.db, sql) }
 
 // scalar runs a one-value query directly on the server.
 func (e *env) scalar(sql string, args ...any) int64 {
 	e.t.Helper()
-	c, err := pgx.Connect(context.Background(), pg.ConnString(pgtest.SuperUser, e.db))
+	c, err := pgx.Connect(context.Background(), e.pg.ConnString(pgtest.SuperUser, e.db))
 	if err != nil {
 		e.t.Fatal(err)
 	}

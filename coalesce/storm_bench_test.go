@@ -29,6 +29,7 @@ import (
 //
 // PGPOLLWATCH_STORM_SECONDS (default 5), _ROUNDS (3) and _POLLERS (8) change the shape.
 func BenchmarkStorm(b *testing.B) {
+	pg := pgtest.Shared(b)
 	for _, proto := range []struct {
 		name string
 		mode pgx.QueryExecMode
@@ -107,6 +108,7 @@ func envInt(b *testing.B, name string, def int) int {
 
 // startBinary runs pgpollwatch headless in front of pg for the benchmark and returns its address.
 func startBinary(b *testing.B, e *env, flags ...string) string {
+	pg := pgtest.Shared(b)
 	bin := filepath.Join(b.TempDir(), "pgpollwatch")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/pgpollwatch")
 	build.Dir = ".."

@@ -15,14 +15,15 @@ import (
 	"github.com/pgpollwatch/pgpollwatch/internal/pgtest"
 )
 
-var pg *pgtest.Cluster
-
-func TestMain(m *testing.M) { pgtest.MainWith(m, &pg, pgtest.Options{Conf: pgtest.LogEverything}) }
+// TestMain stops the server logging everything that the tests of the server's own log share
+// (pgtest.Shared), if one of them started it.
+func TestMain(m *testing.M) { pgtest.MainWith(m, pgtest.Options{Conf: pgtest.LogEverything}) }
 
 // TestServerFormatsAgree drives psql and pgx against a real PostgreSQL 15 logging in the
 // three formats at once, and checks that each file yields the same records, and the records
 // the clients' statements must give.
 func TestServerFormatsAgree(t *testing.T) {
+	pg := pgtest.Shared(t)
 	db := pg.CreateDatabase(t)
 	ctx := t.Context()
 	logDir := filepath.Join(pg.DataDir, "log")

@@ -9,6 +9,7 @@ import (
 )
 
 func TestSimpleAndExtendedQueriesThroughProxy(t *testing.T) {
+	pg := pgtest.Shared(t)
 	p := startProxy(t)
 	db := pg.CreateDatabase(t)
 	conn := connect(t, p.connString(pgtest.ScramUser, db))

@@ -28,6 +28,7 @@ import (
 //
 // The sessions log in as the trust user, so no authentication exchange is ever stored.
 func TestCaptureFuzzSeeds(t *testing.T) {
+	pg := pgtest.Shared(t)
 	// Without the variable the capture still runs, into a scratch directory: it then checks that
 	// real psql, pgx and pgbench sessions pass through the capturing proxy.
 	dir := os.Getenv("PGPOLLWATCH_CAPTURE_SEEDS")
@@ -180,6 +181,7 @@ type tee struct {
 }
 
 func startTee(t *testing.T) *tee {
+	pg := pgtest.Shared(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -40,6 +40,7 @@ const cliInstallCommand = "apt-get install -y postgresql-client-15"
 // fail (never skip) when it is missing.
 func cliBin(t testing.TB, name string) string {
 	t.Helper()
+	pg := pgtest.Shared(t)
 	dirs := []string{pg.BinDir}
 	if initdb, err := filepath.EvalSymlinks(filepath.Join(pg.BinDir, "initdb")); err == nil && filepath.Dir(initdb) != pg.BinDir {
 		dirs = append(dirs, filepath.Dir(initdb))
@@ -62,13 +63,17 @@ func viaProxy(p *testProxy) cliTarget {
 	return cliTarget{host, port}
 }
 
-func direct() cliTarget { return cliTarget{pg.Host, strconv.Itoa(pg.Port)} }
+func direct(t testing.TB) cliTarget {
+	pg := pgtest.Shared(t)
+	return cliTarget{pg.Host, strconv.Itoa(pg.Port)}
+}
 
 // cliEnv is pg.Env() pointed at tg as user on db without TLS, with a private HOME (no
 // ~/.psqlrc, ~/.pgpass or ~/.postgresql/root.crt can leak in) and untranslated messages. extra
 // holds KEY=VALUE overrides; os/exec keeps the last value of a duplicated key.
 func cliEnv(t testing.TB, tg cliTarget, user, db string, extra ...string) []string {
 	t.Helper()
+	pg := pgtest.Shared(t)
 	env := append(pg.Env(),
 		"PGHOST="+tg.host,
 		"PGPORT="+tg.port,
@@ -208,6 +213,7 @@ func matchesStatement(text, norm string) bool {
 }
 
 func TestCLIPgbench(t *testing.T) {
+	pg := pgtest.Shared(t)
 	t.Parallel()
 	const clients, perClient = 4, 200
 	const total = clients * perClient
@@ -227,7 +233,7 @@ func TestCLIPgbench(t *testing.T) {
 			db := pg.CreateDatabase(t)
 			p := startProxy(t)
 
-			initRes := runCLI(t, 60*time.Second, cliEnv(t, direct(), pgtest.ScramUser, db), nil, "pgbench", "-i", "-s", "1", "-q")
+			initRes := runCLI(t, 60*time.Second, cliEnv(t, direct(t), pgtest.ScramUser, db), nil, "pgbench", "-i", "-s", "1", "-q")
 			if initRes.code != 0 {
 				t.Fatalf("pgbench -i directly failed:\n%s", initRes)
 			}
@@ -382,12 +388,13 @@ func copyData(n int) []byte {
 }
 
 func TestCLICopy(t *testing.T) {
+	pg := pgtest.Shared(t)
 	t.Parallel()
 	const nrows = 10000
 	db := pg.CreateDatabase(t)
 	p := startProxy(t)
 	proxyEnv := cliEnv(t, viaProxy(p), pgtest.ScramUser, db)
-	directEnv := cliEnv(t, direct(), pgtest.ScramUser, db)
+	directEnv := cliEnv(t, direct(t), pgtest.ScramUser, db)
 	data := copyData(nrows)
 
 	ddl := psql(t, directEnv, nil, "-v", "ON_ERROR_STOP=1",
@@ -415,7 +422,7 @@ func TestCLICopy(t *testing.T) {
 	}
 
 	// Row counts, checked directly.
-	conn := connect(t, directString(pgtest.SuperUser, db))
+	conn := connect(t, directString(t, pgtest.SuperUser, db))
 	for _, table := range []string{"via_proxy", "via_direct"} {
 		var n int
 		if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM "+table).Scan(&n); err != nil {
@@ -539,6 +546,7 @@ func firstDiff(a, b string) int {
 // 3. \watch
 
 func TestCLIWatch(t *testing.T) {
+	pg := pgtest.Shared(t)
 	t.Parallel()
 	db := pg.CreateDatabase(t)
 	p := startProxy(t)
@@ -616,6 +624,7 @@ func TestCLIWatch(t *testing.T) {
 // 4. Ctrl-C cancels the running statement through the proxy
 
 func TestCLICancel(t *testing.T) {
+	pg := pgtest.Shared(t)
 	t.Parallel()
 	_, tlsConf := writeTestCert(t)
 	upstreamTLS := withUpstream("host=127.0.0.1 port=" + portOf(pg.Addr()) + " sslmode=require")
@@ -639,8 +648,9 @@ func TestCLICancel(t *testing.T) {
 }
 
 func testCancel(t *testing.T, p *testProxy, user string, env []string) {
+	pg := pgtest.Shared(t)
 	db := pg.CreateDatabase(t)
-	super := connect(t, directString(pgtest.SuperUser, db))
+	super := connect(t, directString(t, pgtest.SuperUser, db))
 	ctx := context.Background()
 
 	sleepers := func(activeOnly bool) int {
@@ -742,6 +752,7 @@ func writeTestCert(t testing.TB) (string, *tls.Config) {
 }
 
 func TestCLITLS(t *testing.T) {
+	pg := pgtest.Shared(t)
 	t.Parallel()
 	db := pg.CreateDatabase(t)
 	certFile, tlsConf := writeTestCert(t)
@@ -814,6 +825,7 @@ func TestCLITLS(t *testing.T) {
 // 6. Authentication methods
 
 func TestCLIAuth(t *testing.T) {
+	pg := pgtest.Shared(t)
 	t.Parallel()
 	db := pg.CreateDatabase(t)
 	p := startProxy(t)
@@ -829,7 +841,7 @@ func TestCLIAuth(t *testing.T) {
 	var wrongStderr string
 	for _, user := range []string{pgtest.ScramUser, pgtest.MD5User} {
 		viaRes := psql(t, cliEnv(t, viaProxy(p), user, db, "PGPASSWORD=wrong-"+pgtest.Password), nil, "-c", "SELECT 1")
-		directRes := psql(t, cliEnv(t, direct(), user, db, "PGPASSWORD=wrong-"+pgtest.Password), nil, "-c", "SELECT 1")
+		directRes := psql(t, cliEnv(t, direct(t), user, db, "PGPASSWORD=wrong-"+pgtest.Password), nil, "-c", "SELECT 1")
 		want := fmt.Sprintf(`password authentication failed for user "%s"`, user)
 		if viaRes.code != 2 || !strings.Contains(viaRes.stderr, want) {
 			t.Errorf("%s with a wrong password through the proxy: want exit 2 and %q:\n%s", user, want, viaRes)
@@ -861,6 +873,7 @@ func TestCLIAuth(t *testing.T) {
 // 7. Errors inside multi-statement strings and scripts
 
 func TestCLIErrorInTransaction(t *testing.T) {
+	pg := pgtest.Shared(t)
 	t.Parallel()
 	db := pg.CreateDatabase(t)
 	p := startProxy(t)
@@ -881,7 +894,7 @@ func TestCLIErrorInTransaction(t *testing.T) {
 		{"script single transaction", script[len("BEGIN;\n"):], []string{"-1", "-f", "-"}},
 	} {
 		viaRes := psql(t, cliEnv(t, viaProxy(p), pgtest.ScramUser, db), c.stdin, c.args...)
-		directRes := psql(t, cliEnv(t, direct(), pgtest.ScramUser, db), c.stdin, c.args...)
+		directRes := psql(t, cliEnv(t, direct(t), pgtest.ScramUser, db), c.stdin, c.args...)
 		if viaRes.code != directRes.code || viaRes.stdout != directRes.stdout ||
 			normalizePorts(viaRes.stderr, ports...) != normalizePorts(directRes.stderr, ports...) {
 			t.Errorf("%s: through the proxy\n%s\ndirectly\n%s", c.name, viaRes, directRes)
@@ -925,6 +938,7 @@ func TestCLIErrorInTransaction(t *testing.T) {
 var pidRE = regexp.MustCompile(`server process with PID \d+`)
 
 func TestCLIFeatureScript(t *testing.T) {
+	pg := pgtest.Shared(t)
 	t.Parallel()
 	script, err := os.ReadFile("testdata/cli/features.sql")
 	if err != nil {
@@ -934,7 +948,7 @@ func TestCLIFeatureScript(t *testing.T) {
 	ports := []string{portOf(p.addr), strconv.Itoa(pg.Port)}
 	// Each run gets a fresh database, so both start from the same state.
 	viaRes := psql(t, cliEnv(t, viaProxy(p), pgtest.ScramUser, pg.CreateDatabase(t)), script, "-f", "-")
-	directRes := psql(t, cliEnv(t, direct(), pgtest.ScramUser, pg.CreateDatabase(t)), script, "-f", "-")
+	directRes := psql(t, cliEnv(t, direct(t), pgtest.ScramUser, pg.CreateDatabase(t)), script, "-f", "-")
 	norm := func(s string) string {
 		return pidRE.ReplaceAllString(normalizePorts(s, ports...), "server process with PID <PID>")
 	}
@@ -981,6 +995,7 @@ func TestCLIFeatureScript(t *testing.T) {
 // 9. Large objects: libpq's lo_import/lo_export speak the fast-path FunctionCall protocol
 
 func TestCLILargeObject(t *testing.T) {
+	pg := pgtest.Shared(t)
 	t.Parallel()
 	db := pg.CreateDatabase(t)
 	p := startProxy(t)
@@ -1005,7 +1020,7 @@ func TestCLILargeObject(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		env  []string
-	}{{"proxy", proxyEnv}, {"direct", cliEnv(t, direct(), pgtest.ScramUser, db)}} {
+	}{{"proxy", proxyEnv}, {"direct", cliEnv(t, direct(t), pgtest.ScramUser, db)}} {
 		out := filepath.Join(dir, "out-"+c.name+".bin")
 		exp := psql(t, c.env, nil, "-v", "ON_ERROR_STOP=1", "-c", `\lo_export `+oid+` '`+out+`'`)
 		if exp.code != 0 || exp.stdout != "lo_export\n" || exp.stderr != "" {
@@ -1047,6 +1062,7 @@ func TestCLILargeObject(t *testing.T) {
 // own certificate, must not be shown a binding it cannot check. psql must be able to log in
 // with its default settings, as it can directly to the server.
 func TestCLITLSBothLegs(t *testing.T) {
+	pg := pgtest.Shared(t)
 	t.Parallel()
 	db := pg.CreateDatabase(t)
 	certFile, tlsConf := writeTestCert(t)
@@ -1078,7 +1094,7 @@ func TestCLITLSBothLegs(t *testing.T) {
 				return
 			}
 			if want := c.user + " true\n"; res.code != 0 || res.stdout != want {
-				directEnv := cliEnv(t, direct(), c.user, db, "PGSSLMODE=require")
+				directEnv := cliEnv(t, direct(t), c.user, db, "PGSSLMODE=require")
 				directRes := psql(t, directEnv, nil, query...)
 				t.Errorf("%s over TLS through a proxy with a TLS upstream: want %q (as directly over TLS: exit %d, %q):\n%s",
 					c.user, want, directRes.code, directRes.stdout, normalizePorts(res.String(), ports...))
@@ -1101,12 +1117,13 @@ func TestCLITLSBothLegs(t *testing.T) {
 var retriesRE = regexp.MustCompile(`total number of retries: (\d+)`)
 
 func TestCLIPgbenchRetries(t *testing.T) {
+	pg := pgtest.Shared(t)
 	t.Parallel()
 	const clients, perClient = 4, 100
 	const total = clients * perClient
 	db := pg.CreateDatabase(t)
 	p := startProxy(t)
-	if r := runCLI(t, 60*time.Second, cliEnv(t, direct(), pgtest.ScramUser, db), nil, "pgbench", "-i", "-s", "1", "-q"); r.code != 0 {
+	if r := runCLI(t, 60*time.Second, cliEnv(t, direct(t), pgtest.ScramUser, db), nil, "pgbench", "-i", "-s", "1", "-q"); r.code != 0 {
 		t.Fatalf("pgbench -i directly failed:\n%s", r)
 	}
 	script, err := filepath.Abs("testdata/cli/retry.pgbench")

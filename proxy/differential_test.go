@@ -195,6 +195,7 @@ func describeMessages(b []byte) []string {
 // TestServerRepliesIdenticalThroughProxy runs one scripted session straight against the server
 // and one through the proxy: every byte the server sends must reach the client unchanged.
 func TestServerRepliesIdenticalThroughProxy(t *testing.T) {
+	pg := pgtest.Shared(t)
 	p := startProxy(t)
 	db := pg.CreateDatabase(t)
 	pg.Exec(t, db, `CREATE TABLE diff_t (id int PRIMARY KEY, v text); GRANT ALL ON diff_t TO trust_user`)

@@ -94,7 +94,7 @@ func backendsOf(t testing.TB, super *pgx.Conn, app string) (all, active int) {
 // statement after the proxy had cancelled it: that is the server's time, not the proxy's.)
 func TestClientEndOfStreamWithItsLastStatement(t *testing.T) {
 	p := startProxy(t)
-	super := connect(t, directString(pgtest.SuperUser, pgtest.Database))
+	super := connect(t, directString(t, pgtest.SuperUser, pgtest.Database))
 	const clients = 50
 	prefix := fmt.Sprintf("eof-last-%d-", rand.Int())
 	w := watchStatements(t, prefix)
@@ -157,7 +157,7 @@ type statementWatch struct {
 }
 
 func watchStatements(t *testing.T, prefix string) *statementWatch {
-	super := connect(t, directString(pgtest.SuperUser, pgtest.Database))
+	super := connect(t, directString(t, pgtest.SuperUser, pgtest.Database))
 	w := &statementWatch{ended: map[string]time.Time{}, gone: map[string]time.Time{},
 		stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
@@ -265,7 +265,7 @@ func loginAs(c net.Conn, db string, params ...string) (*pgproto3.Frontend, error
 // app within a second of that end of stream, and the proxy must close the session.
 func endsWith(t *testing.T, p *testProxy, db, app string, how closeHow, start func(fe *pgproto3.Frontend), last []byte) {
 	t.Helper()
-	super := connect(t, directString(pgtest.SuperUser, db))
+	super := connect(t, directString(t, pgtest.SuperUser, db))
 	c := rawConn(t, p.addr)
 	fe := startupAs(t, c, db, "application_name", app)
 	start(fe)
@@ -311,10 +311,11 @@ func TestClientEndsWhileLargeAnswerStreams(t *testing.T) {
 // rows and its end of stream together. The server, waiting for more rows, must end the COPY and
 // its backend, and release the table.
 func TestClientEndsDuringCopyFromStdin(t *testing.T) {
+	pg := pgtest.Shared(t)
 	p := startProxy(t)
 	db := pg.CreateDatabase(t)
 	pg.Exec(t, db, "CREATE TABLE copied (n int); GRANT ALL ON copied TO trust_user")
-	super := connect(t, directString(pgtest.SuperUser, db))
+	super := connect(t, directString(t, pgtest.SuperUser, db))
 	for _, how := range closeHows {
 		app := "eof-copy-" + how.String()
 		endsWith(t, p, db, app, how, func(fe *pgproto3.Frontend) {
@@ -340,10 +341,11 @@ func TestClientEndsDuringCopyFromStdin(t *testing.T) {
 // in an open transaction sends one more statement and leaves with it. The server rolls the
 // transaction back and both locks are free within a second of the client's end of stream.
 func TestClientEndsInsideTransactionHoldingLocks(t *testing.T) {
+	pg := pgtest.Shared(t)
 	p := startProxy(t)
 	db := pg.CreateDatabase(t)
 	pg.Exec(t, db, "CREATE TABLE locked (id int PRIMARY KEY, v int); INSERT INTO locked VALUES (1, 0); GRANT ALL ON locked TO trust_user")
-	other := connect(t, directString(pgtest.SuperUser, db))
+	other := connect(t, directString(t, pgtest.SuperUser, db))
 	ctx := context.Background()
 	for i, how := range closeHows {
 		app := "eof-locks-" + how.String()

@@ -56,6 +56,7 @@ func forward(t *testing.T, ln net.Listener, addr string) {
 // TestUpstreamDownAtStartThenBack: while nothing listens upstream the client gets a clean FATAL
 // 08006 and the proxy keeps running; once the upstream is there, the next client is served.
 func TestUpstreamDownAtStartThenBack(t *testing.T) {
+	pg := pgtest.Shared(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -143,7 +144,7 @@ func TestBackendTerminatedMidSession(t *testing.T) {
 			break
 		}
 	}
-	super := connect(t, directString(pgtest.SuperUser, pgtest.Database))
+	super := connect(t, directString(t, pgtest.SuperUser, pgtest.Database))
 	var ok bool
 	if err := super.QueryRow(context.Background(), "SELECT pg_terminate_backend($1::int)", pid).Scan(&ok); err != nil || !ok {
 		t.Fatalf("pg_terminate_backend: %v %v", ok, err)
@@ -182,10 +183,11 @@ func abort(c net.Conn) {
 // the server would go on running it (it notices a closed socket only when it next reads or
 // writes): the proxy cancels it, so the backend is gone from pg_stat_activity within a second.
 func TestVanishedClientStatementIsCancelled(t *testing.T) {
+	pg := pgtest.Shared(t)
 	p := startProxy(t)
 	db := pg.CreateDatabase(t)
 	pg.Exec(t, db, "CREATE TABLE v (n int); GRANT ALL ON v TO trust_user")
-	super := connect(t, directString(pgtest.SuperUser, db))
+	super := connect(t, directString(t, pgtest.SuperUser, db))
 	ctx := context.Background()
 
 	run := func(name string, send func(fe *pgproto3.Frontend)) {
@@ -656,6 +658,7 @@ func (d *dumpObserver) Statements(c *proxy.ConnInfo, batch []proxy.Event) {
 // through plain and TLS-on-both-legs proxies) with the logger at Debug and an observer that
 // keeps everything: no password, no SASL message and no MD5 response appears anywhere.
 func TestSecretsNeverLoggedOrObserved(t *testing.T) {
+	pg := pgtest.Shared(t)
 	logs := &lockedBuffer{}
 	obs := &dumpObserver{}
 	withSinks := func(c *proxy.Config) {
@@ -711,7 +714,7 @@ func TestSecretsNeverLoggedOrObserved(t *testing.T) {
 // grace period ends are told 57P01, and their statements are cancelled on the server too.
 func TestShutdownCancelsStatementsInFlight(t *testing.T) {
 	p := startProxy(t)
-	super := connect(t, directString(pgtest.SuperUser, pgtest.Database))
+	super := connect(t, directString(t, pgtest.SuperUser, pgtest.Database))
 	c := rawConn(t, p.addr)
 	fe := startupAs(t, c, pgtest.Database, "application_name", "shutdown-in-flight")
 	fe.Send(&pgproto3.Query{String: "SELECT pg_sleep(30)"})

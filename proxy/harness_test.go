@@ -17,11 +17,9 @@ import (
 	"github.com/pgpollwatch/pgpollwatch/proxy"
 )
 
-// pg is the real PostgreSQL every test in this package talks to, directly and through a proxy.
-var pg *pgtest.Cluster
-
-// TestMain starts the cluster (none for a fuzzing-only run: see pgtest.Main).
-func TestMain(m *testing.M) { pgtest.Main(m, &pg) }
+// TestMain stops the cluster the tests that need a real PostgreSQL share (pgtest.Shared), if
+// one of them started it: the others (framing, inspectors, fuzz targets) run without one.
+func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // testProxy is a proxy.Server listening on a random loopback port, in front of pg.
 type testProxy struct {
@@ -33,16 +31,11 @@ type testProxy struct {
 type proxyOption func(*proxy.Config)
 
 // startProxy runs a proxy in front of pg (sslmode=disable upstream unless an option changes it)
-// for the duration of the test.
+// for the duration of the test. With withUpstream, the test needs no pg: none is started.
 func startProxy(t testing.TB, opts ...proxyOption) *testProxy {
 	t.Helper()
-	up, err := proxy.ParseUpstream("host=127.0.0.1 port=" + portOf(pg.Addr()) + " sslmode=disable")
-	if err != nil {
-		t.Fatal(err)
-	}
 	obs := &recorder{}
 	cfg := proxy.Config{
-		Upstream:       up,
 		Observer:       obs,
 		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
 		ConnectTimeout: 5 * time.Second,
@@ -52,6 +45,13 @@ func startProxy(t testing.TB, opts ...proxyOption) *testProxy {
 	}
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if cfg.Upstream == nil {
+		up, err := proxy.ParseUpstream("host=127.0.0.1 port=" + portOf(pgtest.Shared(t).Addr()) + " sslmode=disable")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Upstream = up
 	}
 	srv, err := proxy.NewServer(cfg)
 	if err != nil {
@@ -95,8 +95,8 @@ func (p *testProxy) connString(user, db string, extra ...string) string {
 }
 
 // directString is the same DSN straight to PostgreSQL, for comparisons.
-func directString(user, db string, extra ...string) string {
-	return dsnFor(pg.Addr(), user, db, extra...)
+func directString(t testing.TB, user, db string, extra ...string) string {
+	return dsnFor(pgtest.Shared(t).Addr(), user, db, extra...)
 }
 
 func dsnFor(addr, user, db string, extra ...string) string {
@@ -251,7 +251,7 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 // superuser. It is the ground truth the proxy's own counts are checked against.
 func statStatements(t testing.TB, db string) map[string]int64 {
 	t.Helper()
-	conn := connect(t, directString(pgtest.SuperUser, pgtest.Database))
+	conn := connect(t, directString(t, pgtest.SuperUser, pgtest.Database))
 	rows, err := conn.Query(context.Background(),
 		`SELECT query, calls FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = $1`, db)
 	if err != nil {

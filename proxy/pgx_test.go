@@ -22,6 +22,7 @@ import (
 // TestObserverCountsMatchServer drives known statement counts through the proxy over both
 // protocols and checks the observer's per-statement counts against pg_stat_statements.
 func TestObserverCountsMatchServer(t *testing.T) {
+	pg := pgtest.Shared(t)
 	p := startProxy(t)
 	db := pg.CreateDatabase(t)
 	pg.Exec(t, db, `CREATE TABLE items (id int PRIMARY KEY, v text); INSERT INTO items SELECT g, 'v' || g FROM generate_series(1, 50) g; GRANT ALL ON items TO scram_user`)
@@ -81,6 +82,7 @@ func countEvents(r *recorder, prefix string) int {
 // TestDigestTellsWhetherRowsChanged checks the digest: equal for equal rows, different after
 // the row changes, zero for no rows.
 func TestDigestTellsWhetherRowsChanged(t *testing.T) {
+	pg := pgtest.Shared(t)
 	p := startProxy(t)
 	db := pg.CreateDatabase(t)
 	pg.Exec(t, db, `CREATE TABLE taskmeta (task_id text PRIMARY KEY, status text); INSERT INTO taskmeta VALUES ('a', 'PENDING'); GRANT ALL ON taskmeta TO scram_user`)
@@ -128,6 +130,7 @@ func TestDigestTellsWhetherRowsChanged(t *testing.T) {
 // TestPipelineAndBatch sends many statements before one Sync, including one that fails, and
 // checks results match a direct connection and the proxy pairs every answer correctly.
 func TestPipelineAndBatch(t *testing.T) {
+	pg := pgtest.Shared(t)
 	p := startProxy(t)
 	db := pg.CreateDatabase(t)
 	ctx := context.Background()
@@ -188,7 +191,7 @@ func TestPipelineAndBatch(t *testing.T) {
 		}
 		return out.String()
 	}
-	direct := run(directString(pgtest.ScramUser, db))
+	direct := run(directString(t, pgtest.ScramUser, db))
 	proxied := run(p.connString(pgtest.ScramUser, db))
 	if direct != proxied {
 		t.Fatalf("through proxy:\n%s\ndirect:\n%s", proxied, direct)
@@ -224,6 +227,7 @@ func sqlstate(err error) string {
 
 // TestCopyFromAndTo moves rows both ways with COPY through the proxy.
 func TestCopyFromAndTo(t *testing.T) {
+	pg := pgtest.Shared(t)
 	p := startProxy(t)
 	db := pg.CreateDatabase(t)
 	pg.Exec(t, db, `CREATE TABLE c (id int, payload text); GRANT ALL ON c TO scram_user`)
@@ -247,7 +251,7 @@ func TestCopyFromAndTo(t *testing.T) {
 		}
 		return buf.Bytes()
 	}
-	if !bytes.Equal(copyOut(p.connString(pgtest.ScramUser, db)), copyOut(directString(pgtest.ScramUser, db))) {
+	if !bytes.Equal(copyOut(p.connString(pgtest.ScramUser, db)), copyOut(directString(t, pgtest.ScramUser, db))) {
 		t.Fatal("COPY TO through the proxy differs from direct")
 	}
 	waitFor(t, "COPY events", func() bool {
@@ -262,6 +266,7 @@ func TestCopyFromAndTo(t *testing.T) {
 
 // TestListenNotifyWhileIdle checks that notifications reach an idle client through the proxy.
 func TestListenNotifyWhileIdle(t *testing.T) {
+	pg := pgtest.Shared(t)
 	p := startProxy(t)
 	db := pg.CreateDatabase(t)
 	ctx := context.Background()
@@ -299,6 +304,7 @@ func TestListenNotifyWhileIdle(t *testing.T) {
 // TestContextCancelReachesServer cancels a running statement with pgx's context: the proxy
 // forwards the CancelRequest to the server that issued the key.
 func TestContextCancelReachesServer(t *testing.T) {
+	pg := pgtest.Shared(t)
 	p := startProxy(t)
 	db := pg.CreateDatabase(t)
 	conn := connect(t, p.connString(pgtest.ScramUser, db))
@@ -325,6 +331,7 @@ func TestContextCancelReachesServer(t *testing.T) {
 // TestCancelWithUnknownKeyIsDropped sends a CancelRequest whose key the proxy never handed out:
 // it must not reach any backend, so a running statement keeps running.
 func TestCancelWithUnknownKeyIsDropped(t *testing.T) {
+	pg := pgtest.Shared(t)
 	p := startProxy(t)
 	db := pg.CreateDatabase(t)
 	conn := connect(t, p.connString(pgtest.ScramUser, db))
@@ -355,6 +362,7 @@ func TestCancelWithUnknownKeyIsDropped(t *testing.T) {
 
 // TestExecuteWithRowLimit fetches a portal in pieces (PortalSuspended) inside a transaction.
 func TestExecuteWithRowLimit(t *testing.T) {
+	pg := pgtest.Shared(t)
 	p := startProxy(t)
 	db := pg.CreateDatabase(t)
 	ctx := context.Background()
@@ -417,6 +425,7 @@ done:
 // TestHugeRowStreams sends a 64 MiB bytea through the proxy both ways and checks it arrives
 // intact. (That the proxy never holds the whole message is checked in the pump's unit test.)
 func TestHugeRowStreams(t *testing.T) {
+	pg := pgtest.Shared(t)
 	p := startProxy(t)
 	db := pg.CreateDatabase(t)
 	pg.Exec(t, db, `CREATE TABLE blobs (id int, data bytea); GRANT ALL ON blobs TO scram_user`)
@@ -445,6 +454,7 @@ func TestHugeRowStreams(t *testing.T) {
 
 // TestReplicationConnectionPassesThrough runs replication commands through the proxy.
 func TestReplicationConnectionPassesThrough(t *testing.T) {
+	pg := pgtest.Shared(t)
 	p := startProxy(t)
 	db := pg.CreateDatabase(t)
 	ctx := context.Background()

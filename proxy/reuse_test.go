@@ -45,7 +45,7 @@ func queryOne[T any](t *testing.T, conn *pgx.Conn, sql string) T {
 // backendAlive asks the server (as the superuser, directly) whether a backend process exists.
 func backendAlive(t *testing.T, pid int) bool {
 	t.Helper()
-	admin := connect(t, directString(pgtest.SuperUser, pgtest.Database))
+	admin := connect(t, directString(t, pgtest.SuperUser, pgtest.Database))
 	return queryInt(t, admin, "SELECT count(*)::int FROM pg_stat_activity WHERE pid = "+strconv.Itoa(pid)) == 1
 }
 
@@ -63,6 +63,7 @@ var reportedParams = []string{"application_name", "client_encoding", "DateStyle"
 // startup packet, and nothing of its session survives the reset: the next client sees what a
 // new connection straight to the server sees.
 func TestReuseServerConnectionIsReset(t *testing.T) {
+	pg := pgtest.Shared(t)
 	db := pg.CreateDatabase(t)
 	p := startProxy(t, withReuse(time.Minute))
 	dsn := p.connString(pgtest.TrustUser, db)
@@ -94,7 +95,7 @@ func TestReuseServerConnectionIsReset(t *testing.T) {
 	if got := backendPID(t, second); got != pid {
 		t.Fatalf("second client got server backend %d, want the kept %d", got, pid)
 	}
-	direct := connect(t, directString(pgtest.TrustUser, db))
+	direct := connect(t, directString(t, pgtest.TrustUser, db))
 	for _, name := range reportedParams {
 		if got, want := second.PgConn().ParameterStatus(name), direct.PgConn().ParameterStatus(name); got != want {
 			t.Errorf("ParameterStatus %s = %q through a kept connection, %q on a new one", name, got, want)
@@ -142,6 +143,7 @@ func TestReuseServerConnectionIsReset(t *testing.T) {
 // that leaves inside a transaction or without Terminate, or another startup packet all get a
 // server connection of their own, and the unused ones end.
 func TestReuseOnlyWhenSafe(t *testing.T) {
+	pg := pgtest.Shared(t)
 	db := pg.CreateDatabase(t)
 	p := startProxy(t, withReuse(time.Minute))
 	ctx := context.Background()
@@ -200,6 +202,7 @@ func TestReuseOnlyWhenSafe(t *testing.T) {
 // A kept connection the server ended meanwhile is noticed and replaced; kept connections end
 // after the idle timeout and when the proxy shuts down.
 func TestReuseKeptConnectionsEnd(t *testing.T) {
+	pg := pgtest.Shared(t)
 	db := pg.CreateDatabase(t)
 	p := startProxy(t, withReuse(time.Minute))
 	trust := p.connString(pgtest.TrustUser, db)
@@ -249,6 +252,7 @@ func TestReuseKeptConnectionsEnd(t *testing.T) {
 // some without Terminate: each starts with a clean session, the answers are right, and the
 // server ran them on a handful of backends (its own pg_backend_pid says which).
 func TestReuseUnderChurn(t *testing.T) {
+	pg := pgtest.Shared(t)
 	db := pg.CreateDatabase(t)
 	p := startProxy(t, withReuse(time.Minute))
 	dsn := p.connString(pgtest.TrustUser, db)

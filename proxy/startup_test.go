@@ -28,6 +28,7 @@ import (
 // TestAuthenticationMethodsPassThrough logs in with every method the server offers; the proxy
 // relays the exchange untouched and reports each outcome.
 func TestAuthenticationMethodsPassThrough(t *testing.T) {
+	pg := pgtest.Shared(t)
 	p := startProxy(t)
 	db := pg.CreateDatabase(t)
 	ctx := context.Background()
@@ -55,6 +56,7 @@ func TestAuthenticationMethodsPassThrough(t *testing.T) {
 
 // TestStartupParametersReachServer checks that options and application_name are forwarded as sent.
 func TestStartupParametersReachServer(t *testing.T) {
+	pg := pgtest.Shared(t)
 	p := startProxy(t)
 	db := pg.CreateDatabase(t)
 	conn := connect(t, p.connString(pgtest.ScramUser, db, "application_name=poller", "options='-c work_mem=7MB'"))
@@ -76,6 +78,7 @@ func TestStartupParametersReachServer(t *testing.T) {
 // TestProtocol32NegotiationPassesThrough asks for protocol 3.2; PostgreSQL 15 answers with
 // NegotiateProtocolVersion, which must reach the client so it settles on 3.0.
 func TestProtocol32NegotiationPassesThrough(t *testing.T) {
+	pg := pgtest.Shared(t)
 	p := startProxy(t)
 	db := pg.CreateDatabase(t)
 	conn := connect(t, p.connString(pgtest.ScramUser, db, "max_protocol_version=3.2"))
@@ -93,6 +96,7 @@ func TestProtocol32NegotiationPassesThrough(t *testing.T) {
 
 // TestUpstreamTLS connects to the server over TLS as the upstream DSN's sslmode says.
 func TestUpstreamTLS(t *testing.T) {
+	pg := pgtest.Shared(t)
 	for _, mode := range []string{"require", "verify-full sslrootcert=" + pg.CertFile, "prefer"} {
 		p := startProxy(t, withUpstream("host=127.0.0.1 port="+portOf(pg.Addr())+" sslmode="+mode))
 		conn := connect(t, p.connString(pgtest.ScramUser, pgtest.Database))

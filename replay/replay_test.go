@@ -19,9 +19,7 @@ import (
 	"github.com/pgpollwatch/pgpollwatch/replay"
 )
 
-var pg *pgtest.Cluster
-
-func TestMain(m *testing.M) { pgtest.MainWith(m, &pg, pgtest.Options{Conf: pgtest.LogEverything}) }
+func TestMain(m *testing.M) { pgtest.MainWith(m, pgtest.Options{Conf: pgtest.LogEverything}) }
 
 const poll = "SELECT task_id, status, result FROM celery_taskmeta WHERE task_id = "
 
@@ -33,6 +31,7 @@ const poll = "SELECT task_id, status, result FROM celery_taskmeta WHERE task_id 
 // verdicts: the spinning key storms and spins, the polite one does not spin, the round robin's
 // keys spin.
 func TestReplayMatchesTheServersLog(t *testing.T) {
+	pg := pgtest.Shared(t)
 	db := pg.CreateDatabase(t)
 	ddl, err := fixtures.DDL(fixtures.Celery)
 	if err != nil {

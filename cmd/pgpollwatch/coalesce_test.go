@@ -17,6 +17,7 @@ import (
 // the cache (the server runs a handful, by its own pg_stat_statements), a write through the
 // proxy shows on the next poll, and the exit report accounts for both.
 func TestCoalesceFlag(t *testing.T) {
+	pg := pgtest.Shared(t)
 	db := pg.CreateDatabase(t)
 	pg.Exec(t, db, `CREATE TABLE jobs (id int PRIMARY KEY, state text); INSERT INTO jobs VALUES (7, 'queued'); GRANT ALL ON jobs TO scram_user`)
 	reportFile := filepath.Join(t.TempDir(), "report.json")

@@ -21,10 +21,7 @@ import (
 	"github.com/pgpollwatch/pgpollwatch/report"
 )
 
-var (
-	pg  *pgtest.Cluster
-	bin string // the pgpollwatch binary, built once
-)
+var bin string // the pgpollwatch binary, built once
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "pgpollwatch-bin-")
@@ -35,10 +32,12 @@ func TestMain(m *testing.M) {
 	bin = filepath.Join(dir, "pgpollwatch")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building pgpollwatch: %v\n%s", err, out)
+		os.RemoveAll(dir)
 		os.Exit(1)
 	}
-	defer os.RemoveAll(dir)
-	pgtest.Main(m, &pg)
+	code := pgtest.Run(m, pgtest.Options{})
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
 
 // syncBuffer collects a process's output while it runs.
@@ -102,6 +101,7 @@ func TestVersionAndHelp(t *testing.T) {
 // TestProxyFindsStormThenStopsOnSIGTERM runs the real binary headless in front of the test
 // server, spins on one key, and checks the storm is logged, then that SIGTERM stops it cleanly.
 func TestProxyFindsStormThenStopsOnSIGTERM(t *testing.T) {
+	pg := pgtest.Shared(t)
 	db := pg.CreateDatabase(t)
 	pg.Exec(t, db, `CREATE TABLE jobs (id int PRIMARY KEY, state text); INSERT INTO jobs VALUES (7, 'queued'); GRANT ALL ON jobs TO scram_user`)
 	reportFile := filepath.Join(t.TempDir(), "report.json")
@@ -191,6 +191,7 @@ func readReport(t *testing.T, path string) *report.Report {
 // It is killed when the test ends, if it has not stopped by then.
 func startHeadless(t *testing.T, args ...string) (addr string, cmd *exec.Cmd, stderr *syncBuffer) {
 	t.Helper()
+	pg := pgtest.Shared(t)
 	addr, stderr = freeAddr(t), &syncBuffer{}
 	cmd = exec.Command(bin, append([]string{"--no-tui", "--listen", addr,
 		"--upstream", "host=127.0.0.1 port=" + fmt.Sprint(pg.Port) + " sslmode=disable"}, args...)...)
@@ -222,6 +223,7 @@ func waitForPort(t *testing.T, addr string) {
 // TestTUIShowsPolledKeys runs the real binary with its terminal UI inside tmux, polls two task
 // ids through it, and finds them on the screen; q then stops it and the exit report is written.
 func TestTUIShowsPolledKeys(t *testing.T) {
+	pg := pgtest.Shared(t)
 	tmux, err := exec.LookPath("tmux")
 	if err != nil {
 		t.Fatal("tmux is needed for this test: apt-get install -y tmux (make test installs it)")
@@ -329,6 +331,7 @@ func TestDemoHeadless(t *testing.T) {
 // query share one server backend (the server's own pg_backend_pid says so), and /metrics and the
 // headline count the reuse.
 func TestReuseServerConnectionsFlag(t *testing.T) {
+	pg := pgtest.Shared(t)
 	db := pg.CreateDatabase(t)
 	maddr := freeAddr(t)
 	addr, _, stderr := startHeadless(t, "--reuse-server-connections", "--metrics-listen", maddr, "--log-interval", "500ms")

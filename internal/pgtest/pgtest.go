@@ -1,5 +1,16 @@
-// Package pgtest gives tests throwaway PostgreSQL clusters. The clusters themselves come from
-// internal/pgcluster, which the demo uses too; this package adds what needs the testing package.
+// Package pgtest gives tests a throwaway PostgreSQL: a cluster shared by a package's tests and
+// started by the first test that needs it, so that a package's other tests run without one.
+//
+//	func TestMain(m *testing.M) { pgtest.Main(m) }
+//
+//	func TestSomething(t *testing.T) {
+//		pg := pgtest.Shared(t) // starts the cluster on first use; fails t when it cannot
+//		db := pg.CreateDatabase(t)
+//		...
+//	}
+//
+// The clusters themselves come from internal/pgcluster, which the demo uses too; this package
+// adds what needs the testing package.
 package pgtest
 
 import (
@@ -10,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -60,47 +72,102 @@ func StartWith(opt Options) (*Cluster, error) {
 	return &Cluster{c}, nil
 }
 
-// Main is for TestMain: it starts a cluster, stores it in *dst, runs the
-// tests, stops the cluster and exits with the tests' exit code. If the
-// cluster cannot start it explains why on stderr and exits 1; it never skips.
-//
-// A fuzzing run that runs no test (-fuzz with -run='^$', as `make fuzz-smoke`
-// does) and its worker processes only run fuzz targets, which need no server:
-// they get no cluster (*dst stays nil).
-func Main(m *testing.M, dst **Cluster) { MainWith(m, dst, Options{}) }
-
-// MainWith is Main with a cluster made by StartWith(opt).
-func MainWith(m *testing.M, dst **Cluster, opt Options) {
-	if OnlyFuzzing() {
-		os.Exit(m.Run())
-	}
-	os.Exit(runMain(m, dst, opt))
+// The package's shared cluster: registered by Main, started by the first Shared, stopped when
+// Main's tests are over.
+var shared struct {
+	mu         sync.Mutex
+	registered bool
+	opt        Options
+	c          *Cluster
+	err        error     // why it could not start; every later Shared fails with it
+	stopSignal func()    // ends the interrupt handler
+	started    time.Time // when it started, for the log
 }
 
-func runMain(m *testing.M, dst **Cluster, opt Options) int {
-	c, err := StartWith(opt)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "pgtest: cannot start a PostgreSQL cluster for the tests: %v\n", err)
-		if errors.Is(err, ErrNotInstalled) {
-			fmt.Fprintf(os.Stderr, "pgtest: install PostgreSQL with:\n\t%s\n", InstallCommand)
-		}
-		return 1
-	}
-	defer c.Stop()
-	*dst = c
+// Main is for TestMain: it runs the tests, stops the package's shared cluster if a test
+// started one (Shared), and exits with the tests' exit code. Tests that never call Shared run
+// without a server: on a machine without PostgreSQL they pass, and those that need one fail
+// with the command that installs it.
+func Main(m *testing.M) { MainWith(m, Options{}) }
 
-	// pg_ctl detaches the server from our process group, so an interrupted
-	// test run would otherwise leave it running.
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sig)
-	go func() {
-		s := <-sig
-		fmt.Fprintf(os.Stderr, "pgtest: %v: stopping PostgreSQL\n", s)
-		c.Stop()
-		os.Exit(1)
-	}()
+// MainWith is Main with a shared cluster made by StartWith(opt).
+func MainWith(m *testing.M, opt Options) { os.Exit(Run(m, opt)) }
+
+// Run is MainWith for a TestMain with work of its own to undo after the tests: it returns the
+// tests' exit code instead of exiting.
+func Run(m *testing.M, opt Options) int {
+	shared.mu.Lock()
+	shared.registered, shared.opt = true, opt
+	shared.mu.Unlock()
+	defer stopShared()
 	return m.Run()
+}
+
+// Shared returns the package's cluster, starting it on the first call (initdb takes a few
+// seconds; the tests that call Shared meanwhile wait for it). When it cannot start, t fails
+// with the reason and, when PostgreSQL is not installed, the command that installs it: a test
+// that needs a server never passes, nor is skipped, without one.
+func Shared(t testing.TB) *Cluster {
+	t.Helper()
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if !shared.registered {
+		t.Fatal("pgtest: Shared needs pgtest.Main or pgtest.MainWith in the package's TestMain, which stops the cluster")
+	}
+	if shared.c == nil && shared.err == nil {
+		begin := time.Now()
+		shared.c, shared.err = StartWith(shared.opt)
+		if shared.err == nil {
+			shared.stopSignal = stopOnInterrupt(shared.c)
+			t.Logf("pgtest: started PostgreSQL on %s for this package's tests in %v", shared.c.Addr(), time.Since(begin).Round(time.Millisecond))
+		}
+	}
+	if shared.err != nil {
+		t.Fatal(startFailure(shared.err))
+	}
+	return shared.c
+}
+
+// startFailure says why the cluster did not start, and how to fix it when it can.
+func startFailure(err error) string {
+	msg := fmt.Sprintf("pgtest: cannot start a PostgreSQL cluster for the tests: %v", err)
+	if errors.Is(err, ErrNotInstalled) {
+		msg += "\npgtest: install PostgreSQL with:\n\t" + InstallCommand
+	}
+	return msg
+}
+
+// stopShared stops the shared cluster if it was started.
+func stopShared() {
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if shared.c != nil {
+		shared.stopSignal()
+		shared.c.Stop()
+		shared.c = nil
+	}
+}
+
+// stopOnInterrupt stops c and exits when the test binary is interrupted: pg_ctl detaches the
+// server from our process group, so an interrupted test run would otherwise leave it running.
+// The returned function ends the handler.
+func stopOnInterrupt(c *Cluster) func() {
+	sig := make(chan os.Signal, 1)
+	done := make(chan struct{})
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case s := <-sig:
+			fmt.Fprintf(os.Stderr, "pgtest: %v: stopping PostgreSQL\n", s)
+			c.Stop()
+			os.Exit(1)
+		case <-done:
+		}
+	}()
+	return func() {
+		signal.Stop(sig)
+		close(done)
+	}
 }
 
 // OnlyFuzzing reports whether this test binary is a fuzzing worker, or a

@@ -3,6 +3,7 @@ package pgtest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -15,9 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-var cluster *Cluster
-
-func TestMain(m *testing.M) { Main(m, &cluster) }
+func TestMain(m *testing.M) { Main(m) }
 
 func connect(t *testing.T, dsn string) *pgx.Conn {
 	t.Helper()
@@ -38,8 +37,21 @@ func queryString(t *testing.T, conn *pgx.Conn, sql string, args ...any) string {
 	return s
 }
 
+// TestStartFailureSaysHowToInstall: without PostgreSQL, a test that needs it fails with the
+// command that installs it.
+func TestStartFailureSaysHowToInstall(t *testing.T) {
+	msg := startFailure(fmt.Errorf("finding initdb: %w", ErrNotInstalled))
+	if !strings.Contains(msg, InstallCommand) || !strings.Contains(msg, ErrNotInstalled.Error()) {
+		t.Errorf("the failure does not say what is missing and how to install it:\n%s", msg)
+	}
+	if msg := startFailure(errors.New("pg_ctl: could not start server")); strings.Contains(msg, InstallCommand) {
+		t.Errorf("a server that fails to start is not a missing installation:\n%s", msg)
+	}
+}
+
 func TestLogins(t *testing.T) {
 	t.Parallel()
+	cluster := Shared(t)
 	for _, user := range []string{SuperUser, ScramUser, MD5User, TrustUser} {
 		t.Run(user, func(t *testing.T) {
 			conn := connect(t, cluster.ConnString(user, ""))
@@ -92,6 +104,7 @@ func TestLogins(t *testing.T) {
 
 func TestTLS(t *testing.T) {
 	t.Parallel()
+	cluster := Shared(t)
 	hosts := []string{"127.0.0.1", "localhost"}
 	if hasIPv6() { // the cluster listens on ::1 only where the machine has it
 		hosts = append(hosts, "[::1]")
@@ -110,6 +123,7 @@ func TestTLS(t *testing.T) {
 
 func TestPgStatStatements(t *testing.T) {
 	t.Parallel()
+	cluster := Shared(t)
 	db := cluster.CreateDatabase(t)
 	conn := connect(t, cluster.ConnString(ScramUser, db))
 	if _, err := conn.Exec(t.Context(), "CREATE TABLE items (id int)"); err != nil {
@@ -143,6 +157,7 @@ func TestPgStatStatements(t *testing.T) {
 
 func TestCreateDatabaseCleanup(t *testing.T) {
 	t.Parallel()
+	cluster := Shared(t)
 	var name string
 	t.Run("Sub/Test With Spaces & Symbols!", func(t *testing.T) {
 		name = cluster.CreateDatabase(t)
@@ -160,6 +175,7 @@ func TestCreateDatabaseCleanup(t *testing.T) {
 
 func TestEnv(t *testing.T) {
 	t.Parallel()
+	cluster := Shared(t)
 	// Through sh so that psql is found via Env's PATH, not ours.
 	cmd := exec.Command("sh", "-c", `psql -XtAc "SELECT current_user || '@' || current_database()"`)
 	cmd.Env = cluster.Env()
@@ -174,6 +190,7 @@ func TestEnv(t *testing.T) {
 
 func TestStopRemovesDirectories(t *testing.T) {
 	t.Parallel()
+	cluster := Shared(t)
 	start := time.Now()
 	c, err := StartWith(Options{Conf: "work_mem = '7MB'"})
 	if err != nil {
