@@ -309,12 +309,14 @@ func BenchmarkSnapshot(b *testing.B) {
 // TestINListIsOnePollStatement: a lookup of three keys is one watched statement in the totals,
 // the timeline and the client, and one poll for each key.
 func TestINListIsOnePollStatement(t *testing.T) {
-	a := New(Config{})
+	epoch := time.Now()
+	now := epoch
+	a := New(Config{Epoch: epoch, Now: func() time.Time { return now }})
 	info := &proxy.ConnInfo{ClientAddr: "127.0.0.1:5000"}
 	a.ConnOpened(info)
-	at := a.epoch.Add(100 * time.Millisecond)
+	at := epoch.Add(100 * time.Millisecond)
 	a.Statements(info, []proxy.Event{simpleEvent(`SELECT * FROM celery_taskmeta WHERE task_id IN ('a', 'b', 'c')`, at)})
-	time.Sleep(time.Until(a.epoch.Add(1100 * time.Millisecond))) // the timeline shows complete seconds
+	now = epoch.Add(1100 * time.Millisecond) // the timeline shows complete seconds
 	s := a.Snapshot()
 	var watched uint32
 	for _, sec := range s.Timeline {
