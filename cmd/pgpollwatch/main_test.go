@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -58,13 +59,26 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+// What the binary logs once it listens, with the addresses it got: the tests give it port 0
+// and read these, so that no other process can take a port between its choice and its use.
+var (
+	listeningLine = regexp.MustCompile(`msg="pgpollwatch listening" listen=(\S+)`)
+	metricsLine   = regexp.MustCompile(`msg="serving metrics" addr=http://(\S+)/metrics`)
+)
+
+// waitForLine waits until out() holds a match of re, and returns its first group.
+func waitForLine(t *testing.T, out func() string, re *regexp.Regexp) string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if m := re.FindStringSubmatch(out()); m != nil {
+			return m[1]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no line matching %s within 20 s:\n%s", re, out())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func TestVersionAndHelp(t *testing.T) {
@@ -187,37 +201,21 @@ func readReport(t *testing.T, path string) *report.Report {
 	}
 }
 
-// startHeadless runs the binary headless in front of pg with args, and waits until it listens.
-// It is killed when the test ends, if it has not stopped by then.
+// startHeadless runs the binary headless in front of pg with args, on a port of its own choice,
+// and returns the address once it listens. It is killed when the test ends, if it has not
+// stopped by then.
 func startHeadless(t *testing.T, args ...string) (addr string, cmd *exec.Cmd, stderr *syncBuffer) {
 	t.Helper()
 	pg := pgtest.Shared(t)
-	addr, stderr = freeAddr(t), &syncBuffer{}
-	cmd = exec.Command(bin, append([]string{"--no-tui", "--listen", addr,
+	stderr = &syncBuffer{}
+	cmd = exec.Command(bin, append([]string{"--no-tui", "--listen", "127.0.0.1:0",
 		"--upstream", "host=127.0.0.1 port=" + fmt.Sprint(pg.Port) + " sslmode=disable"}, args...)...)
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill() })
-	waitForPort(t, addr)
-	return addr, cmd, stderr
-}
-
-func waitForPort(t *testing.T, addr string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nothing listens on %s", addr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return waitForLine(t, stderr.String, listeningLine), cmd, stderr
 }
 
 // TestTUIShowsPolledKeys runs the real binary with its terminal UI inside tmux, polls two task
@@ -232,8 +230,8 @@ func TestTUIShowsPolledKeys(t *testing.T) {
 	pg.Exec(t, db, `CREATE TABLE celery_taskmeta (id serial PRIMARY KEY, task_id varchar(155) UNIQUE, status varchar(50));
 INSERT INTO celery_taskmeta (task_id, status) VALUES ('tui-task-aaaa', 'PENDING');
 GRANT ALL ON celery_taskmeta TO scram_user`)
-	addr := freeAddr(t)
 	dir := t.TempDir()
+	logFile := filepath.Join(dir, "proxy.log") // where the TUI's proxy says where it listens
 	session := fmt.Sprintf("ppw-test-%d", os.Getpid())
 	socket := filepath.Join(dir, "tmux.sock")
 	tm := func(args ...string) string {
@@ -245,9 +243,9 @@ GRANT ALL ON celery_taskmeta TO scram_user`)
 	}
 	reportFile := filepath.Join(dir, "exit.md")
 	tm("new-session", "-d", "-s", session, "-x", "120", "-y", "40",
-		fmt.Sprintf("%s --listen %s --upstream 'host=127.0.0.1 port=%d sslmode=disable' --report %s --refresh 100ms; sleep 30", bin, addr, pg.Port, reportFile))
+		fmt.Sprintf("%s --listen 127.0.0.1:0 --log-file %s --upstream 'host=127.0.0.1 port=%d sslmode=disable' --report %s --refresh 100ms; sleep 30", bin, logFile, pg.Port, reportFile))
 	defer exec.Command(tmux, "-S", socket, "kill-server").Run()
-	waitForPort(t, addr)
+	addr := waitForLine(t, func() string { b, _ := os.ReadFile(logFile); return string(b) }, listeningLine)
 
 	host, port, _ := net.SplitHostPort(addr)
 	conn, err := pgx.Connect(context.Background(), fmt.Sprintf("host=%s port=%s user=%s password=%s dbname=%s sslmode=disable application_name=tui-test",
@@ -333,8 +331,8 @@ func TestDemoHeadless(t *testing.T) {
 func TestReuseServerConnectionsFlag(t *testing.T) {
 	pg := pgtest.Shared(t)
 	db := pg.CreateDatabase(t)
-	maddr := freeAddr(t)
-	addr, _, stderr := startHeadless(t, "--reuse-server-connections", "--metrics-listen", maddr, "--log-interval", "500ms")
+	addr, _, stderr := startHeadless(t, "--reuse-server-connections", "--metrics-listen", "127.0.0.1:0", "--log-interval", "500ms")
+	maddr := waitForLine(t, stderr.String, metricsLine)
 	host, port, _ := net.SplitHostPort(addr)
 	dsn := fmt.Sprintf("host=%s port=%s user=%s dbname=%s sslmode=disable", host, port, pgtest.TrustUser, db)
 	pids := map[int]int{}
