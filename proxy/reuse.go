@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/pgpollwatch/pgpollwatch/internal/pgwire"
 )
 
 // Server connection reuse (Config.ReuseServerConnections).
@@ -113,15 +115,15 @@ type keptConn struct {
 }
 
 func greeting(key []byte, params []serverParam) []byte {
-	b := appendMessage(nil, 'R', []byte{0, 0, 0, 0})
+	b := appendMessage(nil, pgwire.BackendAuthentication, []byte{0, 0, 0, 0}) // AuthenticationOk
 	for _, p := range params {
 		body := append(append(append([]byte(p.name), 0), p.value...), 0)
-		b = appendMessage(b, 'S', body)
+		b = appendMessage(b, pgwire.BackendParameterStatus, body)
 	}
 	if key != nil {
-		b = appendMessage(b, 'K', key)
+		b = appendMessage(b, pgwire.BackendKeyData, key)
 	}
-	return appendMessage(b, 'Z', []byte{'I'})
+	return pgwire.AppendReadyForQuery(b, pgwire.TxIdle)
 }
 
 // quiet reports whether the connection is open with nothing waiting to be read: a server that
@@ -134,7 +136,7 @@ func (k *keptConn) close() { terminate(k.conn) }
 // server logs a clean exit rather than an unexpected EOF.
 func terminate(conn net.Conn) {
 	_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
-	_ = writeTo(conn, []byte{'X', 0, 0, 0, 4})
+	_ = writeTo(conn, pgwire.AppendTerminate(nil))
 	_ = conn.Close()
 }
 
@@ -317,7 +319,7 @@ func (p *serverPool) stats() ReuseStats {
 func resetServer(conn net.Conn, params []serverParam) ([]serverParam, error) {
 	_ = conn.SetDeadline(time.Now().Add(resetTimeout))
 	defer func() { _ = conn.SetDeadline(noDeadline) }()
-	if err := writeTo(conn, appendMessage(nil, 'Q', []byte("DISCARD ALL\x00"))); err != nil {
+	if err := writeTo(conn, appendMessage(nil, pgwire.FrontendQuery, []byte("DISCARD ALL\x00"))); err != nil {
 		return nil, err
 	}
 	buf := make([]byte, 0, 512)
@@ -336,17 +338,17 @@ func resetServer(conn net.Conn, params []serverParam) ([]serverParam, error) {
 			}
 			body := buf[headerLen:size]
 			switch typ {
-			case 'C':
+			case pgwire.BackendCommandComplete:
 				done = string(body) == "DISCARD ALL\x00"
-			case 'S':
+			case pgwire.BackendParameterStatus:
 				params = setParam(params, body)
-			case 'N', 'A': // a notice, or a notification that came before UNLISTEN: nobody to tell
-			case 'E':
+			case pgwire.BackendNoticeResponse, pgwire.BackendNotificationResponse: // a notice, or a notification that came before UNLISTEN: nobody to tell
+			case pgwire.BackendErrorResponse:
 				code := errorCode(body)
 				return nil, fmt.Errorf("DISCARD ALL failed with SQLSTATE %s", code[:])
-			case 'Z':
+			case pgwire.BackendReadyForQuery:
 				switch {
-				case !done || len(body) != 1 || body[0] != 'I':
+				case !done || len(body) != 1 || body[0] != pgwire.TxIdle:
 					return nil, errors.New("DISCARD ALL did not complete outside a transaction")
 				case len(buf) > size:
 					return nil, errors.New("unexpected data after the reset")

@@ -7,6 +7,8 @@ import (
 	"net"
 	"strings"
 	"time"
+
+	"github.com/pgpollwatch/pgpollwatch/internal/pgwire"
 )
 
 var noDeadline time.Time
@@ -59,12 +61,12 @@ func readStartup(conn net.Conn, tlsConf *tls.Config) (*startup, error) {
 		case code == sslRequestCode && !sslDone:
 			sslDone = true
 			if tlsConf == nil {
-				if err := writeTo(st.conn, []byte{'N'}); err != nil {
+				if err := writeTo(st.conn, []byte{pgwire.EncryptionRefused}); err != nil {
 					return nil, err
 				}
 				continue
 			}
-			if err := writeTo(st.conn, []byte{'S'}); err != nil {
+			if err := writeTo(st.conn, []byte{pgwire.EncryptionAccepted}); err != nil {
 				return nil, err
 			}
 			tc := tls.Server(st.conn, tlsConf)
@@ -75,7 +77,7 @@ func readStartup(conn net.Conn, tlsConf *tls.Config) (*startup, error) {
 			gssDone = true
 		case code == gssEncRequestCode && !gssDone:
 			gssDone = true
-			if err := writeTo(st.conn, []byte{'N'}); err != nil {
+			if err := writeTo(st.conn, []byte{pgwire.EncryptionRefused}); err != nil {
 				return nil, err
 			}
 		case code == cancelRequestCode:

@@ -13,6 +13,9 @@ func AppendReadyForQuery(b []byte, status byte) []byte {
 	return append(b, BackendReadyForQuery, 0, 0, 0, 5, status)
 }
 
+// AppendTerminate appends a Terminate.
+func AppendTerminate(b []byte) []byte { return append(b, FrontendTerminate, 0, 0, 0, 4) }
+
 // AppendBindComplete appends a BindComplete.
 func AppendBindComplete(b []byte) []byte { return append(b, BackendBindComplete, 0, 0, 0, 4) }
 

@@ -22,6 +22,7 @@ func TestEncodersMatchPgproto3(t *testing.T) {
 	}{
 		{"ReadyForQuery", AppendReadyForQuery(nil, TxInBlock), enc(&pgproto3.ReadyForQuery{TxStatus: 'T'})},
 		{"BindComplete", AppendBindComplete(nil), enc(&pgproto3.BindComplete{})},
+		{"Terminate", AppendTerminate(nil), enc(&pgproto3.Terminate{})},
 		{"CommandComplete", AppendCommandComplete(nil, []byte("SELECT 1")), enc(&pgproto3.CommandComplete{CommandTag: []byte("SELECT 1")})},
 		{"ErrorResponse", AppendErrorResponse([]byte("xx"), "FATAL", "53300", "too many")[2:],
 			enc(&pgproto3.ErrorResponse{Severity: "FATAL", SeverityUnlocalized: "FATAL", Code: "53300", Message: "too many"})},

@@ -58,8 +58,12 @@ const (
 	TargetPortal    byte = 'P'
 )
 
-// The server's one-byte answer to an SSLRequest or GSSENCRequest: go ahead with the handshake.
-const EncryptionAccepted byte = 'S'
+// The server's one-byte answers to an SSLRequest or GSSENCRequest: go ahead with the handshake,
+// or go on unencrypted.
+const (
+	EncryptionAccepted byte = 'S'
+	EncryptionRefused  byte = 'N'
+)
 
 // Transaction status of ReadyForQuery.
 const (
