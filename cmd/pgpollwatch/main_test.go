@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,40 +22,7 @@ import (
 
 var bin string // the pgpollwatch binary, built once
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "pgpollwatch-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bin = filepath.Join(dir, "pgpollwatch")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building pgpollwatch: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := pgtest.Run(m, pgtest.Options{})
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-// syncBuffer collects a process's output while it runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+func TestMain(m *testing.M) { pgtest.MainWithBinary(m, pgtest.Options{}, &bin) }
 
 // What the binary logs once it listens, with the addresses it got: the tests give it port 0
 // and read these, so that no other process can take a port between its choice and its use.
@@ -204,10 +169,10 @@ func readReport(t *testing.T, path string) *report.Report {
 // startHeadless runs the binary headless in front of pg with args, on a port of its own choice,
 // and returns the address once it listens. It is killed when the test ends, if it has not
 // stopped by then.
-func startHeadless(t *testing.T, args ...string) (addr string, cmd *exec.Cmd, stderr *syncBuffer) {
+func startHeadless(t *testing.T, args ...string) (addr string, cmd *exec.Cmd, stderr *pgtest.Output) {
 	t.Helper()
 	pg := pgtest.Shared(t)
-	stderr = &syncBuffer{}
+	stderr = &pgtest.Output{}
 	cmd = exec.Command(bin, append([]string{"--no-tui", "--listen", "127.0.0.1:0",
 		"--upstream", "host=127.0.0.1 port=" + fmt.Sprint(pg.Port) + " sslmode=disable"}, args...)...)
 	cmd.Stderr = stderr
