@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pgpollwatch/pgpollwatch/event"
 	"github.com/pgpollwatch/pgpollwatch/proxy"
 )
 
@@ -130,5 +131,30 @@ func TestKeepFindings(t *testing.T) {
 		case !keep && found != nil:
 			t.Errorf("without KeepFindings, a storm that ended 30 s ago is still a finding: %+v", found)
 		}
+	}
+}
+
+// A statement whose duration the source does not know (a log without durations) is no 0 ms
+// statement: its fingerprint's total, mean and p99 are -1 until a timed call comes.
+func TestUntimedStatements(t *testing.T) {
+	now := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	a := New(Config{Now: func() time.Time { return now }, Epoch: now, NoAnswers: true})
+	info := &event.ConnInfo{ClientAddr: "10.0.0.7:5000"}
+	a.ConnOpened(info)
+	q := func(text string, d time.Duration, untimed bool) {
+		a.Statements(info, []event.Event{{Protocol: event.Simple, Text: []byte(text), Start: now, Duration: d, Untimed: untimed}})
+	}
+	q("SELECT 1 FROM accounts WHERE id = 1", 0, true)
+	q("SELECT 2 FROM orders WHERE id = 1", 0, true)
+	q("SELECT 2 FROM orders WHERE id = 2", 4*time.Millisecond, false)
+	got := map[string]FingerprintStat{}
+	for _, f := range a.Snapshot().Fingerprints {
+		got[f.Query] = f
+	}
+	if f := got["SELECT $1 FROM accounts WHERE id = $2"]; f.Calls != 1 || f.MeanMs != -1 || f.TotalMs != -1 || f.P99Ms != -1 {
+		t.Errorf("untimed only: %+v", f)
+	}
+	if f := got["SELECT $1 FROM orders WHERE id = $2"]; f.Calls != 2 || f.MeanMs != 4 || f.TotalMs != 4 {
+		t.Errorf("one timed call of two: mean %.1f total %.1f; want 4 and 4 (the untimed one is no 0 ms)", f.MeanMs, f.TotalMs)
 	}
 }

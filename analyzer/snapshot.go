@@ -136,7 +136,7 @@ type FingerprintStat struct {
 	Rows        int64     `json:"rows"`
 	QPS1        float64   `json:"qps_1s"`
 	QPS10       float64   `json:"qps_10s"`
-	TotalMs     float64   `json:"total_ms"`
+	TotalMs     float64   `json:"total_ms"` // -1 (and MeanMs, P99Ms): no duration known
 	MeanMs      float64   `json:"mean_ms"`
 	P99Ms       float64   `json:"p99_ms"`
 	Watched     bool      `json:"watched"`
@@ -523,8 +523,11 @@ func (a *Analyzer) snapFingerprints(s *Snapshot, sec int64) {
 			LastSeen:  a.epoch.Add(time.Duration(f.lastSec) * time.Second),
 			History:   f.ring.history(sec, historyLen),
 		}
-		if f.calls > 0 {
-			fs.MeanMs = fs.TotalMs / float64(f.calls)
+		switch {
+		case f.timed > 0:
+			fs.MeanMs = fs.TotalMs / float64(f.timed)
+		case f.calls > 0: // no duration known (a log without them): not 0 ms
+			fs.TotalMs, fs.MeanMs, fs.P99Ms = -1, -1, -1
 		}
 		if a.cfg.NoAnswers {
 			fs.Rows = -1

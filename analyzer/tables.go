@@ -53,6 +53,7 @@ type fpLookup struct {
 
 // fpStats aggregates every statement with one fingerprint.
 type fpStats struct {
+	timed       int64 // calls whose duration the source knew (Event.Untimed: a log without durations)
 	fingerprint uint64
 	text        string // normalized, as first seen
 	example     string // the text as first sent, literals included (Config.ReportLiterals only)
@@ -87,8 +88,11 @@ func (f *fpStats) record(ev *event.Event, sec int64) {
 		f.cached++
 	}
 	f.rows += ev.Rows
-	f.totalNs += int64(ev.Duration)
-	f.hist.add(ev.Duration.Microseconds())
+	if !ev.Untimed {
+		f.timed++
+		f.totalNs += int64(ev.Duration)
+		f.hist.add(ev.Duration.Microseconds())
+	}
 	f.ring.add(sec, 1)
 	f.mu.Unlock()
 }

@@ -122,6 +122,10 @@ type Event struct {
 	// (no Text, not counted), but the client waited on the server meanwhile, which is what an
 	// observer of pauses needs to know.
 	Exchange bool
+	// Untimed says the source does not know how long the statement took (a server log without
+	// durations: log_statement without log_min_duration_statement); Duration is then 0 and is
+	// no measurement.
+	Untimed bool
 }
 
 // FirstRowPrefix is how much of a statement's first DataRow an Event carries.

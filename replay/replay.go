@@ -197,7 +197,8 @@ func (f *feed) record(rec *pglog.Record) {
 		if info == nil { // a session that began before the log, or without log_connections
 			info = f.open(rec)
 		}
-		ev := event.Event{Text: []byte(rec.Text), Start: rec.Time, Duration: max(rec.Duration, 0), Failed: rec.Failed}
+		ev := event.Event{Text: []byte(rec.Text), Start: rec.Time, Duration: max(rec.Duration, 0), Failed: rec.Failed,
+			Untimed: rec.Duration < 0}
 		if rec.Protocol == pglog.Extended {
 			ev.Protocol = event.Extended
 			f.bind = bindBody(f.bind[:0], rec.Params)

@@ -320,7 +320,7 @@ func mergeFingerprints(reports []*Report, al *aligner) []Fingerprint {
 		for _, f := range r.Fingerprints {
 			m := accs[f.Fingerprint]
 			if m == nil {
-				m = &Fingerprint{Fingerprint: f.Fingerprint, History: make([]uint32, al.length), Rows: -1}
+				m = &Fingerprint{Fingerprint: f.Fingerprint, History: make([]uint32, al.length), Rows: -1, TotalMs: -1, P99Ms: -1}
 				accs[f.Fingerprint] = m
 				order = append(order, f.Fingerprint)
 			}
@@ -334,7 +334,9 @@ func mergeFingerprints(reports []*Report, al *aligner) []Fingerprint {
 			m.Rows = addKnown(m.Rows, f.Rows)
 			m.QPS1 += f.QPS1
 			m.QPS10 += f.QPS10
-			m.TotalMs += f.TotalMs
+			if f.TotalMs >= 0 { // -1: that source knew no duration
+				m.TotalMs = max(m.TotalMs, 0) + f.TotalMs
+			}
 			m.P99Ms = max(m.P99Ms, f.P99Ms)
 			m.Watched = m.Watched || f.Watched
 			m.Write = m.Write || f.Write
@@ -346,7 +348,10 @@ func mergeFingerprints(reports []*Report, al *aligner) []Fingerprint {
 	out := make([]Fingerprint, 0, len(order))
 	for _, id := range order {
 		f := *accs[id]
-		if f.Calls > 0 {
+		switch {
+		case f.TotalMs < 0:
+			f.MeanMs = -1 // no source knew a duration
+		case f.Calls > 0:
 			f.MeanMs = f.TotalMs / float64(f.Calls)
 		}
 		out = append(out, f)

@@ -94,6 +94,11 @@ func TestAnalyzePrintsAndReports(t *testing.T) {
 	if !r.NoAnswers || r.Log == nil || r.Log.Lines != 67543 || r.Log.Statements == 0 || len(r.Proxies) != 1 || r.Proxies[0].Input == "" {
 		t.Errorf("report: no_answers %v, log %+v, sources %+v", r.NoAnswers, r.Log, r.Proxies)
 	}
+	for _, f := range r.Fingerprints { // the log has no durations: none is made up
+		if f.MeanMs != -1 || f.P99Ms != -1 {
+			t.Errorf("fingerprint %s: mean %.2f ms, p99 %.2f ms from a log without durations", f.Query, f.MeanMs, f.P99Ms)
+		}
+	}
 	for _, k := range r.Keys {
 		if k.UnchangedPolls != -1 || k.Rows != -1 || k.LastStatus != "" {
 			t.Errorf("key %s: unchanged %d, rows %d, status %q: a log has no answers", k.Key, k.UnchangedPolls, k.Rows, k.LastStatus)
