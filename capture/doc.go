@@ -6,6 +6,11 @@
 // millions of packets: a Reader reuses one buffer for the packet it returns, and Decode fills a
 // Segment whose addresses are values and whose payload aliases the packet, allocating nothing.
 //
-// Not here yet: pcapng, TCP reassembly, and decoding the PostgreSQL messages of a conversation
-// (which internal/pgwire's readers will do).
+// One direction of a TCP connection is put back in order by a halfStream: retransmissions
+// dropped, out-of-order segments held (bounded), and holes the capture lost given up as gaps,
+// said to the reader so that it can resynchronise on a message boundary.
+//
+// Not here yet: pcapng, tracking conversations (both directions, which side is the client,
+// idle ones dropped), and decoding their PostgreSQL messages into events (with
+// internal/pgwire's readers).
 package capture
