@@ -10,7 +10,11 @@
 // dropped, out-of-order segments held (bounded), and holes the capture lost given up as gaps,
 // said to the reader so that it can resynchronise on a message boundary.
 //
-// Not here yet: pcapng, tracking conversations (both directions, which side is the client,
-// idle ones dropped), and decoding their PostgreSQL messages into events (with
-// internal/pgwire's readers).
+// A framer cuts each direction into PostgreSQL messages (the client's untyped startup packets
+// first), and after a gap resynchronises: the client side on two plausible message headers in
+// a row, the server side at the next ReadyForQuery.
+//
+// Not here yet: pcapng; tracking conversations (both directions, which side is the client,
+// idle ones dropped, memory bounded: a framer holds a message whole until it is complete);
+// pairing the messages into statements and events as the proxy does; `analyze` on captures.
 package capture
