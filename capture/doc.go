@@ -14,7 +14,11 @@
 // first), and after a gap resynchronises: the client side on two plausible message headers in
 // a row, the server side at the next ReadyForQuery.
 //
-// Not here yet: pcapng; tracking conversations (both directions, which side is the client,
-// idle ones dropped, memory bounded: a framer holds a message whole until it is complete);
-// pairing the messages into statements and events as the proxy does; `analyze` on captures.
+// A Tracker follows the conversations with a server port: both directions in order, cut into
+// messages for a Sink, gaps and retransmissions counted, at most MaxConversations at once,
+// idle ones closed.
+//
+// Not here yet: pcapng; pairing the messages into statements and events as the proxy does;
+// `pgpollwatch analyze` on captures and `watch` on an interface. A framer holds a message whole
+// until it is complete, so a huge answer costs its size while it passes.
 package capture
