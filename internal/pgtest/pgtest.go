@@ -18,6 +18,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -238,4 +239,19 @@ func (c *Cluster) Exec(t testing.TB, db, sql string) {
 	if err := c.ExecContext(context.Background(), db, sql); err != nil {
 		t.Fatalf("pgtest: exec in %s: %v\n%s", db, err, sql)
 	}
+}
+
+// OpenLog opens the server's log (LogFile) at offset, typically its size before the part of a
+// test whose statements the test counts in it; it is closed when the test ends.
+func (c *Cluster) OpenLog(t testing.TB, offset int64) *os.File {
+	t.Helper()
+	f, err := os.Open(c.LogFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
