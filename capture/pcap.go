@@ -22,11 +22,19 @@ const (
 )
 
 // Packet is one captured packet. Data is the captured bytes (possibly cut at the snap length:
-// OrigLen says how long the packet was), valid until the next call of Reader.Next.
+// OrigLen says how long the packet was), valid until the next call of the source's Next. Link
+// is the packet's own link type: a pcapng file may hold interfaces of several.
 type Packet struct {
 	Time    time.Time
 	Data    []byte
 	OrigLen int
+	Link    LinkType
+}
+
+// Source is where packets come from: a capture file, several merged in time order, or a live
+// interface. Next returns io.EOF after the last packet of a file.
+type Source interface {
+	Next() (Packet, error)
 }
 
 // Reader reads a classic pcap file.
@@ -106,5 +114,5 @@ func (p *Reader) Next() (Packet, error) {
 	if !p.nanos {
 		frac *= 1000
 	}
-	return Packet{Time: time.Unix(sec, frac).UTC(), Data: p.buf, OrigLen: orig}, nil
+	return Packet{Time: time.Unix(sec, frac).UTC(), Data: p.buf, OrigLen: orig, Link: p.link}, nil
 }
