@@ -34,6 +34,7 @@ type analyzeOptions struct {
 	stormWindow  time.Duration
 	jobs         int
 	progress     string
+	ports        portList
 }
 
 // Exit statuses of analyze (and of the other commands that judge traffic).
@@ -63,6 +64,7 @@ func analyzeFlags(o *analyzeOptions) *flag.FlagSet {
 	fs.Float64Var(&o.sweepQPS, "sweep-qps", 100, "watched polls per second, over two keys or more, at or above which one client storms as a\npoller")
 	fs.DurationVar(&o.stormWindow, "storm-window", 5*time.Second, "how long the storm rate must hold to start a storm, and stay below to end it")
 	fs.IntVar(&o.jobs, "j", 1, "read with this many cores: the log is read and parsed beside the analysis when 2 or more")
+	fs.Var(&o.ports, "port", "captures: the PostgreSQL server's TCP `port`; repeatable (default 5432)")
 	fs.StringVar(&o.progress, "progress", "auto", "show a progress bar on standard error: auto (when it is a terminal), always or never")
 	fs.Usage = func() {
 		io.WriteString(fs.Output(), `pgpollwatch analyze: find polling storms in PostgreSQL's own log, with no proxy in the path.
@@ -122,6 +124,9 @@ func analyzeCommand(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, "pgpollwatch analyze:", err)
 		return exitUsage
+	}
+	if isCaptureFile(files[0]) {
+		return analyzeCaptures(o, files, cfg, stdout, stderr)
 	}
 	return analyzeLogs(o, files, cfg, stdout, stderr)
 }
@@ -223,7 +228,7 @@ func analyzeLogs(o analyzeOptions, files []string, cfg analyzer.Config, stdout, 
 		return exitUsage
 	}
 	defer r.Close()
-	bar.stats = r.Stats
+	bar.count = func() int64 { return r.Stats().Lines }
 	an, err := replay.RunParallel(r, cfg, o.jobs)
 	bar.done()
 	st := r.Stats()
@@ -243,6 +248,12 @@ func analyzeLogs(o analyzeOptions, files []string, cfg analyzer.Config, stdout, 
 		status = exitUsage
 	}
 	describeReading(stderr, st)
+	return finishAnalysis(o, an, rep, input, status, stdout, stderr)
+}
+
+// finishAnalysis writes the report, opens the view or prints the findings, and gives the exit
+// status: status, or exitFindings for a finding at or above --fail-on.
+func finishAnalysis(o analyzeOptions, an *analyzer.Analyzer, rep *report.Report, input string, status int, stdout, stderr io.Writer) int {
 	if o.report != "" {
 		if err := report.Write(o.report, rep); err != nil {
 			fmt.Fprintln(stderr, "pgpollwatch analyze: --report:", err)
