@@ -27,7 +27,15 @@
 // messages for a Sink, gaps and retransmissions counted, at most MaxConversations at once,
 // idle ones closed.
 //
-// Not here yet: pairing the messages into statements and events as the proxy does;
-// `pgpollwatch analyze` on captures and `watch` on an interface. A framer holds a message whole
-// until it is complete, so a huge answer costs its size while it passes.
+// Events pairs a conversation's messages into the events the live proxy gives its observer
+// (statements, binds, rows and their digest, status, errors, connection identity, timings
+// from packet times); what a lossy capture cost is counted (EventStats), never guessed.
+//
+// Live captures from a network interface, for `pgpollwatch watch --interface`, on Linux alone:
+// an AF_PACKET socket, without cgo or libpcap, whose classic BPF filter in the kernel passes
+// only the TCP traffic of the ports watched (IPv4 and IPv6), cut at the snap length, and drops
+// loopback's second copy of each packet. It needs CAP_NET_RAW. Close makes Next return io.EOF.
+//
+// A framer holds a message whole until it is complete, so a huge answer costs its size while
+// it passes.
 package capture
