@@ -12,13 +12,9 @@ import (
 
 // CaptureStats is what the replay of a capture read, and what it could not use.
 type CaptureStats struct {
-	Packets     int64
-	First, Last time.Time // the capture's first and last packet times
-	// Packets that held no TCP segment to read, by reason: other protocols, headers cut by
-	// the snap length, IP fragments.
-	NotTCP, Truncated, Fragments int64
-	Tracker                      capture.TrackerStats
-	Events                       capture.EventStats
+	capture.FollowStats
+	Tracker capture.TrackerStats
+	Events  capture.EventStats
 }
 
 // Capture follows the PostgreSQL conversations of a packet source for an analyzer running on
@@ -26,27 +22,18 @@ type CaptureStats struct {
 type Capture struct {
 	clock
 	cfg     analyzer.Config
-	tracker *capture.Tracker
-	events  *capture.Events
-	seg     capture.Segment
+	follow  *capture.Follower
 	started bool
 	Stats   CaptureStats
-	// head holds the first packets until the digest key is made from them (see RunCapture).
-	head    []capture.Packet
-	expired time.Time
+	// head holds the first packets until the digest key is made from them (see begin).
+	head []capture.Packet
 }
 
 // NewCapture follows conversations with servers on ports (5432 when none).
 func NewCapture(cfg analyzer.Config, ports ...uint16) *Capture {
-	if len(ports) == 0 {
-		ports = []uint16{5432}
-	}
 	// A capture's findings of an hour ago matter as much as those of its last second.
 	cfg.KeepFindings = true
-	c := &Capture{cfg: cfg}
-	c.events = capture.NewEvents(nil)
-	c.tracker = capture.NewTracker(c.events, ports...)
-	return c
+	return &Capture{cfg: cfg, follow: capture.NewFollower(nil, ports...)}
 }
 
 // headPackets is how many packets key the digests of repeated reads: the same capture gives the
@@ -72,7 +59,7 @@ func (c *Capture) begin() {
 	c.started = true
 	if len(c.head) == 0 {
 		c.an = analyzer.New(c.cfg)
-		c.events.Observer = c.an
+		c.follow.Events.Observer = c.an
 		return
 	}
 	key := xxhash.New()
@@ -82,8 +69,7 @@ func (c *Capture) begin() {
 	cfg := c.cfg
 	cfg.DigestKey = key.Sum64() | 1 // never 0, which asks for a random key
 	c.start(cfg, c.head[0].Time)
-	c.events.Observer = c.an
-	c.Stats.First = c.head[0].Time
+	c.follow.Events.Observer = c.an
 	for _, p := range c.head {
 		c.packet(p)
 	}
@@ -91,26 +77,10 @@ func (c *Capture) begin() {
 }
 
 func (c *Capture) packet(p capture.Packet) {
-	c.Stats.Packets++
-	if p.Time.Before(c.Stats.Last) {
-		p.Time = c.Stats.Last // out of order across merged files by a hair: time runs forward
+	if p.Time.After(c.now) {
+		c.tickTo(p.Time)
 	}
-	c.Stats.Last = p.Time
-	c.tickTo(p.Time)
-	if p.Time.Sub(c.expired) >= time.Second {
-		c.tracker.Expire(p.Time)
-		c.expired = p.Time
-	}
-	switch err := capture.Decode(p.Link, p.Data, &c.seg); {
-	case err == nil:
-		c.tracker.Add(&c.seg, p.Time)
-	case errors.Is(err, capture.ErrTruncated):
-		c.Stats.Truncated++
-	case errors.Is(err, capture.ErrFragment):
-		c.Stats.Fragments++
-	default:
-		c.Stats.NotTCP++
-	}
+	c.follow.Packet(p)
 }
 
 // Close ends every conversation (the end of the capture) and returns the analyzer with its
@@ -119,12 +89,11 @@ func (c *Capture) Close() *analyzer.Analyzer {
 	if !c.started {
 		c.begin()
 	}
-	c.tracker.Close()
+	c.follow.Close()
+	c.Stats = CaptureStats{FollowStats: c.follow.Stats, Tracker: c.follow.Tracker.Stats, Events: c.follow.Events.Stats}
 	if !c.Stats.Last.IsZero() {
 		c.tickTo(c.Stats.Last.Add(time.Second)) // the last second, complete
 	}
-	c.Stats.Tracker = c.tracker.Stats
-	c.Stats.Events = c.events.Stats
 	return c.an
 }
 
@@ -147,3 +116,6 @@ func RunCapture(src capture.Source, cfg analyzer.Config, ports ...uint16) (*anal
 	an := c.Close()
 	return an, c.Stats, err
 }
+
+// Packets is how many packets were read so far (for a progress bar, on the reading goroutine).
+func (c *Capture) Packets() int64 { return c.follow.Stats.Packets + int64(len(c.head)) }

@@ -90,7 +90,7 @@ func analyzeCaptures(o analyzeOptions, files []string, cfg analyzer.Config, stdo
 	bar.unit = "packets"
 	var read atomic.Int64
 	c := replay.NewCapture(cfg, o.ports...)
-	bar.count = func() int64 { return c.Stats.Packets }
+	bar.count = c.Packets
 	var srcs []capture.Source
 	for _, path := range files {
 		f, err := os.Open(path)
@@ -152,13 +152,20 @@ func analyzeCaptures(o analyzeOptions, files []string, cfg analyzer.Config, stdo
 	return finishAnalysis(o, an, rep, input, status, stdout, stderr)
 }
 
-// captureStats is what the report says about the capture read.
+// captureStats is what the report says about the capture files read.
 func captureStats(files []string, st replay.CaptureStats) *report.CaptureInput {
-	return &report.CaptureInput{Files: files, Packets: st.Packets, Conversations: st.Tracker.Conversations,
-		Statements: st.Events.Statements, Gaps: st.Tracker.Gaps, GapBytes: st.Tracker.GapBytes,
-		Retransmitted: st.Tracker.Retransmitted, CutPackets: st.Tracker.CutPackets, AnswersLost: st.Events.AnswersLost,
-		Unpaired: st.Events.Unpaired, Encrypted: st.Events.Encrypted, MidStream: st.Events.MidStream,
-		NotDecoded: st.NotTCP + st.Truncated + st.Fragments}
+	in := captureInput(st.FollowStats, st.Tracker, st.Events)
+	in.Files = files
+	return in
+}
+
+// captureInput is the report's capture section from a Follower's counts.
+func captureInput(f capture.FollowStats, t capture.TrackerStats, e capture.EventStats) *report.CaptureInput {
+	return &report.CaptureInput{Packets: f.Packets, Conversations: t.Conversations,
+		Statements: e.Statements, Gaps: t.Gaps, GapBytes: t.GapBytes,
+		Retransmitted: t.Retransmitted, CutPackets: t.CutPackets, AnswersLost: e.AnswersLost,
+		Unpaired: e.Unpaired, Encrypted: e.Encrypted, MidStream: e.MidStream,
+		NotDecoded: f.NotTCP + f.Truncated + f.Fragments}
 }
 
 func baseNames(files []string) []string {
