@@ -3,6 +3,7 @@ package capture
 import (
 	"fmt"
 	"net/netip"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -310,4 +311,43 @@ func TestEventsPipelineCopyCancel32(t *testing.T) {
 	if st := s.ev.Stats; st.Cancels != 1 || st.Unpaired != 0 || st.AnswersLost != 0 {
 		t.Errorf("cancels %d, unpaired %d, answers lost %d; want 1, 0, 0", st.Cancels, st.Unpaired, st.AnswersLost)
 	}
+}
+
+// TestMemoryBounded opens 150,000 conversations, each logged in with a poll in flight, through
+// a Tracker and Events: at most MaxConversations (100,000) are held, and what each costs is
+// bounded.
+func TestMemoryBounded(t *testing.T) {
+	var obs event.NopObserver
+	ev := NewEvents(obs)
+	tr := NewTracker(ev, 5432)
+	srv := netip.MustParseAddrPort("10.0.0.5:5432")
+	startup := encode(t, &pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersionNumber,
+		Parameters: map[string]string{"user": "app", "database": "shop", "application_name": "celery"}})
+	login := encode(t, &pgproto3.AuthenticationOk{}, &pgproto3.ReadyForQuery{TxStatus: 'I'})
+	q := encode(t, &pgproto3.Query{String: "SELECT status FROM celery_taskmeta WHERE task_id = 'c6f5e2b0-0b1e-4d55-9d0e-5f1b2c3d4e5f'"})
+	at := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	const n = 150_000
+	for i := range n {
+		cli := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, 0, byte(i / 50_000)}), uint16(10_000+i%50_000))
+		tr.Add(&Segment{Src: cli, Dst: srv, Seq: 99, Flags: FlagSYN}, at)
+		tr.Add(&Segment{Src: cli, Dst: srv, Seq: 100, Ack: 901, Flags: FlagACK, Payload: startup}, at)
+		tr.Add(&Segment{Src: srv, Dst: cli, Seq: 901, Ack: 100 + uint32(len(startup)), Flags: FlagACK, Payload: login}, at)
+		tr.Add(&Segment{Src: cli, Dst: srv, Seq: 100 + uint32(len(startup)), Ack: 901 + uint32(len(login)), Flags: FlagACK, Payload: q}, at)
+		at = at.Add(time.Microsecond)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	held := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	per := held / int64(len(tr.conns))
+	t.Logf("%d conversations opened, %d held, %d evicted: %d MB of heap, %d bytes each", n, len(tr.conns), tr.Stats.Evicted, held>>20, per)
+	if len(tr.conns) != tr.MaxConversations || tr.Stats.Evicted != n-int64(tr.MaxConversations) {
+		t.Errorf("%d conversations held, %d evicted; want %d and %d", len(tr.conns), tr.Stats.Evicted, tr.MaxConversations, n-tr.MaxConversations)
+	}
+	if per > 4096 {
+		t.Errorf("%d bytes of heap per conversation, want 4 KiB at most", per)
+	}
+	runtime.KeepAlive(tr)
 }
