@@ -84,6 +84,12 @@ func Open(paths []string, opt Options) (*Reader, error) {
 	return open(paths, opt, os.Stdin)
 }
 
+// OpenStdin is Open with "-" read from stdin: a caller that has looked at the first bytes of
+// standard input already (to tell a log from a capture) hands over what it buffered.
+func OpenStdin(paths []string, opt Options, stdin io.Reader) (*Reader, error) {
+	return open(paths, opt, stdin)
+}
+
 func open(paths []string, opt Options, stdin io.Reader) (*Reader, error) {
 	if len(paths) == 0 {
 		return nil, errors.New("pglog: no log file given")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -8,10 +9,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/pgpollwatch/pgpollwatch/analyzer"
+	"github.com/pgpollwatch/pgpollwatch/capture"
 	"github.com/pgpollwatch/pgpollwatch/internal/cli"
 	"github.com/pgpollwatch/pgpollwatch/pglog"
 	"github.com/pgpollwatch/pgpollwatch/replay"
@@ -86,7 +89,7 @@ conversation on --port is decoded; encrypted ones (TLS) are counted, not read. W
 lost (gaps, answers cut by the snap length) is counted and shown, never guessed.
 
 Usage:
-  pgpollwatch analyze [flags] FILE...     (- reads a log on standard input)
+  pgpollwatch analyze [flags] FILE...     (- reads standard input: a log or a capture)
 
 Files may be stderr logs (any log_line_prefix), csvlog or jsonlog, compressed with gzip, bzip2,
 xz or zstd; rotated files are read in the order of their time stamps.
@@ -99,6 +102,7 @@ Examples:
   zcat old.log.gz | pgpollwatch analyze --fail-on high -
   tcpdump -i eth0 -w storm.pcap 'tcp port 5432'    # then, after ctrl-c:
   pgpollwatch analyze --report storm.html storm.pcap
+  sudo tcpdump -i eth0 -s 0 -U -w - 'tcp port 5432' | pgpollwatch analyze -
 
 Exit status: 0 analysed, 1 a finding at or above --fail-on, 2 usage error or unreadable input
 (the analysis of what could be read is still given).
@@ -133,10 +137,18 @@ func analyzeCommand(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "pgpollwatch analyze:", err)
 		return exitUsage
 	}
-	if isCaptureFile(files[0]) {
-		return analyzeCaptures(o, files, cfg, stdout, stderr)
+	// Standard input is looked at once, here, and what was read of it handed on.
+	var stdin io.Reader = os.Stdin
+	stdinCapture := false
+	if slices.Contains(files, "-") {
+		br := bufio.NewReaderSize(os.Stdin, capture.SniffLen)
+		head, _ := br.Peek(capture.SniffLen)
+		stdin, stdinCapture = br, capture.IsCapture(head)
 	}
-	return analyzeLogs(o, files, cfg, stdout, stderr)
+	if isCaptureFile(files[0]) || files[0] == "-" && stdinCapture {
+		return analyzeCaptures(o, files, stdin, stdinCapture, cfg, stdout, stderr)
+	}
+	return analyzeLogs(o, files, stdin, cfg, stdout, stderr)
 }
 
 // settle checks the flags and fills what they imply: the time zone and bounds, and the
@@ -227,10 +239,10 @@ func parseWhen(s string, loc *time.Location) (time.Time, error) {
 }
 
 // analyzeLogs runs the analysis and says what it found; it returns the exit status.
-func analyzeLogs(o analyzeOptions, files []string, cfg analyzer.Config, stdout, stderr io.Writer) int {
+func analyzeLogs(o analyzeOptions, files []string, stdin io.Reader, cfg analyzer.Config, stdout, stderr io.Writer) int {
 	bar := newProgressBar(stderr, o.progress == "always" || o.progress == "auto" && isTerminalWriter(stderr))
 	o.log.Progress = bar.update
-	r, err := pglog.Open(files, o.log)
+	r, err := pglog.OpenStdin(files, o.log, stdin)
 	if err != nil {
 		fmt.Fprintln(stderr, "pgpollwatch analyze:", strings.TrimPrefix(err.Error(), "pglog: "))
 		return exitUsage

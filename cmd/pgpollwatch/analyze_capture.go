@@ -69,9 +69,9 @@ func (c countingReader) Read(p []byte) (int, error) {
 // analyzeCaptures is analyze on packet captures: files read one after the other, every
 // PostgreSQL conversation on o.ports decoded into the proxy's events, the same analysis and
 // reports. It returns the exit status.
-func analyzeCaptures(o analyzeOptions, files []string, cfg analyzer.Config, stdout, stderr io.Writer) int {
+func analyzeCaptures(o analyzeOptions, files []string, stdin io.Reader, stdinCapture bool, cfg analyzer.Config, stdout, stderr io.Writer) int {
 	for _, f := range files {
-		if !isCaptureFile(f) {
+		if f == "-" && !stdinCapture || f != "-" && !isCaptureFile(f) {
 			fmt.Fprintf(stderr, "pgpollwatch analyze: %s is not a packet capture, but %s is: give captures or logs, not both\n", f, files[0])
 			return exitUsage
 		}
@@ -93,13 +93,17 @@ func analyzeCaptures(o analyzeOptions, files []string, cfg analyzer.Config, stdo
 	bar.count = c.Packets
 	var srcs []capture.Source
 	for _, path := range files {
-		f, err := os.Open(path)
-		if err != nil {
-			fmt.Fprintln(stderr, "pgpollwatch analyze:", err)
-			return exitUsage
+		var in io.Reader = stdin
+		if path != "-" {
+			f, err := os.Open(path)
+			if err != nil {
+				fmt.Fprintln(stderr, "pgpollwatch analyze:", err)
+				return exitUsage
+			}
+			defer f.Close()
+			in = f
 		}
-		defer f.Close()
-		src, err := capture.Open(countingReader{r: f, n: &read})
+		src, err := capture.Open(countingReader{r: in, n: &read})
 		if err != nil {
 			fmt.Fprintf(stderr, "pgpollwatch analyze: %s: %v\n", path, err)
 			return exitUsage
@@ -175,7 +179,11 @@ func baseNames(files []string) []string {
 			names = append(names, fmt.Sprintf("and %d more", len(files)-3))
 			break
 		}
-		names = append(names, filepath.Base(f))
+		if f == "-" {
+			names = append(names, "standard input")
+		} else {
+			names = append(names, filepath.Base(f))
+		}
 	}
 	return names
 }
