@@ -454,7 +454,7 @@ func (a *Analyzer) pollKeys(cs *connState, ev *event.Event, text []byte, fp *fpS
 	}
 	var status []byte
 	hasStatus := false
-	if !a.cfg.NoAnswers { // a logged statement has no rows: not "no row"
+	if !a.cfg.NoAnswers && !ev.AnswerLost { // a logged statement has no rows: not "no row"
 		status, hasStatus = fp.status(ev, w)
 	}
 	n := 0

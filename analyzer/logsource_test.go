@@ -158,3 +158,33 @@ func TestUntimedStatements(t *testing.T) {
 		t.Errorf("one timed call of two: mean %.1f total %.1f; want 4 and 4 (the untimed one is no 0 ms)", f.MeanMs, f.TotalMs)
 	}
 }
+
+// A statement whose answer a capture lost (Event.AnswerLost) is a poll, but neither an
+// unchanged answer nor a new one, and the answer after it cannot be compared with it either.
+func TestAnswerLostComparesNothing(t *testing.T) {
+	now := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	a := New(Config{Now: func() time.Time { return now }, Epoch: now})
+	info := &proxy.ConnInfo{ClientAddr: "10.0.0.7:5000", User: "app", Database: "app", OpenedAt: now}
+	a.ConnOpened(info)
+	for i, lost := range []bool{false, false, true, true, false, false, true} {
+		at := now.Add(time.Duration(i+1) * 100 * time.Millisecond)
+		// A watched poll, and a read nobody watches (counted as a repeated read).
+		for _, text := range []string{celeryLookup + "'k1'", "SELECT * FROM accounts WHERE id = 7"} {
+			ev := proxy.Event{Protocol: proxy.Simple, Text: []byte(text), Start: at, Rows: 1, Digest: 42}
+			if lost {
+				ev = proxy.Event{Protocol: proxy.Simple, Text: []byte(text), Start: at, AnswerLost: true}
+			}
+			a.Statements(info, []proxy.Event{ev})
+		}
+	}
+	s := a.Snapshot()
+	// Polls 2 and 6 repeat the answer before them; 4 is lost after a lost one (no answer is
+	// no proof of the same answer), 5 follows a lost one.
+	if k := keyOf(t, s, "k1"); k.Polls != 7 || k.UnchangedPolls != 2 {
+		t.Errorf("polls %d, unchanged %d; want 7 and 2", k.Polls, k.UnchangedPolls)
+	}
+	// The repeated read is counted from its second sighting: read 6 alone repeats the one before.
+	if len(s.Repeats) == 0 || s.Repeats[0].Unchanged != 1 {
+		t.Errorf("repeats %+v: want one read repeated, 1 unchanged", s.Repeats)
+	}
+}

@@ -303,10 +303,17 @@ func (t *keyTable) poll(a *Analyzer, cs *connState, p *pollerClock, watch int, k
 	k.lastPoller, k.pollerMark = p, p.mark()
 	k.polls++
 	k.lastNs = max(k.lastNs, at)
-	if k.hasDigest && k.digest == ev.Digest {
+	switch {
+	case ev.AnswerLost:
+		// A capture lost the answer: neither the same nor a new one, and the next answer
+		// cannot be compared with it either.
+		k.hasDigest = false
+	case k.hasDigest && k.digest == ev.Digest:
 		k.unchanged++
+		fallthrough
+	default:
+		k.digest, k.hasDigest = ev.Digest, true
 	}
-	k.digest, k.hasDigest = ev.Digest, true
 	k.rows += ev.Rows
 	if ev.Cached {
 		k.cached++
@@ -367,6 +374,7 @@ type repeatStats struct {
 	reads      int64
 	unchanged  int64
 	digest     uint64
+	lost       bool // the last read's answer was lost (event.Event.AnswerLost): no digest to compare
 	firstNs    int64
 	lastNs     int64
 	ring       keyRing
@@ -435,11 +443,11 @@ func (a *Analyzer) repeat(cs *connState, ev *event.Event, text []byte, fp *fpSta
 		r = &repeatStats{fp: fp, hash: key, firstNs: at, stormState: stormState{record: -1}, reads: 1}
 		s.m[key] = r
 	}
-	if r.reads > 0 && r.digest == ev.Digest {
+	if r.reads > 0 && r.digest == ev.Digest && !ev.AnswerLost && !r.lost {
 		r.unchanged++
 	}
 	r.reads++
-	r.digest = ev.Digest
+	r.digest, r.lost = ev.Digest, ev.AnswerLost
 	r.lastNs = max(r.lastNs, at)
 	if c := r.ring.add(sec, 1); c > r.peak {
 		r.peak = c

@@ -207,19 +207,41 @@ func FuzzDecode(f *testing.F) {
 // decodes each to its TCP segment: the part of issue 17's 1.2 million packets/s on one core
 // that is not reassembly or the protocol.
 func BenchmarkReadAndDecode(b *testing.B) {
-	lo := [4]byte{127, 0, 0, 1}
-	pkt := ether(0x0800, 0, ipv4(lo, lo, 6, 0x4000, tcp(40000, 5432, 1, FlagPSH|FlagACK, 12, string(make([]byte, 100)))))
 	pkts := make([][]byte, 10000)
 	for i := range pkts {
-		pkts[i] = pkt
+		pkts[i] = benchPacket()
 	}
-	file := writePcap(binary.LittleEndian, false, LinkEthernet, pkts, time.Now())
+	benchRead(b, writePcap(binary.LittleEndian, false, LinkEthernet, pkts, time.Now()), NewReader)
+}
+
+// BenchmarkPcapngRead is BenchmarkReadAndDecode's packets in a pcapng file of nanosecond time
+// stamps (if_tsresol 9), in Enhanced Packet Blocks, as Wireshark and dumpcap write.
+func BenchmarkPcapngRead(b *testing.B) {
+	pkt := string(benchPacket())
+	w := (&ngFile{}).section(binary.LittleEndian)
+	w.iface(LinkEthernet, 262144, w.tsresol(9))
+	start := time.Now()
+	for i := range 10000 {
+		w.epb(0, uint64(start.Add(time.Duration(i)*time.Microsecond).UnixNano()), pkt, len(pkt), false)
+	}
+	benchRead(b, w.b, NewPcapngReader)
+}
+
+// benchPacket is an Ethernet packet of a 100-byte PostgreSQL message.
+func benchPacket() []byte {
+	lo := [4]byte{127, 0, 0, 1}
+	return ether(0x0800, 0, ipv4(lo, lo, 6, 0x4000, tcp(40000, 5432, 1, FlagPSH|FlagACK, 12, string(make([]byte, 100)))))
+}
+
+// benchRead reads file with open, and decodes every packet to its TCP segment, as often as b
+// asks.
+func benchRead[S Source](b *testing.B, file []byte, open func(io.Reader) (S, error)) {
 	b.SetBytes(int64(len(file)))
 	b.ReportAllocs()
 	var seg Segment
 	n := 0
 	for b.Loop() {
-		r, err := NewReader(bytes.NewReader(file))
+		r, err := open(bytes.NewReader(file))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -228,7 +250,7 @@ func BenchmarkReadAndDecode(b *testing.B) {
 			if err != nil {
 				break
 			}
-			if Decode(r.Link(), p.Data, &seg) == nil {
+			if Decode(p.Link, p.Data, &seg) == nil {
 				n++
 			}
 		}

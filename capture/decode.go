@@ -14,6 +14,7 @@ type Segment struct {
 	Flags    uint8
 	Payload  []byte
 	Cut      bool
+	Len      int // the payload's length on the wire: more than len(Payload) when Cut
 }
 
 // TCP flags.
@@ -156,5 +157,6 @@ func Decode(link LinkType, data []byte, seg *Segment) error {
 		seg.Cut = true
 	}
 	seg.Payload = payload
+	seg.Len = max(want, len(payload))
 	return nil
 }

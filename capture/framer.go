@@ -8,15 +8,23 @@ import (
 
 // framer cuts one direction of a PostgreSQL conversation into messages: the client's untyped
 // startup packets first (SSLRequest, StartupMessage, ...), then typed messages, 1 type byte and a
-// 4-byte length each. After a gap (bytes the capture lost) it resynchronises: the client side on
-// the next plausible message header, the server side on the next ReadyForQuery, after which
-// every message again belongs to a statement the client sent after it.
+// 4-byte length each. After a gap (bytes the capture lost) it resynchronises: where the first
+// bytes after the gap are whole plausible messages end to end (a segment after a lost one
+// mostly starts and ends at message boundaries), there; else the client side on two plausible
+// message headers in a row, the server side on the next ReadyForQuery, after which every
+// message again belongs to a statement the client sent after it.
 type framer struct {
 	client  bool // the frontend's direction
 	startup bool // the client has not sent its StartupMessage yet: packets are untyped
 	lost    bool // after a gap: looking for a boundary
-	buf     []byte
-	max     int // the largest message believed (a corrupt length must not be waited for)
+	// answerByte: the client asked for encryption (SSLRequest, GSSENCRequest), and the server's
+	// next byte is its one-byte answer, no message.
+	answerByte bool
+	tls        bool // the client opened with a TLS record (direct SSL): nothing here is readable
+	buf        []byte
+	bufSeq     uint32 // the TCP sequence number of buf[0]
+	msgSeq     uint32 // the sequence number of the message being handed over
+	max        int    // the largest message believed (a corrupt length must not be waited for)
 
 	Messages, Resyncs, Skipped int64
 }
@@ -25,10 +33,21 @@ func newFramer(client bool) *framer {
 	return &framer{client: client, startup: client, max: 1 << 30}
 }
 
-// feed adds bytes of the direction, in order, and calls msg with each whole message (typ 0 for
-// a startup packet, whose body then starts with its 4-byte code). body is valid only during
-// the call.
-func (f *framer) feed(data []byte, msg func(typ byte, body []byte)) {
+// feed adds bytes of the direction, in order, ending at TCP sequence number end, and calls msg
+// with each whole message (typ 0 for a startup packet, whose body then starts with its 4-byte
+// code, or for the server's one-byte answer to an encryption request). body is valid only
+// during the call.
+func (f *framer) feed(data []byte, end uint32, msg func(typ byte, body []byte)) {
+	if f.tls {
+		return
+	}
+	if len(f.buf) == 0 {
+		f.bufSeq = end - uint32(len(data))
+		if f.lost && f.exact(data) { // the first bytes after a gap: whole messages end to end
+			f.lost = false
+			f.Resyncs++
+		}
+	}
 	f.buf = append(f.buf, data...)
 	p := f.buf
 	for {
@@ -50,7 +69,23 @@ func (f *framer) feed(data []byte, msg func(typ byte, body []byte)) {
 			p, f.lost = p[i:], false
 			f.Resyncs++
 		}
+		f.msgSeq = f.bufSeq + uint32(len(f.buf)-len(p))
+		if f.answerByte {
+			if len(p) == 0 {
+				break
+			}
+			f.answerByte = false
+			f.Messages++
+			msg(0, p[:1])
+			p = p[1:]
+			continue
+		}
 		if f.startup {
+			if len(p) >= 2 && p[0] == 0x16 && p[1] == 0x03 { // a TLS handshake record
+				f.tls = true
+				f.buf = f.buf[:0]
+				return
+			}
 			if len(p) < 8 {
 				break
 			}
@@ -86,7 +121,26 @@ func (f *framer) feed(data []byte, msg func(typ byte, body []byte)) {
 		msg(p[0], p[pgwire.HeaderLen:1+n])
 		p = p[1+n:]
 	}
+	f.bufSeq += uint32(len(f.buf) - len(p))
 	f.buf = append(f.buf[:0], p...)
+}
+
+// exact reports whether p is whole plausible messages of this direction end to end, nothing
+// left over: the bytes after a gap start at a message boundary. Two messages at least, or one
+// that fills a segment by itself, are rarely chance.
+func (f *framer) exact(p []byte) bool {
+	header := serverHeader
+	if f.client {
+		header = clientHeader
+	}
+	for len(p) > 0 {
+		n, ok := header(p)
+		if !ok || 1+n > len(p) {
+			return false
+		}
+		p = p[1+n:]
+	}
+	return true
 }
 
 // gap says n bytes of the direction were lost: what is buffered is cut off mid-message, and the
@@ -94,7 +148,7 @@ func (f *framer) feed(data []byte, msg func(typ byte, body []byte)) {
 func (f *framer) gap(n int64) {
 	f.Skipped += int64(len(f.buf))
 	f.buf = f.buf[:0]
-	f.lost, f.startup = true, false
+	f.lost, f.startup, f.answerByte = true, false, false
 }
 
 // boundary finds where the next message surely starts in p, after a gap: -1 if not in p, or
@@ -142,8 +196,35 @@ func clientHeader(p []byte) (n int, ok bool) {
 	case pgwire.FrontendSync, pgwire.FrontendFlush, pgwire.FrontendTerminate, pgwire.CopyDone:
 		return n, n == 4
 	case pgwire.FrontendQuery, pgwire.FrontendParse, pgwire.FrontendBind, pgwire.FrontendExecute,
-		pgwire.FrontendDescribe, pgwire.FrontendClose:
+		pgwire.FrontendDescribe, pgwire.FrontendClose, pgwire.FrontendFunctionCall, pgwire.CopyData,
+		pgwire.FrontendCopyFail:
 		return n, n > 4 && n < 1<<24
+	}
+	return 0, false
+}
+
+// serverHeader reads a plausible server message header: a known type and a length that fits
+// the type.
+func serverHeader(p []byte) (n int, ok bool) {
+	if len(p) < pgwire.HeaderLen {
+		return 0, false
+	}
+	n = int(binary.BigEndian.Uint32(p[1:]))
+	switch p[0] {
+	case pgwire.BackendReadyForQuery:
+		return n, n == 5
+	case pgwire.BackendParseComplete, pgwire.BackendBindComplete, pgwire.BackendCloseComplete,
+		pgwire.BackendNoData, pgwire.BackendEmptyQueryResponse, pgwire.BackendPortalSuspended, pgwire.CopyDone:
+		return n, n == 4
+	case pgwire.BackendKeyData:
+		return n, n >= 12 && n <= 4+4+256 // protocol 3.2 keys are up to 256 bytes
+	case pgwire.BackendDataRow, pgwire.BackendRowDescription, pgwire.BackendParameterDescription:
+		return n, n >= 6 && n < 1<<30
+	case pgwire.BackendCommandComplete, pgwire.BackendErrorResponse, pgwire.BackendNoticeResponse,
+		pgwire.BackendParameterStatus, pgwire.BackendNotificationResponse, pgwire.BackendAuthentication,
+		pgwire.BackendFunctionCallResponse, pgwire.BackendCopyInResponse, pgwire.BackendCopyOutResponse,
+		pgwire.BackendCopyBothResponse, pgwire.CopyData, pgwire.BackendNegotiateProtocol:
+		return n, n > 4 && n < 1<<30
 	}
 	return 0, false
 }

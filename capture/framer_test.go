@@ -32,19 +32,22 @@ func frames(client bool, stream []byte, chunk, gapAt, n int) (string, *framer) {
 		}
 		out = append(out, fmt.Sprintf("%c%d", typ, len(body)))
 	}
+	var seq uint32
 	feed := func(p []byte) {
 		for len(p) > 0 {
 			k := len(p)
 			if chunk > 0 {
 				k = min(chunk, len(p))
 			}
-			f.feed(p[:k], msg)
+			seq += uint32(k)
+			f.feed(p[:k], seq, msg)
 			p = p[k:]
 		}
 	}
 	if n > 0 {
 		feed(stream[:gapAt])
 		f.gap(int64(n))
+		seq += uint32(n)
 		feed(stream[gapAt+n:])
 	} else {
 		feed(stream)
@@ -114,7 +117,7 @@ func FuzzFramer(f *testing.F) {
 			if gapEvery > 0 && i%int(gapEvery) == int(gapEvery)-1 {
 				fr.gap(int64(k))
 			} else {
-				fr.feed(data[:k], msg)
+				fr.feed(data[:k], uint32(i), msg)
 			}
 			data = data[k:]
 		}

@@ -49,7 +49,7 @@ type Reader struct {
 }
 
 // ErrNotPcap says the input does not start with a pcap file header.
-var ErrNotPcap = errors.New("not a pcap file (pcapng is not read yet)")
+var ErrNotPcap = errors.New("not a pcap file")
 
 // maxPacket bounds one record's length: a corrupt length must not make the reader allocate
 // gigabytes. Captures of loopback traffic hold packets of up to 256 KiB (TSO, GRO).

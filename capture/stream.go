@@ -130,3 +130,36 @@ func (h *halfStream) flush(out func([]byte), gap func(n int64)) {
 		h.skipHole(out, gap)
 	}
 }
+
+// acked takes the other direction's acknowledgement: the peer has received every byte before
+// ack. Bytes before it that the capture never had are lost to it, not late: they are given up
+// at once (held segments up to ack delivered), so the decoder resynchronises before it reads
+// the peer's answer to them rather than 64 segments later.
+func (h *halfStream) acked(ack uint32, out func([]byte), gap func(n int64)) {
+	for h.started && seqLess(h.next, ack) {
+		if len(h.pending) > 0 && !seqLess(ack, h.pending[0].seq) {
+			h.skipHole(out, gap) // the hole before the first held segment, then what follows it
+			continue
+		}
+		lost := int64(ack - h.next)
+		h.Gaps++
+		h.GapBytes += lost
+		gap(lost)
+		h.next = ack
+		h.drain(out)
+	}
+}
+
+// cut says the segment just added at seq was cut by the snap length: the n bytes after its
+// captured part were sent but not captured. Said as a gap at once when the stream has reached
+// them; a segment held behind a hole leaves them to the hole's own end.
+func (h *halfStream) cut(end uint32, n int, out func([]byte), gap func(n int64)) {
+	if n <= 0 || !h.started || h.next != end {
+		return
+	}
+	h.Gaps++
+	h.GapBytes += int64(n)
+	gap(int64(n))
+	h.next += uint32(n)
+	h.drain(out)
+}

@@ -21,11 +21,20 @@ type Sink interface {
 type Conversation struct {
 	Client, Server netip.AddrPort
 	Opened         time.Time // its SYN, or the first packet seen
-	last           time.Time
-	toServer       halfStream
-	toClient       halfStream
-	fromClient     *framer
-	fromServer     *framer
+	// MidStream says the capture began after the conversation did: no SYN, no startup packet,
+	// so who the client is (user, database, application) is not known.
+	MidStream bool
+	// Encrypted says the conversation is TLS or GSSAPI: counted, not decoded.
+	Encrypted bool
+	// Local is the Sink's own state for the conversation.
+	Local any
+
+	last       time.Time
+	clientAck  uint32 // the ack of the client's segment being read: how much of the server's stream it had
+	toServer   halfStream
+	toClient   halfStream
+	fromClient *framer
+	fromServer *framer
 }
 
 // TrackerStats counts what a Tracker did; every packet it could not use is counted here.
@@ -33,6 +42,7 @@ type TrackerStats struct {
 	Packets, Conversations, Closed, Evicted, IdleClosed int64
 	NotPostgres                                         int64 // segments of no server port
 	Retransmitted, GapBytes, Gaps                       int64
+	CutPackets                                          int64 // payloads cut by the snap length
 }
 
 // Tracker follows the PostgreSQL conversations of a capture: which side is the server (its
@@ -75,8 +85,10 @@ func (t *Tracker) Add(seg *Segment, at time.Time) {
 	}
 	c := t.conns[key]
 	if c == nil {
-		if seg.Flags&(FlagFIN|FlagRST) != 0 && len(seg.Payload) == 0 {
-			return // the end of a conversation not seen: nothing to close
+		if seg.Flags&FlagSYN == 0 && len(seg.Payload) == 0 {
+			// A bare ACK, FIN or RST: the end of a conversation already closed here, or one
+			// not seen. Nothing to follow until it carries bytes.
+			return
 		}
 		if len(t.conns) >= t.MaxConversations {
 			t.evictOldest()
@@ -86,31 +98,74 @@ func (t *Tracker) Add(seg *Segment, at time.Time) {
 			// Started mid-conversation: the client's side is past its startup packet.
 			c.fromClient.startup = false
 			c.fromClient.lost, c.fromServer.lost = true, true
+			c.MidStream = true
 		}
 		t.conns[key] = c
 		t.Stats.Conversations++
 	}
 	c.last = at
-	h, fr := &c.toClient, c.fromServer
+	h, fr, other := &c.toClient, c.fromServer, &c.toServer
 	if fromClient {
-		h, fr = &c.toServer, c.fromClient
+		h, fr, other = &c.toServer, c.fromClient, &c.toClient
+		c.clientAck = seg.Ack
 	}
 	if seg.Flags&FlagSYN != 0 {
 		h.syn(seg.Seq)
 	}
-	before := h.Retransmitted
-	h.add(seg.Seq, seg.Payload, func(p []byte) {
-		fr.feed(p, func(typ byte, body []byte) { t.Sink.Message(c, fromClient, typ, body, at) })
-	}, func(n int64) {
+	if c.Encrypted {
+		if seg.Flags&(FlagFIN|FlagRST) != 0 {
+			t.close(key, c)
+		}
+		return
+	}
+	before := h.Retransmitted + other.Retransmitted
+	if seg.Flags&FlagACK != 0 {
+		// What the peer acknowledged and the capture does not have is lost: said before this
+		// segment's bytes, which may be the answer to it.
+		t.deliver(c, !fromClient, other, seg.Ack, at)
+	}
+	t.add(c, fromClient, h, fr, seg, at)
+	t.Stats.Retransmitted += h.Retransmitted + other.Retransmitted - before
+	if fr.tls {
+		c.Encrypted = true
+	}
+	if seg.Flags&(FlagFIN|FlagRST) != 0 {
+		t.close(key, c)
+	}
+}
+
+// sides are the callbacks of one direction of c: its bytes into its framer, its messages and
+// gaps to the Sink.
+func (t *Tracker) sides(c *Conversation, fromClient bool, fr *framer, h *halfStream, at time.Time) (out func([]byte), gap func(int64)) {
+	msg := func(typ byte, body []byte) { t.Sink.Message(c, fromClient, typ, body, at) }
+	out = func(p []byte) { fr.feed(p, h.next, msg) }
+	gap = func(n int64) {
 		t.Stats.Gaps++
 		t.Stats.GapBytes += n
 		fr.gap(n)
 		t.Sink.Gap(c, fromClient, n)
-	})
-	t.Stats.Retransmitted += h.Retransmitted - before
-	if seg.Flags&(FlagFIN|FlagRST) != 0 {
-		t.close(key, c)
 	}
+	return out, gap
+}
+
+// add puts a segment's payload in its direction's stream.
+func (t *Tracker) add(c *Conversation, fromClient bool, h *halfStream, fr *framer, seg *Segment, at time.Time) {
+	out, gap := t.sides(c, fromClient, fr, h, at)
+	h.add(seg.Seq, seg.Payload, out, gap)
+	if seg.Cut {
+		t.Stats.CutPackets++
+		h.cut(seg.Seq+uint32(len(seg.Payload)), seg.Len-len(seg.Payload), out, gap)
+	}
+}
+
+// deliver takes the acknowledgement ack of the direction h (from the client when fromClient).
+func (t *Tracker) deliver(c *Conversation, fromClient bool, h *halfStream, ack uint32, at time.Time) {
+	fr := c.fromServer
+	if fromClient {
+		fr = c.fromClient
+	}
+	out, gap := t.sides(c, fromClient, fr, h, at)
+	h.acked(ack, out, gap)
 }
 
 // Expire closes the conversations idle since before now - IdleTimeout.
@@ -151,19 +206,13 @@ func (t *Tracker) evictOldest() {
 }
 
 func (t *Tracker) close(key [2]netip.AddrPort, c *Conversation) {
-	for _, side := range []struct {
-		h          *halfStream
-		fr         *framer
-		fromClient bool
-	}{{&c.toServer, c.fromClient, true}, {&c.toClient, c.fromServer, false}} {
-		side.h.flush(func(p []byte) {
-			side.fr.feed(p, func(typ byte, body []byte) { t.Sink.Message(c, side.fromClient, typ, body, c.last) })
-		}, func(n int64) {
-			t.Stats.Gaps++
-			t.Stats.GapBytes += n
-			side.fr.gap(n)
-			t.Sink.Gap(c, side.fromClient, n)
-		})
+	for _, fromClient := range []bool{true, false} {
+		h, fr := &c.toClient, c.fromServer
+		if fromClient {
+			h, fr = &c.toServer, c.fromClient
+		}
+		out, gap := t.sides(c, fromClient, fr, h, c.last)
+		h.flush(out, gap)
 	}
 	delete(t.conns, key)
 	t.Stats.Closed++

@@ -126,6 +126,10 @@ type Event struct {
 	// durations: log_statement without log_min_duration_statement); Duration is then 0 and is
 	// no measurement.
 	Untimed bool
+	// AnswerLost says the source saw the statement and the end of its answer, but not all of the
+	// answer: a packet capture that lost segments or cut them at its snap length. Rows, Digest,
+	// FirstRow and Tag are then unknown (zero) and are no measurement; the statement still ran.
+	AnswerLost bool
 }
 
 // FirstRowPrefix is how much of a statement's first DataRow an Event carries.

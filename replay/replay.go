@@ -1,8 +1,9 @@
-// Package replay feeds the records of PostgreSQL's server log (package pglog) to the analyzer
-// as the proxy feeds it live traffic: sessions become connections, logged statements become
-// statement events, and the analyzer runs on the log's own time, ticked each second of it, so
-// that its windows, rates, storms and verdicts are those the live proxy would give for the same
-// traffic however fast the log is read.
+// Package replay feeds recorded traffic to the analyzer as the proxy feeds it live traffic:
+// the records of PostgreSQL's server log (package pglog), where sessions become connections
+// and logged statements become statement events, and packet captures (package capture), whose
+// conversations are decoded into the very events the proxy gives. The analyzer runs on the
+// record's own time, ticked each second of it, so that its windows, rates, storms and verdicts
+// are those the live proxy would give for the same traffic however fast the record is read.
 //
 // What a log cannot tell it does not invent: a logged statement carries no answer (no rows, no
 // digest, no status), and a parameter the server shortened (log_parameter_max_length) is no key.
@@ -131,11 +132,7 @@ func run(next func() (pglog.Record, error), cfg analyzer.Config) (*analyzer.Anal
 	}
 	cfg.DigestKey = key.Sum64() | 1 // never 0, which asks for a random key
 	f := &feed{sessions: map[string]*event.ConnInfo{}}
-	f.now = head[0].Time
-	cfg.Now = func() time.Time { return f.now }
-	cfg.Epoch = head[0].Time.Truncate(time.Second)
-	f.an = analyzer.New(cfg)
-	f.nextTick = cfg.Epoch.Add(time.Second)
+	f.start(cfg, head[0].Time)
 	for i := range head {
 		f.record(&head[i])
 	}
@@ -153,23 +150,38 @@ func run(next func() (pglog.Record, error), cfg analyzer.Config) (*analyzer.Anal
 }
 
 type feed struct {
-	an       *analyzer.Analyzer
-	now      time.Time // the latest time the log has reached
-	nextTick time.Time
+	clock
 	sessions map[string]*event.ConnInfo
 	bind     []byte
 	batch    [1]event.Event
 }
 
-// tickTo runs the analyzer's ticks for every second of log time up to t.
-func (f *feed) tickTo(t time.Time) {
-	for !f.nextTick.After(t) {
-		f.now = f.nextTick
-		f.an.Tick(f.nextTick)
-		f.nextTick = f.nextTick.Add(time.Second)
+// clock runs an analyzer on recorded time: its Now is the latest time the record has reached,
+// and it is ticked once per second of that time, however fast the record is read.
+type clock struct {
+	an       *analyzer.Analyzer
+	now      time.Time
+	nextTick time.Time
+}
+
+// start makes the analyzer of cfg run on the clock, from first on.
+func (c *clock) start(cfg analyzer.Config, first time.Time) {
+	c.now = first
+	cfg.Now = func() time.Time { return c.now }
+	cfg.Epoch = first.Truncate(time.Second)
+	c.an = analyzer.New(cfg)
+	c.nextTick = cfg.Epoch.Add(time.Second)
+}
+
+// tickTo runs the analyzer's ticks for every second of recorded time up to t.
+func (c *clock) tickTo(t time.Time) {
+	for !c.nextTick.After(t) {
+		c.now = c.nextTick
+		c.an.Tick(c.nextTick)
+		c.nextTick = c.nextTick.Add(time.Second)
 	}
-	if t.After(f.now) {
-		f.now = t
+	if t.After(c.now) {
+		c.now = t
 	}
 }
 

@@ -75,6 +75,10 @@ func (m *md) header(r *Report, v *htmlView) {
 		}
 		m.blank()
 	}
+	if c := r.Capture; c != nil {
+		m.line(mdText(c.Summary()))
+		m.blank()
+	}
 
 	var hdr, vals []string
 	for _, c := range v.Cards {

@@ -80,6 +80,7 @@ func Merge(reports ...*Report) (*Report, error) {
 		out.Proxies = []Proxy{}
 	}
 	out.Log = mergeLogs(reports)
+	out.Capture = mergeCaptures(reports)
 	out.Timeline = mergeTimelines(reports)
 
 	// Histories end at each report's last timeline second; the merged ones at the merged
@@ -620,6 +621,41 @@ func mergeLogs(reports []*Report) *LogInput {
 		out.BadExamples = append(out.BadExamples, l.BadExamples...)
 		if l.Incomplete != "" {
 			out.Incomplete = strings.TrimPrefix(out.Incomplete+"; "+l.Incomplete, "; ")
+		}
+	}
+	return out
+}
+
+// mergeCaptures adds up what the reports made from packet captures read; nil when none was.
+func mergeCaptures(reports []*Report) *CaptureInput {
+	var out *CaptureInput
+	for _, r := range reports {
+		c := r.Capture
+		if c == nil {
+			continue
+		}
+		if out == nil {
+			out = &CaptureInput{}
+		}
+		out.Files = append(out.Files, c.Files...)
+		if c.Interface != "" {
+			out.Interface = strings.TrimPrefix(out.Interface+", "+c.Interface, ", ")
+		}
+		out.Packets += c.Packets
+		out.Conversations += c.Conversations
+		out.Statements += c.Statements
+		out.KernelDrops += c.KernelDrops
+		out.Gaps += c.Gaps
+		out.GapBytes += c.GapBytes
+		out.Retransmitted += c.Retransmitted
+		out.CutPackets += c.CutPackets
+		out.AnswersLost += c.AnswersLost
+		out.Unpaired += c.Unpaired
+		out.Encrypted += c.Encrypted
+		out.MidStream += c.MidStream
+		out.NotDecoded += c.NotDecoded
+		if c.Incomplete != "" {
+			out.Incomplete = strings.TrimPrefix(out.Incomplete+"; "+c.Incomplete, "; ")
 		}
 	}
 	return out

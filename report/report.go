@@ -52,6 +52,9 @@ type Report struct {
 	NoAnswers bool `json:"no_answers,omitempty"`
 	// Log describes the server log read (pgpollwatch analyze); nil for a proxy's report.
 	Log *LogInput `json:"log,omitempty"`
+	// Capture describes the packet captures read (pgpollwatch analyze, or watch --interface);
+	// nil otherwise.
+	Capture *CaptureInput `json:"capture,omitempty"`
 
 	Coalesce *Coalesce `json:"coalesce,omitempty"` // the coalescing cache; nil when the proxy ran without it
 	WhatIf   []WhatIf  `json:"what_if"`            // what a cache would have saved, per TTL, shortest first
@@ -94,6 +97,63 @@ func (l *LogInput) Summary() string {
 	}
 	s += ". Answers are not in a log: unchanged polls and statuses are not known."
 	return s
+}
+
+// CaptureInput is what was read of packet captures or an interface, and what could not be
+// used: every case is counted, none is fatal.
+type CaptureInput struct {
+	Files         []string `json:"files,omitempty"`     // capture files; empty for an interface
+	Interface     string   `json:"interface,omitempty"` // the interface captured live
+	Packets       int64    `json:"packets"`
+	Conversations int64    `json:"conversations"`
+	Statements    int64    `json:"statements"`
+	// What the capture lost or could not read.
+	KernelDrops   int64 `json:"kernel_drops,omitempty"` // packets the kernel dropped before pgpollwatch read them (live)
+	Gaps          int64 `json:"gaps"`                   // holes in a conversation's bytes
+	GapBytes      int64 `json:"gap_bytes"`
+	Retransmitted int64 `json:"retransmitted_bytes"`
+	CutPackets    int64 `json:"cut_packets"`  // payloads cut by the snap length
+	AnswersLost   int64 `json:"answers_lost"` // statements counted whose answer was lost in part: no digest, no status
+	Unpaired      int64 `json:"unpaired"`     // answers whose statement the capture lost
+	Encrypted     int64 `json:"encrypted"`    // conversations in TLS or GSSAPI: counted, not decoded
+	MidStream     int64 `json:"mid_stream"`   // conversations joined after their start: client identity unknown
+	NotDecoded    int64 `json:"not_decoded"`  // packets with no TCP segment: other protocols, fragments, headers cut
+	// Incomplete says why a file could not be read to its end; the report is of what was read.
+	Incomplete string `json:"incomplete,omitempty"`
+}
+
+// Summary says in a sentence what was read of the capture, and what it lost.
+func (c *CaptureInput) Summary() string {
+	s := fmt.Sprintf("Packet capture: %s packets, %s conversations, %s statements", fmtInt(c.Packets), fmtInt(c.Conversations), fmtInt(c.Statements))
+	var lost []string
+	if c.KernelDrops > 0 {
+		lost = append(lost, fmtInt(c.KernelDrops)+" packets dropped by the kernel")
+	}
+	if c.Gaps > 0 {
+		lost = append(lost, fmt.Sprintf("%s gaps (%s bytes)", fmtInt(c.Gaps), fmtInt(c.GapBytes)))
+	}
+	if c.AnswersLost > 0 {
+		lost = append(lost, fmtInt(c.AnswersLost)+" answers lost in part (polls counted, answers unknown)")
+	}
+	if c.Unpaired > 0 {
+		lost = append(lost, fmtInt(c.Unpaired)+" answers to statements not captured")
+	}
+	if c.CutPackets > 0 {
+		lost = append(lost, fmtInt(c.CutPackets)+" packets cut by the snap length")
+	}
+	if c.Encrypted > 0 {
+		lost = append(lost, fmtInt(c.Encrypted)+" encrypted conversations (not decoded)")
+	}
+	if c.MidStream > 0 {
+		lost = append(lost, fmtInt(c.MidStream)+" conversations joined mid-way (client unknown)")
+	}
+	if len(lost) > 0 {
+		s += "; " + strings.Join(lost, ", ")
+	}
+	if c.Incomplete != "" {
+		s += "; INCOMPLETE, " + c.Incomplete
+	}
+	return s + "."
 }
 
 // LogFile is one file of a LogInput, as recognised.

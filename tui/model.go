@@ -61,13 +61,14 @@ type detailState struct {
 }
 
 type model struct {
-	src      Source
-	refresh  time.Duration
-	export   func() (string, error)
-	coalesce func() (bool, error)
-	listen   string
-	upstream string
-	source   string // Options.Input
+	src         Source
+	refresh     time.Duration
+	export      func() (string, error)
+	coalesce    func() (bool, error)
+	listen      string
+	upstream    string
+	source      string // Options.Input
+	inputStatus func() string
 
 	keys  keyMap
 	help  help.Model
@@ -109,16 +110,17 @@ func newModel(opts Options, r *lipgloss.Renderer) model {
 	}
 	st := newStyles(r)
 	m := model{
-		src:      opts.Source,
-		refresh:  opts.Refresh,
-		export:   opts.Export,
-		coalesce: opts.Coalesce,
-		listen:   opts.Listen,
-		upstream: opts.Upstream,
-		source:   opts.Input,
-		keys:     newKeyMap(),
-		help:     help.New(),
-		st:       st,
+		src:         opts.Source,
+		refresh:     opts.Refresh,
+		export:      opts.Export,
+		coalesce:    opts.Coalesce,
+		listen:      opts.Listen,
+		upstream:    opts.Upstream,
+		source:      opts.Input,
+		inputStatus: opts.InputStatus,
+		keys:        newKeyMap(),
+		help:        help.New(),
+		st:          st,
 	}
 	if m.refresh <= 0 {
 		m.refresh = DefaultRefresh

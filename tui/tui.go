@@ -32,8 +32,11 @@ type Options struct {
 	Upstream string // upstream name, for the header
 	// Input names what is analysed when it is not a proxy's traffic (a server log); the header
 	// shows it in place of Listen -> Upstream.
-	Input   string
-	Refresh time.Duration // how often to take a snapshot; default DefaultRefresh
+	Input string
+	// InputStatus, when set, is asked at each refresh for a short note after Input: what a
+	// live capture lost (kernel drops, gaps). It must be safe to call from another goroutine.
+	InputStatus func() string
+	Refresh     time.Duration // how often to take a snapshot; default DefaultRefresh
 	// Export writes the report now and returns its path (key e). nil: the key says
 	// "no report file configured".
 	Export func() (string, error)

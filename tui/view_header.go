@@ -31,6 +31,11 @@ func (m model) headerView() []string {
 	if m.source != "" {
 		where = m.source
 	}
+	if m.inputStatus != nil {
+		if note := m.inputStatus(); note != "" {
+			where += " " + st.dim.Render("("+note+")")
+		}
+	}
 	if s != nil && s.NoAnswers {
 		where += " (answers not in a log)"
 	}

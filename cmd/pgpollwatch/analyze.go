@@ -34,6 +34,7 @@ type analyzeOptions struct {
 	stormWindow  time.Duration
 	jobs         int
 	progress     string
+	ports        portList
 }
 
 // Exit statuses of analyze (and of the other commands that judge traffic).
@@ -63,9 +64,11 @@ func analyzeFlags(o *analyzeOptions) *flag.FlagSet {
 	fs.Float64Var(&o.sweepQPS, "sweep-qps", 100, "watched polls per second, over two keys or more, at or above which one client storms as a\npoller")
 	fs.DurationVar(&o.stormWindow, "storm-window", 5*time.Second, "how long the storm rate must hold to start a storm, and stay below to end it")
 	fs.IntVar(&o.jobs, "j", 1, "read with this many cores: the log is read and parsed beside the analysis when 2 or more")
+	fs.Var(&o.ports, "port", "captures: the PostgreSQL server's TCP `port`; repeatable (default 5432)")
 	fs.StringVar(&o.progress, "progress", "auto", "show a progress bar on standard error: auto (when it is a terminal), always or never")
 	fs.Usage = func() {
-		io.WriteString(fs.Output(), `pgpollwatch analyze: find polling storms in PostgreSQL's own log, with no proxy in the path.
+		io.WriteString(fs.Output(), `pgpollwatch analyze: find polling storms in PostgreSQL's own log or in a packet capture, with
+no proxy in the path.
 
 It reads server logs and gives the same analysis as the live proxy: per-key polls and rates,
 storms, spin verdicts, per-statement and per-client tables, connection churn, and findings with
@@ -77,8 +80,13 @@ log_line_prefix give application names and hosts. A log holds no answers: whethe
 returned anything new, and the last status, are "not in a log"; time to result comes from the
 write that stored the result, when the log has it.
 
+A packet capture (tcpdump -w, Wireshark, dumpcap: pcap or pcapng, gzipped or not) has both
+directions, answers included: unchanged polls and statuses are known. Every PostgreSQL
+conversation on --port is decoded; encrypted ones (TLS) are counted, not read. What the capture
+lost (gaps, answers cut by the snap length) is counted and shown, never guessed.
+
 Usage:
-  pgpollwatch analyze [flags] FILE...     (- reads standard input)
+  pgpollwatch analyze [flags] FILE...     (- reads a log on standard input)
 
 Files may be stderr logs (any log_line_prefix), csvlog or jsonlog, compressed with gzip, bzip2,
 xz or zstd; rotated files are read in the order of their time stamps.
@@ -89,6 +97,8 @@ Examples:
   pgpollwatch analyze --prefix '%t:%r:%u@%d:[%p]:' --since '2026-12-06 10:00' rds.log
   pgpollwatch analyze --tui --dbname app postgresql.json
   zcat old.log.gz | pgpollwatch analyze --fail-on high -
+  tcpdump -i eth0 -w storm.pcap 'tcp port 5432'    # then, after ctrl-c:
+  pgpollwatch analyze --report storm.html storm.pcap
 
 Exit status: 0 analysed, 1 a finding at or above --fail-on, 2 usage error or unreadable input
 (the analysis of what could be read is still given).
@@ -122,6 +132,9 @@ func analyzeCommand(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, "pgpollwatch analyze:", err)
 		return exitUsage
+	}
+	if isCaptureFile(files[0]) {
+		return analyzeCaptures(o, files, cfg, stdout, stderr)
 	}
 	return analyzeLogs(o, files, cfg, stdout, stderr)
 }
@@ -223,7 +236,7 @@ func analyzeLogs(o analyzeOptions, files []string, cfg analyzer.Config, stdout, 
 		return exitUsage
 	}
 	defer r.Close()
-	bar.stats = r.Stats
+	bar.count = func() int64 { return r.Stats().Lines }
 	an, err := replay.RunParallel(r, cfg, o.jobs)
 	bar.done()
 	st := r.Stats()
@@ -243,6 +256,12 @@ func analyzeLogs(o analyzeOptions, files []string, cfg analyzer.Config, stdout, 
 		status = exitUsage
 	}
 	describeReading(stderr, st)
+	return finishAnalysis(o, an, rep, input, status, stdout, stderr)
+}
+
+// finishAnalysis writes the report, opens the view or prints the findings, and gives the exit
+// status: status, or exitFindings for a finding at or above --fail-on.
+func finishAnalysis(o analyzeOptions, an *analyzer.Analyzer, rep *report.Report, input string, status int, stdout, stderr io.Writer) int {
 	if o.report != "" {
 		if err := report.Write(o.report, rep); err != nil {
 			fmt.Fprintln(stderr, "pgpollwatch analyze: --report:", err)

@@ -165,7 +165,10 @@ Point your application's DSN at the proxy instead of at PostgreSQL; every connec
 
 Usage:
   pgpollwatch [flags]          run the proxy
-  pgpollwatch analyze FILE...  the same diagnosis from PostgreSQL's own log, no proxy (see analyze -h)
+  pgpollwatch analyze FILE...  the same diagnosis from PostgreSQL's own log or a packet capture
+                               (pcap, pcapng), no proxy (see analyze -h)
+  pgpollwatch watch --interface IFACE
+                               the same diagnosis live from a network interface (see watch -h)
   pgpollwatch demo             see it find a Celery spin loop, with a throwaway PostgreSQL
   pgpollwatch storm [flags]    generate Celery-like polling traffic (see storm -h)
   pgpollwatch report ...       convert or merge saved reports (see report -h)

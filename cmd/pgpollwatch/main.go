@@ -30,6 +30,8 @@ func run(args []string) int {
 			return storm.Command(args[1:], os.Stdout, os.Stderr)
 		case "analyze":
 			return runAnalyze(args[1:])
+		case "watch":
+			return runWatch(args[1:])
 		case "demo":
 			return runDemo(args[1:])
 		}

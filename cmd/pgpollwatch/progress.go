@@ -5,12 +5,10 @@ import (
 	"io"
 	"strings"
 	"time"
-
-	"github.com/pgpollwatch/pgpollwatch/pglog"
 )
 
 // progressBar draws, on a terminal, how far a long read has come: bytes read of the total,
-// lines per second and the time left. It draws nothing when off (not a terminal), and at most
+// lines (or packets) per second and the time left. It draws nothing when off (not a terminal), and at most
 // five times a second, so that it costs nothing next to the reading.
 type progressBar struct {
 	w       io.Writer
@@ -18,7 +16,8 @@ type progressBar struct {
 	start   time.Time
 	last    time.Time
 	drawn   bool
-	stats   func() pglog.Stats // lines so far; set once the reader exists
+	count   func() int64 // lines or packets so far; set once the reader exists
+	unit    string       // what count counts: "lines" (the default) or "packets"
 	nowFunc func() time.Time
 }
 
@@ -26,7 +25,7 @@ func newProgressBar(w io.Writer, on bool) *progressBar {
 	return &progressBar{w: w, on: on, start: time.Now(), nowFunc: time.Now}
 }
 
-// update is pglog.Options.Progress: read of total bytes as stored (-1: unknown, standard input).
+// update is pglog.Options.Progress (and the capture reader's): read of total bytes as stored (-1: unknown, standard input).
 func (p *progressBar) update(read, total int64) {
 	if !p.on {
 		return
@@ -37,8 +36,8 @@ func (p *progressBar) update(read, total int64) {
 	}
 	p.last = now
 	var lines int64
-	if p.stats != nil {
-		lines = p.stats().Lines
+	if p.count != nil {
+		lines = p.count()
 	}
 	fmt.Fprint(p.w, "\r"+p.line(read, total, lines, now.Sub(p.start))+"\x1b[K")
 	p.drawn = true
@@ -48,7 +47,11 @@ func (p *progressBar) update(read, total int64) {
 func (p *progressBar) line(read, total, lines int64, took time.Duration) string {
 	const width = 24
 	secs := max(took.Seconds(), 1e-3)
-	rate := fmt.Sprintf("%s lines/s", compact(float64(lines)/secs))
+	unit := p.unit
+	if unit == "" {
+		unit = "lines"
+	}
+	rate := fmt.Sprintf("%s %s/s", compact(float64(lines)/secs), unit)
 	if total <= 0 {
 		return fmt.Sprintf("reading  %s  %s", bytesText(read), rate)
 	}
