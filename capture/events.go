@@ -267,7 +267,7 @@ func (e *Events) client(c *Conversation, cv *conv, typ byte, body []byte, at tim
 		p.text = append(p.text[:0], cv.stmt(stmtName)...)
 		p.stmt = append(p.stmt[:0], stmtName...)
 		p.bind = append(p.bind[:0], body...)
-		cv.push(expBind, at, c.clientAck, nil, nil, nil)
+		cv.push(expBind, at, c.clientAck, p.text, stmtName, nil) // as the proxy: a failed Bind's event has the text
 	case pgwire.FrontendExecute:
 		portalName, _, ok := cstring(body)
 		if !ok {

@@ -3,6 +3,7 @@ package capture
 import (
 	"fmt"
 	"net/netip"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -262,4 +263,91 @@ func TestEventsMidStream(t *testing.T) {
 	if s.ev.Stats.MidStream != 1 {
 		t.Errorf("mid-stream %d, want 1", s.ev.Stats.MidStream)
 	}
+}
+
+// A pipeline of extended-protocol batches with an error in the middle (the server skips to the
+// Sync), COPY, a cancel request on a connection of its own, and protocol 3.2.
+func TestEventsPipelineCopyCancel32(t *testing.T) {
+	s := newScript(t)
+	s.syn()
+	s.client(false, &pgproto3.StartupMessage{ProtocolVersion: 196610, Parameters: map[string]string{"user": "app", "database": "shop"}})
+	s.server(false, &pgproto3.AuthenticationOk{}, &pgproto3.BackendKeyData{ProcessID: 7, SecretKey: make([]byte, 32)},
+		&pgproto3.ReadyForQuery{TxStatus: 'I'})
+	q := "SELECT status FROM celery_taskmeta WHERE task_id = $1"
+	// Three batches sent at once; the second fails at its Bind, so its Execute never runs.
+	var msgs []pgproto3.FrontendMessage
+	for _, id := range []string{"a", "b", "c"} {
+		msgs = append(msgs, &pgproto3.Parse{Query: q}, &pgproto3.Bind{Parameters: [][]byte{[]byte(id)}},
+			&pgproto3.Execute{}, &pgproto3.Sync{})
+	}
+	s.client(false, msgs...)
+	row := &pgproto3.DataRow{Values: [][]byte{[]byte("PENDING")}}
+	done := &pgproto3.CommandComplete{CommandTag: []byte("SELECT 1")}
+	ready := &pgproto3.ReadyForQuery{TxStatus: 'I'}
+	s.server(false, &pgproto3.ParseComplete{}, &pgproto3.BindComplete{}, row, done, ready,
+		&pgproto3.ParseComplete{}, &pgproto3.ErrorResponse{Severity: "ERROR", Code: "22P02", Message: "bad input"}, ready,
+		&pgproto3.ParseComplete{}, &pgproto3.BindComplete{}, row, done, ready)
+	// COPY in: the data is never looked at; the statement completes with its tag.
+	s.client(false, &pgproto3.Query{String: "COPY t FROM STDIN"})
+	s.server(false, &pgproto3.CopyInResponse{OverallFormat: 0})
+	s.client(false, &pgproto3.CopyData{Data: []byte("1\tSELECT 1\n")}, &pgproto3.CopyDone{})
+	s.server(false, &pgproto3.CommandComplete{CommandTag: []byte("COPY 1")}, ready)
+	s.fin()
+	// A cancel request: a connection of its own, no session.
+	c := newScript(t)
+	c.ev, c.log = s.ev, s.log
+	c.tr = NewTracker(c.ev, 5432)
+	c.cli = netip.MustParseAddrPort("10.0.0.7:40001")
+	c.syn()
+	c.send(true, false, []byte{0, 0, 0, 16, 4, 210, 22, 46, 0, 0, 0, 7, 0, 0, 0, 9})
+	c.fin()
+	s.want("open 10.0.0.7:40000 user=app db=shop app=",
+		"auth true ",
+		fmt.Sprintf("%q rows=1 tag=\"SELECT 1\" lost=false failed=false dur=10ms params=[a] cols=false", q),
+		fmt.Sprintf("%q rows=0 tag=\"\" lost=false failed=true dur=0s params=[] cols=false", q), // as the proxy: no Bind on a failed Bind
+		fmt.Sprintf("%q rows=1 tag=\"SELECT 1\" lost=false failed=false dur=0s params=[c] cols=false", q),
+		`"COPY t FROM STDIN" rows=0 tag="COPY 1" lost=false failed=false dur=30ms`,
+		"closed statements=4")
+	if st := s.ev.Stats; st.Cancels != 1 || st.Unpaired != 0 || st.AnswersLost != 0 {
+		t.Errorf("cancels %d, unpaired %d, answers lost %d; want 1, 0, 0", st.Cancels, st.Unpaired, st.AnswersLost)
+	}
+}
+
+// TestMemoryBounded opens 150,000 conversations, each logged in with a poll in flight, through
+// a Tracker and Events: at most MaxConversations (100,000) are held, and what each costs is
+// bounded.
+func TestMemoryBounded(t *testing.T) {
+	var obs event.NopObserver
+	ev := NewEvents(obs)
+	tr := NewTracker(ev, 5432)
+	srv := netip.MustParseAddrPort("10.0.0.5:5432")
+	startup := encode(t, &pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersionNumber,
+		Parameters: map[string]string{"user": "app", "database": "shop", "application_name": "celery"}})
+	login := encode(t, &pgproto3.AuthenticationOk{}, &pgproto3.ReadyForQuery{TxStatus: 'I'})
+	q := encode(t, &pgproto3.Query{String: "SELECT status FROM celery_taskmeta WHERE task_id = 'c6f5e2b0-0b1e-4d55-9d0e-5f1b2c3d4e5f'"})
+	at := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	const n = 150_000
+	for i := range n {
+		cli := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, 0, byte(i / 50_000)}), uint16(10_000+i%50_000))
+		tr.Add(&Segment{Src: cli, Dst: srv, Seq: 99, Flags: FlagSYN}, at)
+		tr.Add(&Segment{Src: cli, Dst: srv, Seq: 100, Ack: 901, Flags: FlagACK, Payload: startup}, at)
+		tr.Add(&Segment{Src: srv, Dst: cli, Seq: 901, Ack: 100 + uint32(len(startup)), Flags: FlagACK, Payload: login}, at)
+		tr.Add(&Segment{Src: cli, Dst: srv, Seq: 100 + uint32(len(startup)), Ack: 901 + uint32(len(login)), Flags: FlagACK, Payload: q}, at)
+		at = at.Add(time.Microsecond)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	held := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	per := held / int64(len(tr.conns))
+	t.Logf("%d conversations opened, %d held, %d evicted: %d MB of heap, %d bytes each", n, len(tr.conns), tr.Stats.Evicted, held>>20, per)
+	if len(tr.conns) != tr.MaxConversations || tr.Stats.Evicted != n-int64(tr.MaxConversations) {
+		t.Errorf("%d conversations held, %d evicted; want %d and %d", len(tr.conns), tr.Stats.Evicted, tr.MaxConversations, n-tr.MaxConversations)
+	}
+	if per > 4096 {
+		t.Errorf("%d bytes of heap per conversation, want 4 KiB at most", per)
+	}
+	runtime.KeepAlive(tr)
 }

@@ -1,6 +1,8 @@
 package capture
 
 import (
+	"bytes"
+	"encoding/binary"
 	"net/netip"
 	"time"
 )
@@ -43,6 +45,7 @@ type TrackerStats struct {
 	NotPostgres                                         int64 // segments of no server port
 	Retransmitted, GapBytes, Gaps                       int64
 	CutPackets                                          int64 // payloads cut by the snap length
+	PortsFound                                          int64 // server ports found by a startup packet
 }
 
 // Tracker follows the PostgreSQL conversations of a capture: which side is the server (its
@@ -72,13 +75,19 @@ func NewTracker(sink Sink, ports ...uint16) *Tracker {
 // Add takes one decoded segment, captured at at.
 func (t *Tracker) Add(seg *Segment, at time.Time) {
 	t.Stats.Packets++
-	var fromClient bool
+	var fromClient, fresh bool
 	var key [2]netip.AddrPort
 	switch {
 	case t.ServerPorts[seg.Dst.Port()]:
 		fromClient, key = true, [2]netip.AddrPort{seg.Src, seg.Dst}
 	case t.ServerPorts[seg.Src.Port()]:
 		key = [2]netip.AddrPort{seg.Dst, seg.Src}
+	case startupPacket(seg.Payload):
+		// A server on a port not named: its client's first packet says what it is.
+		t.ServerPorts[seg.Dst.Port()] = true
+		t.Stats.PortsFound++
+		fromClient, key = true, [2]netip.AddrPort{seg.Src, seg.Dst}
+		fresh = true
 	default:
 		t.Stats.NotPostgres++
 		return
@@ -94,7 +103,7 @@ func (t *Tracker) Add(seg *Segment, at time.Time) {
 			t.evictOldest()
 		}
 		c = &Conversation{Client: key[0], Server: key[1], Opened: at, fromClient: newFramer(true), fromServer: newFramer(false)}
-		if seg.Flags&FlagSYN == 0 {
+		if seg.Flags&FlagSYN == 0 && !fresh {
 			// Started mid-conversation: the client's side is past its startup packet.
 			c.fromClient.startup = false
 			c.fromClient.lost, c.fromServer.lost = true, true
@@ -217,4 +226,20 @@ func (t *Tracker) close(key [2]netip.AddrPort, c *Conversation) {
 	delete(t.conns, key)
 	t.Stats.Closed++
 	t.Sink.Closed(c)
+}
+
+// startupPacket reports whether a segment's payload is a client's first packet to a
+// PostgreSQL server: one whole StartupMessage (protocol 3.x, with a user), SSLRequest or
+// GSSENCRequest. Chance makes such 8 exact bytes rare, and the length must match the segment.
+func startupPacket(p []byte) bool {
+	if len(p) < 8 || int(binary.BigEndian.Uint32(p)) != len(p) {
+		return false
+	}
+	switch code := binary.BigEndian.Uint32(p[4:]); {
+	case code == 80877103 || code == 80877104:
+		return len(p) == 8
+	case code>>16 == 3 && code&0xffff <= 2:
+		return bytes.Contains(p[8:], []byte("user\x00")) && p[len(p)-1] == 0
+	}
+	return false
 }

@@ -84,3 +84,23 @@ func TestTracker(t *testing.T) {
 		t.Errorf("after the idle timeout: %d conversations, %d closed idle", len(tr.conns), tr.Stats.IdleClosed)
 	}
 }
+
+// A server on a port not named is found by its client's startup packet; the conversation is
+// then followed from its start, not as one joined mid-way.
+func TestTrackerFindsPortByStartup(t *testing.T) {
+	sink := &recordSink{}
+	tr := NewTracker(sink, 5432)
+	at := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	cli, srv := netip.MustParseAddrPort("10.0.0.7:40000"), netip.MustParseAddrPort("10.0.0.5:6543")
+	startup := encode(t, &pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersionNumber, Parameters: map[string]string{"user": "a"}})
+	q := encode(t, &pgproto3.Query{String: "SELECT 1"})
+	tr.Add(&Segment{Src: cli, Dst: srv, Seq: 100, Flags: FlagSYN}, at) // not known yet: not followed
+	tr.Add(&Segment{Src: cli, Dst: srv, Seq: 101, Flags: FlagACK, Payload: startup}, at)
+	tr.Add(&Segment{Src: cli, Dst: srv, Seq: 101 + uint32(len(startup)), Flags: FlagACK, Payload: q}, at)
+	// Text that is no startup packet leaves another port alone.
+	tr.Add(&Segment{Src: cli, Dst: netip.MustParseAddrPort("10.0.0.5:80"), Seq: 1, Flags: FlagACK, Payload: []byte("GET / HTTP/1.1\r\n\r\n")}, at)
+	tr.Close()
+	if got := strings.Join(sink.log, " "); got != "40000:C0 40000:CQ 40000:closed" || tr.Stats.PortsFound != 1 || tr.Stats.NotPostgres != 2 {
+		t.Errorf("%s; ports found %d, not postgres %d", got, tr.Stats.PortsFound, tr.Stats.NotPostgres)
+	}
+}

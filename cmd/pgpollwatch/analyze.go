@@ -64,7 +64,7 @@ func analyzeFlags(o *analyzeOptions) *flag.FlagSet {
 	fs.Float64Var(&o.sweepQPS, "sweep-qps", 100, "watched polls per second, over two keys or more, at or above which one client storms as a\npoller")
 	fs.DurationVar(&o.stormWindow, "storm-window", 5*time.Second, "how long the storm rate must hold to start a storm, and stay below to end it")
 	fs.IntVar(&o.jobs, "j", 1, "read with this many cores: the log is read and parsed beside the analysis when 2 or more")
-	fs.Var(&o.ports, "port", "captures: the PostgreSQL server's TCP `port`; repeatable (default 5432)")
+	fs.Var(&o.ports, "port", "captures: the PostgreSQL server's TCP `port`; repeatable (default 5432). A server on another\nport is found too when the capture has a conversation's startup packet")
 	fs.StringVar(&o.progress, "progress", "auto", "show a progress bar on standard error: auto (when it is a terminal), always or never")
 	fs.Usage = func() {
 		io.WriteString(fs.Output(), `pgpollwatch analyze: find polling storms in PostgreSQL's own log or in a packet capture, with
