@@ -10,6 +10,10 @@ test:
 	@# raw_other.go), and the demo's cluster says it needs Unix (internal/pgcluster).
 	GOOS=windows GOARCH=amd64 $(GO) build -o /dev/null ./cmd/pgpollwatch
 	GOOS=darwin GOARCH=arm64 $(GO) build -o /dev/null ./cmd/pgpollwatch
+	@# fixtures/serverlog and fixtures/capture run here, beside the other packages: their storms
+	@# spin on persistent connections, a poll every few ms, far from the 20 ms that a loaded
+	@# machine could blur, and the capture's tcpdump has a 64 MiB buffer (a packet the kernel
+	@# dropped fails the test, never its truth). fixtures/capture takes about a minute.
 	$(GO) test -race -count=1 -timeout 20m $$($(GO) list ./... | grep -v -e /fixtures/celery$$ -e /fixtures/pollers$$ -e /internal/chaos$$)
 	@# The real Celery test runs alone: its parent must get the CPU to spin (silences between
 	@# polls well under 20 ms), which the load tests of other packages running alongside would
