@@ -110,8 +110,10 @@ func (s *script) server(drop bool, msgs ...pgproto3.BackendMessage) {
 	s.send(false, drop, raw)
 }
 
+// fin ends the conversation as a client that terminates does: its FIN, then the server's.
 func (s *script) fin() {
 	s.tr.Add(&Segment{Src: s.cli, Dst: s.srv, Seq: s.cseq, Ack: s.sseq, Flags: FlagFIN | FlagACK}, s.at)
+	s.tr.Add(&Segment{Src: s.srv, Dst: s.cli, Seq: s.sseq, Ack: s.cseq + 1, Flags: FlagFIN | FlagACK}, s.at)
 }
 
 func (s *script) login() {

@@ -163,3 +163,11 @@ func (h *halfStream) cut(end uint32, n int, out func([]byte), gap func(n int64))
 	h.next += uint32(n)
 	h.drain(out)
 }
+
+// fin takes the direction's FIN at end (the sequence number after its last byte): it takes one
+// sequence number, which the peer acknowledges, and which is no byte lost.
+func (h *halfStream) fin(end uint32) {
+	if h.started && h.next == end {
+		h.next++
+	}
+}

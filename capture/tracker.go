@@ -33,6 +33,8 @@ type Conversation struct {
 
 	last       time.Time
 	clientAck  uint32 // the ack of the client's segment being read: how much of the server's stream it had
+	finClient  bool   // the client sent its FIN
+	finServer  bool
 	toServer   halfStream
 	toClient   halfStream
 	fromClient *framer
@@ -122,9 +124,7 @@ func (t *Tracker) Add(seg *Segment, at time.Time) {
 		h.syn(seg.Seq)
 	}
 	if c.Encrypted {
-		if seg.Flags&(FlagFIN|FlagRST) != 0 {
-			t.close(key, c)
-		}
+		t.ended(key, c, fromClient, seg.Flags)
 		return
 	}
 	before := h.Retransmitted + other.Retransmitted
@@ -134,11 +134,30 @@ func (t *Tracker) Add(seg *Segment, at time.Time) {
 		t.deliver(c, !fromClient, other, seg.Ack, at)
 	}
 	t.add(c, fromClient, h, fr, seg, at)
+	if seg.Flags&FlagFIN != 0 {
+		h.fin(seg.Seq + uint32(len(seg.Payload)))
+	}
 	t.Stats.Retransmitted += h.Retransmitted + other.Retransmitted - before
 	if fr.tls {
 		c.Encrypted = true
 	}
-	if seg.Flags&(FlagFIN|FlagRST) != 0 {
+	t.ended(key, c, fromClient, seg.Flags)
+}
+
+// ended closes c on a RST, or once both sides have sent their FIN: one side's FIN ends only
+// its direction, and the other may still send (a TLS close record, the server's answer to a
+// query sent as it terminated the session).
+func (t *Tracker) ended(key [2]netip.AddrPort, c *Conversation, fromClient bool, flags uint8) {
+	switch {
+	case flags&FlagRST != 0:
+	case flags&FlagFIN == 0:
+		return
+	case fromClient:
+		c.finClient = true
+	default:
+		c.finServer = true
+	}
+	if flags&FlagRST != 0 || c.finClient && c.finServer {
 		t.close(key, c)
 	}
 }

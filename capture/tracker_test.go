@@ -51,6 +51,7 @@ func TestTracker(t *testing.T) {
 	seg(cli(40000), srv, 101+uint32(len(startup)), FlagPSH|FlagACK, q) // retransmitted
 	seg(srv, cli(40000), 901, FlagPSH|FlagACK, answer)
 	seg(cli(40000), srv, 101+uint32(len(startup)+len(q)), FlagFIN|FlagACK, nil)
+	seg(srv, cli(40000), 901+uint32(len(answer)), FlagFIN|FlagACK, nil)
 	// One caught mid-conversation: the server side waits for a ReadyForQuery, the client side
 	// for two plausible headers.
 	seg(srv, cli(40001), 5000, FlagACK, answer[:3]) // the tail of an answer
@@ -102,5 +103,30 @@ func TestTrackerFindsPortByStartup(t *testing.T) {
 	tr.Close()
 	if got := strings.Join(sink.log, " "); got != "40000:C0 40000:CQ 40000:closed" || tr.Stats.PortsFound != 1 || tr.Stats.NotPostgres != 2 {
 		t.Errorf("%s; ports found %d, not postgres %d", got, tr.Stats.PortsFound, tr.Stats.NotPostgres)
+	}
+}
+
+// One side's FIN ends only its direction: the TLS close record a server sends after the
+// client's FIN, or the answer to a query sent as the server ended the session, belong to the
+// same conversation, which ends with the second FIN or a RST (found by fixtures/capture: a
+// phantom conversation "joined mid-way" for each).
+func TestTrackerHalfClose(t *testing.T) {
+	sink := &recordSink{}
+	tr := NewTracker(sink, 5432)
+	at := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	cli, srv := netip.MustParseAddrPort("10.0.0.7:40000"), netip.MustParseAddrPort("10.0.0.5:5432")
+	startup := encode(t, &pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersionNumber, Parameters: map[string]string{"user": "a"}})
+	fatal := encode(t, &pgproto3.ErrorResponse{Severity: "FATAL", Code: "57P01", Message: "terminating connection"})
+	tr.Add(&Segment{Src: cli, Dst: srv, Seq: 100, Flags: FlagSYN}, at)
+	tr.Add(&Segment{Src: srv, Dst: cli, Seq: 900, Ack: 101, Flags: FlagSYN | FlagACK}, at)
+	tr.Add(&Segment{Src: cli, Dst: srv, Seq: 101, Ack: 901, Flags: FlagACK, Payload: startup}, at)
+	end := 101 + uint32(len(startup))
+	tr.Add(&Segment{Src: cli, Dst: srv, Seq: end, Ack: 901, Flags: FlagFIN | FlagACK}, at)
+	tr.Add(&Segment{Src: srv, Dst: cli, Seq: 901, Ack: end + 1, Flags: FlagACK | FlagPSH, Payload: fatal}, at)
+	tr.Add(&Segment{Src: srv, Dst: cli, Seq: 901 + uint32(len(fatal)), Ack: end + 1, Flags: FlagFIN | FlagACK}, at)
+	tr.Add(&Segment{Src: cli, Dst: srv, Seq: end + 1, Ack: 902 + uint32(len(fatal)), Flags: FlagACK}, at)
+	tr.Close()
+	if got := strings.Join(sink.log, " "); got != "40000:C0 40000:SE 40000:closed" || tr.Stats.Conversations != 1 {
+		t.Errorf("%s; %d conversations: want one, closed after both FINs", got, tr.Stats.Conversations)
 	}
 }
