@@ -30,11 +30,7 @@ type analyzeOptions struct {
 	report       string
 	tui          bool
 	failOn       string
-	watches      watchList
-	maxKeys      int
-	stormQPS     float64
-	sweepQPS     float64
-	stormWindow  time.Duration
+	analysis     analysisFlags
 	jobs         int
 	progress     string
 	ports        portList
@@ -61,11 +57,7 @@ func analyzeFlags(o *analyzeOptions) *flag.FlagSet {
 	fs.StringVar(&o.report, "report", "", "write the report to `file`; the format follows the extension: .json, .html or .md")
 	fs.BoolVar(&o.tui, "tui", false, "open the live view's screens on the result (views, sorting, filter, detail); e exports --report")
 	fs.StringVar(&o.failOn, "fail-on", "", "exit with status 1 when a finding has this severity or a higher one: high, medium or low\n(default: never)")
-	fs.Var(&o.watches, "watch", "also watch lookups by `TABLE.COLUMN` (or SCHEMA.TABLE.COLUMN); repeatable. Celery's and\ndjango-celery-results' result tables are always watched")
-	fs.IntVar(&o.maxKeys, "max-keys", 100_000, "watched keys tracked at once; the lightest are forgotten first, the heaviest stay exact")
-	fs.Float64Var(&o.stormQPS, "storm-qps", 10, "polls per second of one key at or above which it storms")
-	fs.Float64Var(&o.sweepQPS, "sweep-qps", 100, "watched polls per second, over two keys or more, at or above which one client storms as a\npoller")
-	fs.DurationVar(&o.stormWindow, "storm-window", 5*time.Second, "how long the storm rate must hold to start a storm, and stay below to end it")
+	o.analysis.register(fs)
 	fs.IntVar(&o.jobs, "j", 1, "read with this many cores: the log is read and parsed beside the analysis when 2 or more")
 	fs.Var(&o.ports, "port", "captures: the PostgreSQL server's TCP `port`; repeatable (default 5432). A server on another\nport is found too when the capture has a conversation's startup packet")
 	fs.StringVar(&o.progress, "progress", "auto", "show a progress bar on standard error: auto (when it is a terminal), always or never")
@@ -156,14 +148,6 @@ func analyzeCommand(args []string, stdout, stderr io.Writer) int {
 func (o *analyzeOptions) settle(files []string) (analyzer.Config, error) {
 	var cfg analyzer.Config
 	switch {
-	case !(o.stormQPS > 0):
-		return cfg, errors.New("--storm-qps must be positive")
-	case !(o.sweepQPS > 0):
-		return cfg, errors.New("--sweep-qps must be positive")
-	case o.stormWindow < time.Second:
-		return cfg, errors.New("--storm-window must be 1s or more")
-	case o.maxKeys <= 0:
-		return cfg, errors.New("--max-keys must be positive")
 	case o.jobs < 1:
 		return cfg, errors.New("-j must be 1 or more")
 	case o.log.ParamMaxLength < -1:
@@ -209,13 +193,7 @@ func (o *analyzeOptions) settle(files []string) (analyzer.Config, error) {
 	if stdin > 1 {
 		return cfg, errors.New("standard input (-) given twice")
 	}
-	return analyzer.Config{
-		Watches:     append(append([]analyzer.Watch(nil), analyzer.Presets...), o.watches...),
-		MaxKeys:     o.maxKeys,
-		StormQPS:    o.stormQPS,
-		SweepQPS:    o.sweepQPS,
-		StormWindow: o.stormWindow,
-	}, nil
+	return o.analysis.config()
 }
 
 // severities ranks --fail-on's values.

@@ -34,11 +34,7 @@ type watchOptions struct {
 	logInterval time.Duration
 	logLevel    string
 	logFormat   string
-	watches     watchList
-	maxKeys     int
-	stormQPS    float64
-	sweepQPS    float64
-	stormWindow time.Duration
+	analysis    analysisFlags
 }
 
 func watchFlags(o *watchOptions) *flag.FlagSet {
@@ -53,11 +49,7 @@ func watchFlags(o *watchOptions) *flag.FlagSet {
 	fs.DurationVar(&o.logInterval, "log-interval", 10*time.Second, "headless: how often to log the headline")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
-	fs.Var(&o.watches, "watch", "also watch lookups by `TABLE.COLUMN` (or SCHEMA.TABLE.COLUMN); repeatable. Celery's and\ndjango-celery-results' result tables are always watched")
-	fs.IntVar(&o.maxKeys, "max-keys", 100_000, "watched keys tracked at once; the lightest are forgotten first, the heaviest stay exact")
-	fs.Float64Var(&o.stormQPS, "storm-qps", 10, "polls per second of one key at or above which it storms")
-	fs.Float64Var(&o.sweepQPS, "sweep-qps", 100, "watched polls per second, over two keys or more, at or above which one client storms as a\npoller")
-	fs.DurationVar(&o.stormWindow, "storm-window", 5*time.Second, "how long the storm rate must hold to start a storm, and stay below to end it")
+	o.analysis.register(fs)
 	fs.Usage = func() {
 		io.WriteString(fs.Output(), `pgpollwatch watch: the live diagnosis from the traffic on a network interface, with no proxy
 in the path and nothing changed on the application or the server.
@@ -107,8 +99,10 @@ func watchCommand(args []string, stdout, stderr io.Writer) int {
 	case o.iface == "":
 		fmt.Fprintln(stderr, "pgpollwatch watch: --interface is required (see --help)")
 		return exitUsage
-	case !(o.stormQPS > 0) || !(o.sweepQPS > 0) || o.stormWindow < time.Second || o.maxKeys <= 0:
-		fmt.Fprintln(stderr, "pgpollwatch watch: --storm-qps and --sweep-qps must be positive, --storm-window 1s or more, --max-keys positive")
+	}
+	cfg, err := o.analysis.config()
+	if err != nil {
+		fmt.Fprintln(stderr, "pgpollwatch watch:", err)
 		return exitUsage
 	}
 	if _, ok := severities[o.failOn]; !ok && o.failOn != "" {
@@ -142,13 +136,7 @@ func watchCommand(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "pgpollwatch watch:", err)
 		return exitUsage
 	}
-	an := analyzer.New(analyzer.Config{
-		Watches:     append(append([]analyzer.Watch(nil), analyzer.Presets...), o.watches...),
-		MaxKeys:     o.maxKeys,
-		StormQPS:    o.stormQPS,
-		SweepQPS:    o.sweepQPS,
-		StormWindow: o.stormWindow,
-	})
+	an := analyzer.New(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go an.Run(ctx)
