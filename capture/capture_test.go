@@ -8,48 +8,20 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/pgpollwatch/pgpollwatch/internal/pcaptest"
 )
 
-// tcp builds a TCP header (20 bytes, or more with options) and payload.
+// Packet builders shared with replay's benchmark.
+var (
+	ipv4  = pcaptest.IPv4
+	ipv6  = pcaptest.IPv6
+	ether = pcaptest.Ether
+)
+
+// tcp builds a TCP header (20 bytes, or more with options) and payload, acknowledging nothing.
 func tcp(src, dst uint16, seq uint32, flags uint8, opts int, payload string) []byte {
-	b := make([]byte, 20+opts)
-	binary.BigEndian.PutUint16(b[0:], src)
-	binary.BigEndian.PutUint16(b[2:], dst)
-	binary.BigEndian.PutUint32(b[4:], seq)
-	b[12] = byte((20+opts)/4) << 4
-	b[13] = flags
-	return append(b, payload...)
-}
-
-func ipv4(src, dst [4]byte, proto byte, frag uint16, body []byte) []byte {
-	b := make([]byte, 20)
-	b[0] = 0x45
-	binary.BigEndian.PutUint16(b[2:], uint16(20+len(body)))
-	binary.BigEndian.PutUint16(b[6:], frag)
-	b[9] = proto
-	copy(b[12:], src[:])
-	copy(b[16:], dst[:])
-	return append(b, body...)
-}
-
-func ipv6(src, dst [16]byte, body []byte) []byte {
-	b := make([]byte, 40)
-	b[0] = 0x60
-	binary.BigEndian.PutUint16(b[4:], uint16(len(body)))
-	b[6] = 6
-	copy(b[8:], src[:])
-	copy(b[24:], dst[:])
-	return append(b, body...)
-}
-
-func ether(typ uint16, vlans int, body []byte) []byte {
-	b := make([]byte, 12)
-	for range vlans {
-		b = binary.BigEndian.AppendUint16(b, 0x8100)
-		b = append(b, 0, 7) // the tag
-	}
-	b = binary.BigEndian.AppendUint16(b, typ)
-	return append(b, body...)
+	return pcaptest.TCP(src, dst, seq, 0, flags, opts, []byte(payload))
 }
 
 func TestDecode(t *testing.T) {
@@ -115,33 +87,14 @@ func TestDecode(t *testing.T) {
 	}
 }
 
-// writePcap writes a pcap file of packets in the given byte order and time resolution.
+// writePcap writes a pcap file of packets in the given byte order and time resolution, a
+// millisecond apart from at.
 func writePcap(order binary.AppendByteOrder, nanos bool, link LinkType, pkts [][]byte, at time.Time) []byte {
-	var b []byte
-	magic := uint32(0xa1b2c3d4)
-	if nanos {
-		magic = 0xa1b23c4d
-	}
-	b = order.AppendUint32(b, magic)
-	b = order.AppendUint16(b, 2)
-	b = order.AppendUint16(b, 4)
-	b = order.AppendUint32(b, 0)
-	b = order.AppendUint32(b, 0)
-	b = order.AppendUint32(b, 262144)
-	b = order.AppendUint32(b, uint32(link))
+	w := pcaptest.NewPcap(order, nanos, uint32(link))
 	for i, p := range pkts {
-		ts := at.Add(time.Duration(i) * time.Millisecond)
-		b = order.AppendUint32(b, uint32(ts.Unix()))
-		frac := ts.Nanosecond()
-		if !nanos {
-			frac /= 1000
-		}
-		b = order.AppendUint32(b, uint32(frac))
-		b = order.AppendUint32(b, uint32(len(p)))
-		b = order.AppendUint32(b, uint32(len(p)))
-		b = append(b, p...)
+		w.Add(at.Add(time.Duration(i)*time.Millisecond), p)
 	}
-	return b
+	return w.Bytes()
 }
 
 func TestReader(t *testing.T) {

@@ -177,11 +177,11 @@ func (e *Events) startup(c *Conversation, cv *conv, body []byte) {
 		cv.info.Params = map[string]string{}
 		p := body[4:]
 		for len(p) > 1 {
-			k, rest, ok := cstring(p)
+			k, rest, ok := pgwire.CString(p)
 			if !ok {
 				break
 			}
-			v, rest2, ok := cstring(rest)
+			v, rest2, ok := pgwire.CString(rest)
 			if !ok {
 				break
 			}
@@ -232,14 +232,14 @@ func (e *Events) client(c *Conversation, cv *conv, typ byte, body []byte, at tim
 	}
 	switch typ {
 	case pgwire.FrontendQuery:
-		text, _, ok := cstring(body)
+		text, _, ok := pgwire.CString(body)
 		if !ok {
 			text = body
 		}
 		cv.push(expQuery, at, c.clientAck, text, nil, nil)
 	case pgwire.FrontendParse:
-		name, rest, ok := cstring(body)
-		query, _, ok2 := cstring(rest)
+		name, rest, ok := pgwire.CString(body)
+		query, _, ok2 := pgwire.CString(rest)
 		if !ok || !ok2 {
 			return
 		}
@@ -255,8 +255,8 @@ func (e *Events) client(c *Conversation, cv *conv, typ byte, body []byte, at tim
 		}
 		cv.push(expParse, at, c.clientAck, query, name, nil)
 	case pgwire.FrontendBind:
-		portalName, rest, ok := cstring(body)
-		stmtName, _, ok2 := cstring(rest)
+		portalName, rest, ok := pgwire.CString(body)
+		stmtName, _, ok2 := pgwire.CString(rest)
 		if !ok || !ok2 {
 			return
 		}
@@ -269,7 +269,7 @@ func (e *Events) client(c *Conversation, cv *conv, typ byte, body []byte, at tim
 		p.bind = append(p.bind[:0], body...)
 		cv.push(expBind, at, c.clientAck, p.text, stmtName, nil) // as the proxy: a failed Bind's event has the text
 	case pgwire.FrontendExecute:
-		portalName, _, ok := cstring(body)
+		portalName, _, ok := pgwire.CString(body)
 		if !ok {
 			return
 		}
@@ -283,13 +283,13 @@ func (e *Events) client(c *Conversation, cv *conv, typ byte, body []byte, at tim
 		if len(body) < 2 {
 			return
 		}
-		name, _, _ := cstring(body[1:])
+		name, _, _ := pgwire.CString(body[1:])
 		cv.push(expDescribe, at, c.clientAck, nil, body[:1+len(name)], nil)
 	case pgwire.FrontendClose:
 		if len(body) < 2 {
 			return
 		}
-		name, _, _ := cstring(body[1:])
+		name, _, _ := pgwire.CString(body[1:])
 		if body[0] == pgwire.TargetStatement && len(name) > 0 {
 			delete(cv.stmts, string(name))
 		} else if body[0] == pgwire.TargetPortal && len(name) > 0 {
@@ -437,7 +437,7 @@ func (e *Events) server(cv *conv, typ byte, body []byte, at time.Time) {
 		_, _ = cv.digest.Write(body)
 		cv.rows++
 	case pgwire.BackendCommandComplete:
-		tag, _, _ := cstring(body)
+		tag, _, _ := pgwire.CString(body)
 		e.complete(cv, tag, false, false, at)
 	case pgwire.BackendEmptyQueryResponse:
 		e.complete(cv, nil, false, true, at)
@@ -660,14 +660,4 @@ func (cv *conv) compact() {
 		clear(cv.queue[n:])
 		cv.queue, cv.head = cv.queue[:n], 0
 	}
-}
-
-// cstring splits a NUL-terminated string off p.
-func cstring(p []byte) (s, rest []byte, ok bool) {
-	for i, b := range p {
-		if b == 0 {
-			return p[:i], p[i+1:], true
-		}
-	}
-	return nil, p, false
 }

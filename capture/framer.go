@@ -41,15 +41,21 @@ func (f *framer) feed(data []byte, end uint32, msg func(typ byte, body []byte)) 
 	if f.tls {
 		return
 	}
+	// whole is the bytes to cut, starting at bufSeq: the segment's own when nothing is held
+	// (most segments hold whole messages, cut where they lie, with no copy), else what is
+	// held and the segment after it.
+	whole := data
 	if len(f.buf) == 0 {
 		f.bufSeq = end - uint32(len(data))
 		if f.lost && f.exact(data) { // the first bytes after a gap: whole messages end to end
 			f.lost = false
 			f.Resyncs++
 		}
+	} else {
+		f.buf = append(f.buf, data...)
+		whole = f.buf
 	}
-	f.buf = append(f.buf, data...)
-	p := f.buf
+	p := whole
 	for {
 		if f.lost {
 			i, wait := f.boundary(p)
@@ -69,7 +75,7 @@ func (f *framer) feed(data []byte, end uint32, msg func(typ byte, body []byte)) 
 			p, f.lost = p[i:], false
 			f.Resyncs++
 		}
-		f.msgSeq = f.bufSeq + uint32(len(f.buf)-len(p))
+		f.msgSeq = f.bufSeq + uint32(len(whole)-len(p))
 		if f.answerByte {
 			if len(p) == 0 {
 				break
@@ -121,7 +127,8 @@ func (f *framer) feed(data []byte, end uint32, msg func(typ byte, body []byte)) 
 		msg(p[0], p[pgwire.HeaderLen:1+n])
 		p = p[1+n:]
 	}
-	f.bufSeq += uint32(len(f.buf) - len(p))
+	// What is left, the start of a message, is held for the next bytes.
+	f.bufSeq += uint32(len(whole) - len(p))
 	f.buf = append(f.buf[:0], p...)
 }
 
