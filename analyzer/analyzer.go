@@ -107,6 +107,9 @@ type Analyzer struct {
 	epoch  time.Time        // second 0 of every per-second series
 	seed   maphash.Seed
 	window int // StormWindow in seconds
+	// thresholds set by SetThresholds, taken by the next Tick: the only reader of the storm
+	// thresholds, which it reads without a lock.
+	pending atomic.Pointer[Thresholds]
 
 	// Totals, updated with atomics.
 	queries     atomic.Int64
@@ -136,6 +139,7 @@ type Analyzer struct {
 
 	coalesceStats atomic.Pointer[func() CoalesceStats]
 	reuseStats    atomic.Pointer[func() ReuseStats]
+	configStats   atomic.Pointer[func() ConfigStats]
 }
 
 // New makes an Analyzer. Call Run to evaluate storms every second.

@@ -188,3 +188,38 @@ func TestAnswerLostComparesNothing(t *testing.T) {
 		t.Errorf("repeats %+v: want one read repeated, 1 unchanged", s.Repeats)
 	}
 }
+
+// SetThresholds changes the storm rule from the next tick on (a configuration reload): a key
+// polled 5 times a second does not storm at 10/s, and storms once the rule is 3/s.
+func TestSetThresholds(t *testing.T) {
+	now := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	a := New(Config{Now: func() time.Time { return now }, Epoch: now, StormWindow: 2 * time.Second})
+	info := &proxy.ConnInfo{ClientAddr: "10.0.0.7:5000", User: "app", Database: "app", OpenedAt: now}
+	a.ConnOpened(info)
+	text := []byte(celeryLookup + "'k1'")
+	storming := func(secs int) bool {
+		for range secs {
+			for range 5 {
+				now = now.Add(200 * time.Millisecond)
+				a.Statements(info, []proxy.Event{{Protocol: proxy.Simple, Text: text, Start: now, Rows: 1, Digest: 7}})
+			}
+			a.Tick(now)
+		}
+		return keyOf(t, a.Snapshot(), "k1").Storming
+	}
+	if storming(5) {
+		t.Fatal("5 polls/s storm at the default 10/s")
+	}
+	if err := a.SetThresholds(Thresholds{StormQPS: 0, SweepQPS: 100, StormWindow: time.Second}); err == nil {
+		t.Error("a rate of 0 was taken")
+	}
+	if err := a.SetThresholds(Thresholds{StormQPS: 3, SweepQPS: 100, StormWindow: 2 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.CurrentThresholds(); got.StormQPS != 3 {
+		t.Errorf("current thresholds %+v", got)
+	}
+	if !storming(3) {
+		t.Error("5 polls/s do not storm at 3/s")
+	}
+}

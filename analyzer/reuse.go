@@ -1,5 +1,7 @@
 package analyzer
 
+import "time"
+
 // ReuseStats is server connection reuse's state (--reuse-server-connections), as the proxy
 // reports it: the analyzer only carries it into snapshots (SetReuseStats), as it carries the
 // coalescing cache's, so the TUI, reports and /metrics read one consistent view and need
@@ -28,4 +30,19 @@ func (a *Analyzer) snapReuse(s *Snapshot) {
 		st := (*fn)()
 		s.Reuse = &st
 	}
+}
+
+// ConfigStats is the proxy's configuration reloads (SIGHUP), carried into snapshots as the
+// reuse counters are, so that /metrics can say whether the last reload took.
+type ConfigStats struct {
+	Reloads        int64     `json:"reloads"`         // reloads that took
+	ReloadFailures int64     `json:"reload_failures"` // reloads refused: the running configuration stayed
+	LastOK         bool      `json:"last_ok"`         // the last reload took (true before any)
+	LastReload     time.Time `json:"last_reload"`     // when the last reload was tried; zero before any
+}
+
+// SetConfigStats makes every snapshot carry fn's answer as Snapshot.Config; fn must be safe for
+// concurrent use and cheap.
+func (a *Analyzer) SetConfigStats(fn func() ConfigStats) {
+	a.configStats.Store(&fn)
 }

@@ -39,6 +39,10 @@ type Snapshot struct {
 	// Reuse is server connection reuse's state; nil when reuse is off (the proxy runs without
 	// --reuse-server-connections). See SetReuseStats.
 	Reuse *ReuseStats `json:"reuse,omitempty"`
+	// Thresholds are the storm rules in force (a reload may change them: SetThresholds).
+	Thresholds Thresholds `json:"thresholds"`
+	// Config is the proxy's configuration reloads (SetConfigStats); nil when nobody reports them.
+	Config *ConfigStats `json:"config,omitempty"`
 	// WhatIf estimates, for each of WhatIfTTLs, the upstream queries a cache would have saved
 	// on the watched polls seen since start.
 	WhatIf []WhatIf `json:"what_if"`
@@ -302,6 +306,11 @@ func (a *Analyzer) Snapshot() *Snapshot {
 	a.snapWhatIf(s)
 	a.snapCoalesce(s)
 	a.snapReuse(s)
+	s.Thresholds = a.CurrentThresholds()
+	if fn := a.configStats.Load(); fn != nil {
+		st := (*fn)()
+		s.Config = &st
+	}
 	a.stormMu.Lock()
 	s.Storms = a.storms.list()
 	a.stormMu.Unlock()

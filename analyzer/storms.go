@@ -73,6 +73,33 @@ func (l *stormLog) list() []Storm {
 	return out
 }
 
+// Thresholds are the storm rules a configuration reload may change while traffic flows.
+type Thresholds struct {
+	StormQPS    float64       `json:"storm_qps"`    // Config.StormQPS
+	SweepQPS    float64       `json:"sweep_qps"`    // Config.SweepQPS
+	StormWindow time.Duration `json:"storm_window"` // Config.StormWindow, whole seconds, at most a minute
+}
+
+// SetThresholds changes the storm rules from the next Tick on. Storms under way are judged by
+// the new rules from then; nothing counted so far is lost. Values out of range are refused.
+func (a *Analyzer) SetThresholds(th Thresholds) error {
+	if !(th.StormQPS > 0) || !(th.SweepQPS > 0) || th.StormWindow < time.Second || th.StormWindow > time.Minute {
+		return fmt.Errorf("analyzer: thresholds %+v: the rates must be positive and the window 1s to 1m", th)
+	}
+	a.pending.Store(&th)
+	return nil
+}
+
+// CurrentThresholds are the storm rules the last Tick used (or the pending ones).
+func (a *Analyzer) CurrentThresholds() Thresholds {
+	if th := a.pending.Load(); th != nil {
+		return *th
+	}
+	a.stormMu.Lock()
+	defer a.stormMu.Unlock()
+	return Thresholds{StormQPS: a.cfg.StormQPS, SweepQPS: a.cfg.SweepQPS, StormWindow: a.cfg.StormWindow}
+}
+
 // Run evaluates storms once a second until ctx ends.
 func (a *Analyzer) Run(ctx context.Context) {
 	t := time.NewTicker(time.Second)
@@ -89,6 +116,12 @@ func (a *Analyzer) Run(ctx context.Context) {
 
 // Tick evaluates storms as of now. Run calls it every second; tests call it directly.
 func (a *Analyzer) Tick(now time.Time) {
+	if th := a.pending.Swap(nil); th != nil {
+		a.stormMu.Lock() // CurrentThresholds reads them
+		a.cfg.StormQPS, a.cfg.SweepQPS, a.cfg.StormWindow = th.StormQPS, th.SweepQPS, th.StormWindow
+		a.window = max(1, int(th.StormWindow/time.Second))
+		a.stormMu.Unlock()
+	}
 	sec := a.sec(now)
 	var notices []Notice
 	threshold := uint64(a.cfg.StormQPS * float64(a.window))

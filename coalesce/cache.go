@@ -73,7 +73,8 @@ type Cache struct {
 	tableGen []atomic.Uint64 // per watch
 	allGen   atomic.Uint64
 
-	lru   *expirable.LRU[[2]uint64, *entry]
+	lru   atomic.Pointer[expirable.LRU[[2]uint64, *entry]] // swapped whole by SetTTL
+	ttl   atomic.Int64                                     // Config.TTL, until SetTTL
 	bytes atomic.Int64
 
 	mu       sync.Mutex
@@ -107,11 +108,30 @@ func New(cfg Config) *Cache {
 	cfg.defaults()
 	c := &Cache{cfg: cfg, seed: maphash.MakeSeed(), seed2: maphash.MakeSeed(), inflight: map[[2]uint64]*flight{}}
 	c.tableGen = make([]atomic.Uint64, len(cfg.Watches))
-	c.lru = expirable.NewLRU[[2]uint64, *entry](cfg.MaxEntries, func(_ [2]uint64, e *entry) {
-		c.bytes.Add(-e.size)
-	}, cfg.TTL)
+	c.ttl.Store(int64(cfg.TTL))
+	c.lru.Store(c.newLRU(cfg.TTL))
 	c.enabled.Store(cfg.Enabled)
 	return c
+}
+
+func (c *Cache) newLRU(ttl time.Duration) *expirable.LRU[[2]uint64, *entry] {
+	return expirable.NewLRU[[2]uint64, *entry](c.cfg.MaxEntries, func(_ [2]uint64, e *entry) {
+		c.bytes.Add(-e.size)
+	}, ttl)
+}
+
+// SetTTL changes how long an answer may be served (a configuration reload). Entries and fills
+// of the old TTL are dropped, as at a switch: nothing is served under a TTL it was not kept for.
+func (c *Cache) SetTTL(ttl time.Duration) {
+	if ttl <= 0 {
+		return
+	}
+	c.mu.Lock()
+	c.epoch.Add(1)
+	c.ttl.Store(int64(ttl))
+	old := c.lru.Swap(c.newLRU(ttl))
+	c.mu.Unlock()
+	old.Purge()
 }
 
 var _ proxy.Cache = (*Cache)(nil)
@@ -126,7 +146,7 @@ func (c *Cache) SetEnabled(on bool) {
 	c.epoch.Add(1)
 	c.enabled.Store(on)
 	c.mu.Unlock()
-	c.lru.Purge()
+	c.lru.Load().Purge()
 }
 
 // Toggle switches serving and returns the new state (the TUI's c key).
@@ -140,7 +160,7 @@ func (c *Cache) Toggle() (bool, error) {
 func (c *Cache) Scope() proxy.CacheScope { return c.cfg.Scope }
 
 // TTL is how long an answer may be served.
-func (c *Cache) TTL() time.Duration { return c.cfg.TTL }
+func (c *Cache) TTL() time.Duration { return time.Duration(c.ttl.Load()) }
 
 // MaxAnswer implements proxy.Cache: one answer may take at most a sixteenth of the memory.
 func (c *Cache) MaxAnswer() int { return int(min(c.cfg.MaxBytes/16, 1<<30)) }
@@ -202,13 +222,14 @@ func (c *Cache) Get(key []byte, t proxy.Touch, now time.Time) (*proxy.Answer, pr
 		return nil, nil
 	}
 	h := c.hash(key)
-	if e, ok := c.lru.Get(h); ok && bytes.Equal(e.key, key) {
-		if age := now.Sub(e.readAt); age < c.cfg.TTL && c.valid(&e.st) {
+	lru := c.lru.Load()
+	if e, ok := lru.Get(h); ok && bytes.Equal(e.key, key) {
+		if age := now.Sub(e.readAt); age < c.TTL() && c.valid(&e.st) {
 			c.hits.Add(1)
 			c.ages.add(age)
 			return e.ans, nil
 		}
-		c.lru.Remove(h) // expired or invalidated
+		lru.Remove(h) // expired or invalidated
 	}
 	c.mu.Lock()
 	if f := c.inflight[h]; f != nil && bytes.Equal(f.key, key) && f.epoch == c.epoch.Load() {
@@ -272,17 +293,18 @@ func (f *flight) finish(a *proxy.Answer) {
 			size = int64(len(f.key)+a.Size()) + 128 // the entry and its bookkeeping
 		}
 		keep := a != nil && c.Enabled() && f.epoch == c.epoch.Load() && c.valid(&f.st) &&
-			size <= c.cfg.MaxBytes/16 && time.Since(f.readAt) < c.cfg.TTL
+			size <= c.cfg.MaxBytes/16 && time.Since(f.readAt) < c.TTL()
 		if keep {
 			f.ans = a
 			// Add replaces an entry still held under the key without the eviction callback, and
 			// the LRU holds an expired entry (reported absent) until its own sweep: removed first,
 			// the old entry's bytes are taken off the count that MaxBytes is enforced against.
-			c.lru.Remove(f.h)
+			lru := c.lru.Load() // stable under c.mu: SetTTL swaps it under c.mu
+			lru.Remove(f.h)
 			c.bytes.Add(size)
-			c.lru.Add(f.h, &entry{key: f.key, ans: a, st: f.st, readAt: f.readAt, size: size})
+			lru.Add(f.h, &entry{key: f.key, ans: a, st: f.st, readAt: f.readAt, size: size})
 			for c.bytes.Load() > c.cfg.MaxBytes {
-				if _, _, ok := c.lru.RemoveOldest(); !ok {
+				if _, _, ok := lru.RemoveOldest(); !ok {
 					break
 				}
 			}
@@ -303,10 +325,10 @@ func (c *Cache) Stats() analyzer.CoalesceStats {
 		scope = "idle"
 	}
 	return analyzer.CoalesceStats{
-		Enabled: c.Enabled(), TTL: c.cfg.TTL, Scope: scope,
+		Enabled: c.Enabled(), TTL: c.TTL(), Scope: scope,
 		Hits: c.hits.Load(), Misses: c.misses.Load(), Fills: c.fills.Load(),
 		Invalidations: c.invalidations.Load(), DiscardedFills: c.discarded.Load(), Bypassed: c.bypassed.Load(),
-		Entries: c.lru.Len(), Bytes: c.bytes.Load(), MaxEntries: c.cfg.MaxEntries, MaxBytes: c.cfg.MaxBytes,
+		Entries: c.lru.Load().Len(), Bytes: c.bytes.Load(), MaxEntries: c.cfg.MaxEntries, MaxBytes: c.cfg.MaxBytes,
 		AgeP50: p50, AgeMax: pmax, Saved: c.hits.Load(),
 	}
 }

@@ -414,3 +414,28 @@ func TestPortalKeepsItsStatement(t *testing.T) {
 		t.Fatalf("after the portal's committed UPDATE the poll says %q (%v)", status, err)
 	}
 }
+
+// TestSetTTL: a reload's new TTL takes effect at once; what was cached under the old one is
+// dropped, and the new one bounds what is served.
+func TestSetTTL(t *testing.T) {
+	e, c := newRuleEnv(t, proxy.ScopeReadCommitted) // TTL a minute
+	if !e.secondPollHit(t, c, literalPoll) {
+		t.Fatal("the second poll under a TTL of a minute was not served from the cache")
+	}
+	e.cache.SetTTL(200 * time.Millisecond)
+	if got := e.cache.TTL(); got != 200*time.Millisecond {
+		t.Fatalf("TTL %v after SetTTL(200ms)", got)
+	}
+	if e.cache.Stats().Entries != 0 {
+		t.Error("entries of the old TTL kept")
+	}
+	if !e.secondPollHit(t, c, literalPoll) {
+		t.Fatal("the second poll right after a fill, within the new TTL, was not served")
+	}
+	time.Sleep(250 * time.Millisecond)
+	hits := e.cache.Stats().Hits
+	run(t, c, literalPoll)
+	if e.cache.Stats().Hits != hits {
+		t.Error("an answer older than the new TTL of 200ms was served")
+	}
+}

@@ -57,6 +57,16 @@ var (
 	descWhatIfPolls = prometheus.NewDesc("pgpollwatch_whatif_polls_total", "Watched key polls the what-if estimate considered.", nil, nil)
 )
 
+// The configuration in force, which a reload (SIGHUP) may change.
+var (
+	descStormQPS    = prometheus.NewDesc("pgpollwatch_storm_threshold_qps", "Polls per second of one key at or above which it storms (--storm-qps).", nil, nil)
+	descSweepQPS    = prometheus.NewDesc("pgpollwatch_sweep_threshold_qps", "Watched polls per second of one client over several keys at or above which it storms as a poller (--sweep-qps).", nil, nil)
+	descStormWindow = prometheus.NewDesc("pgpollwatch_storm_window_seconds", "How long a storm's rate must hold to start it, and stay below to end it (--storm-window).", nil, nil)
+	descReloads     = prometheus.NewDesc("pgpollwatch_config_reloads_total", "Configuration reloads (SIGHUP), by result: success, or failure (the running configuration stayed).", []string{"result"}, nil)
+	descReloadOK    = prometheus.NewDesc("pgpollwatch_config_last_reload_successful", "1 if the last configuration reload took (or none was tried), 0 if it was refused.", nil, nil)
+	descReloadTime  = prometheus.NewDesc("pgpollwatch_config_last_reload_timestamp_seconds", "When the last configuration reload was tried, in seconds since the epoch; 0 before any.", nil, nil)
+)
+
 // Server connection reuse, when on (--reuse-server-connections).
 var (
 	descReused        = prometheus.NewDesc("pgpollwatch_server_connections_reused_total", "Clients served by a kept server connection instead of a new one.", nil, nil)
@@ -77,7 +87,8 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		descConns, descOpen, descAuthFailed, descKeys, descEvicted, descCached, descQPS, descWatchedQPS,
 		descCacheHits, descCacheMisses, descCacheFills, descCacheInval, descCacheDiscarded, descCacheBypassed, descCacheSaved,
 		descCacheEntries, descCacheBytes, descCacheEnabled, descCacheTTL, descCacheAge, descWhatIfSaved, descWhatIfPolls,
-		descReused, descKept, descKeptDiscarded, descKeptIdle} {
+		descReused, descKept, descKeptDiscarded, descKeptIdle,
+		descStormQPS, descSweepQPS, descStormWindow, descReloads, descReloadOK, descReloadTime} {
 		ch <- d
 	}
 }
@@ -148,6 +159,23 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descCacheTTL, cs.TTL.Seconds())
 		gauge(descCacheAge, cs.AgeP50.Seconds(), "0.5")
 		gauge(descCacheAge, cs.AgeMax.Seconds(), "1")
+	}
+	gauge(descStormQPS, s.Thresholds.StormQPS)
+	gauge(descSweepQPS, s.Thresholds.SweepQPS)
+	gauge(descStormWindow, s.Thresholds.StormWindow.Seconds())
+	if c := s.Config; c != nil {
+		counter(descReloads, float64(c.Reloads), "success")
+		counter(descReloads, float64(c.ReloadFailures), "failure")
+		ok := 0.0
+		if c.LastOK {
+			ok = 1
+		}
+		gauge(descReloadOK, ok)
+		at := 0.0
+		if !c.LastReload.IsZero() {
+			at = float64(c.LastReload.UnixNano()) / 1e9
+		}
+		gauge(descReloadTime, at)
 	}
 	if r := s.Reuse; r != nil {
 		counter(descReused, float64(r.Reused))

@@ -142,10 +142,10 @@ func terminate(conn net.Conn) {
 
 // serverPool keeps reset server connections by startup packet.
 type serverPool struct {
-	idleTimeout time.Duration
-	maxAge      time.Duration
-	maxIdle     int
-	log         *slog.Logger
+	// Limits a configuration reload may change while sessions run (Server.SetReuseLimits).
+	idleTimeout, maxAge atomic.Int64 // time.Duration
+	maxIdle             atomic.Int64
+	log                 *slog.Logger
 
 	mu       sync.Mutex
 	idle     map[string][]*keptConn
@@ -159,18 +159,27 @@ type serverPool struct {
 }
 
 func newServerPool(cfg *Config, log *slog.Logger) *serverPool {
-	p := &serverPool{idleTimeout: cfg.ReuseIdleTimeout, maxAge: cfg.ReuseMaxAge, maxIdle: cfg.ReuseMaxIdle, log: log}
-	if p.idleTimeout <= 0 {
-		p.idleTimeout = defaultReuseIdleTimeout
-	}
-	if p.maxAge <= 0 {
-		p.maxAge = defaultReuseMaxAge
-	}
-	if p.maxIdle <= 0 {
-		p.maxIdle = defaultReuseMaxIdle
-	}
+	p := &serverPool{log: log}
+	p.setLimits(cfg.ReuseIdleTimeout, cfg.ReuseMaxAge, cfg.ReuseMaxIdle)
 	p.idle = make(map[string][]*keptConn)
 	return p
+}
+
+// setLimits sets the pool's limits; a zero or negative one gets its default. Connections kept
+// already meet the new limits at their next take or reaping.
+func (p *serverPool) setLimits(idleTimeout, maxAge time.Duration, maxIdle int) {
+	if idleTimeout <= 0 {
+		idleTimeout = defaultReuseIdleTimeout
+	}
+	if maxAge <= 0 {
+		maxAge = defaultReuseMaxAge
+	}
+	if maxIdle <= 0 {
+		maxIdle = defaultReuseMaxIdle
+	}
+	p.idleTimeout.Store(int64(idleTimeout))
+	p.maxAge.Store(int64(maxAge))
+	p.maxIdle.Store(int64(maxIdle))
 }
 
 // take returns a kept connection for this startup packet that is still usable, or nil.
@@ -191,7 +200,7 @@ func (p *serverPool) take(key string) *keptConn {
 		}
 		p.n--
 		p.mu.Unlock()
-		young := time.Since(k.born) < p.maxAge
+		young := time.Since(k.born) < time.Duration(p.maxAge.Load())
 		if young && k.quiet() {
 			p.reused.Add(1)
 			return k
@@ -207,7 +216,7 @@ func (p *serverPool) take(key string) *keptConn {
 // keep resets conn and keeps it for the next client with the same startup packet; it closes
 // conn when it cannot.
 func (p *serverPool) keep(key string, k *keptConn) {
-	if time.Since(k.born) >= p.maxAge || p.full() {
+	if time.Since(k.born) >= time.Duration(p.maxAge.Load()) || p.full() {
 		p.discarded.Add(1)
 		k.close()
 		return
@@ -221,7 +230,7 @@ func (p *serverPool) keep(key string, k *keptConn) {
 	}
 	k.params, k.since, k.greeting = params, time.Now(), greeting(k.key, params)
 	p.mu.Lock()
-	if p.closed || p.n >= p.maxIdle {
+	if p.closed || int64(p.n) >= p.maxIdle.Load() {
 		p.mu.Unlock()
 		p.discarded.Add(1)
 		k.close()
@@ -240,14 +249,14 @@ func (p *serverPool) keep(key string, k *keptConn) {
 func (p *serverPool) full() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.closed || p.n >= p.maxIdle
+	return p.closed || int64(p.n) >= p.maxIdle.Load()
 }
 
 // reap closes connections kept longer than the idle timeout or older than the maximum age, so
 // that the server's sessions do not linger and settings changed with ALTER ROLE or ALTER
 // DATABASE ... SET reach every client within the maximum age.
 func (p *serverPool) reap(stop chan struct{}) {
-	tick := time.NewTicker(min(time.Second, p.idleTimeout/2))
+	tick := time.NewTicker(min(time.Second, time.Duration(p.idleTimeout.Load())/2))
 	defer tick.Stop()
 	for {
 		select {
@@ -259,7 +268,7 @@ func (p *serverPool) reap(stop chan struct{}) {
 			for key, list := range p.idle {
 				live := list[:0]
 				for _, k := range list {
-					if now.Sub(k.since) >= p.idleTimeout || now.Sub(k.born) >= p.maxAge {
+					if now.Sub(k.since) >= time.Duration(p.idleTimeout.Load()) || now.Sub(k.born) >= time.Duration(p.maxAge.Load()) {
 						old = append(old, k)
 					} else {
 						live = append(live, k)

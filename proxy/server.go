@@ -300,6 +300,15 @@ func (s *Server) ReuseStats() ReuseStats {
 // ActiveConnections returns the number of client connections being served.
 func (s *Server) ActiveConnections() int { return int(s.active.Load()) }
 
+// SetReuseLimits changes the limits of server connection reuse (a configuration reload): the
+// idle timeout, the maximum age and how many are kept; zero keeps a limit's default. It does
+// nothing when the server does not reuse connections: switching reuse on needs a restart.
+func (s *Server) SetReuseLimits(idleTimeout, maxAge time.Duration, maxIdle int) {
+	if s.pool != nil {
+		s.pool.setLimits(idleTimeout, maxAge, maxIdle)
+	}
+}
+
 // handle runs one client connection from startup to close.
 func (s *Server) handle(conn net.Conn) {
 	accepted := time.Now() // the client is busy opening its connection from here on

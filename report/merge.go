@@ -81,6 +81,12 @@ func Merge(reports ...*Report) (*Report, error) {
 	}
 	out.Log = mergeLogs(reports)
 	out.Capture = mergeCaptures(reports)
+	for _, r := range reports { // the first source's rules: merged sources may have run with others
+		if r.Thresholds != nil {
+			out.Thresholds = r.Thresholds
+			break
+		}
+	}
 	out.Timeline = mergeTimelines(reports)
 
 	// Histories end at each report's last timeline second; the merged ones at the merged

@@ -61,6 +61,27 @@ type Report struct {
 	// Reuse is server connection reuse; nil when the proxy ran without
 	// --reuse-server-connections (and in reports from before it was reported).
 	Reuse *Reuse `json:"reuse,omitempty"`
+	// Thresholds are the storm rules in force when the report was taken (a reload may change
+	// them while the proxy runs); nil in reports from before they were reported.
+	Thresholds *Thresholds `json:"thresholds,omitempty"`
+	// Config is the proxy's configuration reloads (SIGHUP) up to the report; nil when none was
+	// reported (a proxy run without a configuration file, analyze).
+	Config *Config `json:"config,omitempty"`
+}
+
+// Config is what became of the proxy's configuration reloads.
+type Config struct {
+	Reloads        int64     `json:"reloads"`
+	ReloadFailures int64     `json:"reload_failures"`
+	LastOK         bool      `json:"last_ok"`
+	LastReload     time.Time `json:"last_reload"`
+}
+
+// Thresholds are the storm rules the analysis ran with.
+type Thresholds struct {
+	StormQPS     float64 `json:"storm_qps"`
+	SweepQPS     float64 `json:"sweep_qps"`
+	StormWindowS float64 `json:"storm_window_s"`
 }
 
 // LogInput is what was read of a server log, and what could not be: an unreadable line is
@@ -527,6 +548,12 @@ func FromSnapshot(s *analyzer.Snapshot, src Source) *Report {
 	}
 	if u := s.Reuse; u != nil {
 		r.Reuse = &Reuse{Reused: u.Reused, Kept: u.Kept, Discarded: u.Discarded, Idle: u.Idle}
+	}
+	if c := s.Config; c != nil {
+		r.Config = &Config{Reloads: c.Reloads, ReloadFailures: c.ReloadFailures, LastOK: c.LastOK, LastReload: c.LastReload}
+	}
+	if th := s.Thresholds; th.StormQPS > 0 {
+		r.Thresholds = &Thresholds{StormQPS: th.StormQPS, SweepQPS: th.SweepQPS, StormWindowS: th.StormWindow.Seconds()}
 	}
 	r.WhatIf = make([]WhatIf, 0, len(s.WhatIf))
 	for _, w := range s.WhatIf {

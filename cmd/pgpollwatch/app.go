@@ -26,6 +26,7 @@ type app struct {
 	ln    net.Listener
 
 	reportMu sync.Mutex
+	reloader *reloader // the configuration, read again on SIGHUP
 }
 
 // newApp makes the proxy the flags describe, listening but not yet serving.

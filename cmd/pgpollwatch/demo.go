@@ -138,7 +138,7 @@ Flags:
 	if !useTUI {
 		fmt.Fprintf(os.Stderr, "pgpollwatch demo: proxy running for %s; a parent task now waits on %d subtasks through it\n", *duration, *tasks)
 	}
-	if err := serveProxy(o, log, useTUI); err != nil {
+	if err := serveProxy(o, nil, log, useTUI); err != nil {
 		fmt.Fprintln(os.Stderr, "pgpollwatch demo:", err)
 		return 1
 	}

@@ -18,6 +18,8 @@ import (
 
 // proxyOptions are the flags of the proxy itself.
 type proxyOptions struct {
+	args           []string // the command line, read again on SIGHUP
+	config         string
 	listen         string
 	upstream       string
 	noTUI          bool
@@ -108,6 +110,10 @@ func (w *watchList) String() string {
 	return strings.Join(names, ",")
 }
 
+// Repeatable marks --watch as taking several values: a comma-separated list from the
+// environment, an array from a configuration file.
+func (w *watchList) Repeatable() {}
+
 func (w *watchList) Set(s string) error {
 	x, err := analyzer.ParseWatch(s)
 	if err != nil {
@@ -119,6 +125,7 @@ func (w *watchList) Set(s string) error {
 
 func proxyFlags(o *proxyOptions) *flag.FlagSet {
 	fs := flag.NewFlagSet("pgpollwatch", flag.ContinueOnError)
+	fs.StringVar(&o.config, "config", "", "read the settings not given as flags from this TOML `file` (keys are the flags' names:\nstorm-qps = 20); PGPOLLWATCH_<FLAG> environment variables come before it. SIGHUP reads it again")
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:6543", "`address` to accept PostgreSQL clients on (loopback by default; give TLS settings before exposing it)")
 	fs.StringVar(&o.upstream, "upstream", "", "the real server as a libpq `DSN` (postgres://host:5432/db?sslmode=prefer or 'host=... port=...');\nempty means the PG* environment variables and libpq defaults. Its host, port and sslmode are used;\nuser, password and database come from each client, which authenticates itself")
 	fs.BoolVar(&o.noTUI, "no-tui", false, "run headless, logging to stderr (the default when stdout is not a terminal)")

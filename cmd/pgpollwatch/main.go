@@ -32,6 +32,8 @@ func run(args []string) int {
 			return runAnalyze(args[1:])
 		case "watch":
 			return runWatch(args[1:])
+		case "config":
+			return runConfig(args[1:], os.Stdout, os.Stderr)
 		case "demo":
 			return runDemo(args[1:])
 		}

@@ -22,18 +22,16 @@ import (
 )
 
 func runProxy(args []string) int {
-	var o proxyOptions
-	fs := proxyFlags(&o)
-	if err := fs.Parse(args); err != nil {
+	loaded, err := loadProxyOptions(args, os.Environ())
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
+		fmt.Fprintln(os.Stderr, "pgpollwatch:", err)
 		return 2
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "pgpollwatch: unexpected argument %q (see --help)\n", fs.Arg(0))
-		return 2
-	}
+	loaded.o.args = args // read again on SIGHUP
+	o := loaded.o
 	// The TUI owns the terminal: logs then go to --log-file, or nowhere.
 	useTUI := !o.noTUI && isTerminal(os.Stdout) && isTerminal(os.Stdin)
 	logOut, closeLog, err := logOutput(o.logFile, useTUI)
@@ -60,7 +58,7 @@ func runProxy(args []string) int {
 		}
 		defer stop()
 	}
-	if err := serveProxy(o, log, useTUI); err != nil {
+	if err := serveProxy(o, loaded, log, useTUI); err != nil {
 		log.Error(err.Error())
 		return 1
 	}
@@ -82,11 +80,15 @@ func startCPUProfile(path string) (stop func(), err error) {
 
 // serveProxy runs the proxy until it is told to stop, then lets open sessions finish and
 // writes the exit report.
-func serveProxy(o proxyOptions, log *slog.Logger, useTUI bool) error {
+func serveProxy(o proxyOptions, loaded *loadedOptions, log *slog.Logger, useTUI bool) error {
 	o.useTUI = useTUI
 	a, err := newApp(o, log)
 	if err != nil {
 		return err
+	}
+	if loaded != nil { // the demo has no configuration to reload
+		a.reloader = newReloader(loaded)
+		a.an.SetConfigStats(a.reloader.configStats)
 	}
 	ctx, stopAnalysis := context.WithCancel(context.Background())
 	defer stopAnalysis()
@@ -139,7 +141,8 @@ func serveMetrics(addr string, a *app, log *slog.Logger) (stop func(), err error
 }
 
 // watchSignals delivers SIGINT and SIGTERM on sigs (the first stops the proxy, a second ends
-// the grace period) and writes the report on each SIGUSR1, until stop is called.
+// the grace period), writes the report on each SIGUSR1 and reloads the configuration on each
+// SIGHUP, until stop is called.
 func (a *app) watchSignals() (sigs <-chan os.Signal, stop func()) {
 	c := make(chan os.Signal, 2)
 	signal.Notify(c, syscall.SIGINT, syscall.SIGTERM)
@@ -150,7 +153,17 @@ func (a *app) watchSignals() (sigs <-chan os.Signal, stop func()) {
 			a.report("SIGUSR1")
 		}
 	}()
+	hup := make(chan os.Signal, 1)
+	if a.reloader != nil {
+		notifyReloadSignal(hup) // SIGHUP where there is one
+		go func() {
+			for range hup {
+				a.reload()
+			}
+		}()
+	}
 	return c, func() {
+		signal.Stop(hup)
 		signal.Stop(usr1)
 		signal.Stop(c)
 	}
