@@ -178,6 +178,8 @@ Usage:
                                the same diagnosis live from a network interface (see watch -h)
   pgpollwatch demo             see it find a Celery spin loop, with a throwaway PostgreSQL
   pgpollwatch storm [flags]    generate Celery-like polling traffic (see storm -h)
+  pgpollwatch config [flags]   print the effective configuration (flags, PGPOLLWATCH_* variables,
+                               --config file) and where each value came from
   pgpollwatch report ...       convert or merge saved reports (see report -h)
   pgpollwatch version          print the version
 
