@@ -172,7 +172,7 @@ Usage:
   pgpollwatch demo             see it find a Celery spin loop, with a throwaway PostgreSQL
   pgpollwatch storm [flags]    generate Celery-like polling traffic (see storm -h)
   pgpollwatch report ...       convert or merge saved reports (see report -h)
-  pgpollwatch version          print the version
+  pgpollwatch version [--json] print the version, commit and Go version
 
 Example:
   pgpollwatch --listen 127.0.0.1:6543 --upstream 'postgres://db.internal:5432/app?sslmode=require'
