@@ -181,7 +181,7 @@ Usage:
   pgpollwatch config [flags]   print the effective configuration (flags, PGPOLLWATCH_* variables,
                                --config file) and where each value came from
   pgpollwatch report ...       convert or merge saved reports (see report -h)
-  pgpollwatch version          print the version
+  pgpollwatch version [--json] print the version, commit and Go version
 
 Example:
   pgpollwatch --listen 127.0.0.1:6543 --upstream 'postgres://db.internal:5432/app?sslmode=require'

@@ -4,7 +4,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 
 	"github.com/pgpollwatch/pgpollwatch/internal/storm"
@@ -20,8 +19,7 @@ func run(args []string) int {
 	if len(args) > 0 {
 		switch args[0] {
 		case "version", "--version":
-			fmt.Println("pgpollwatch", version())
-			return 0
+			return runVersion(args[1:], os.Stdout, os.Stderr)
 		case "help":
 			return runProxy([]string{"--help"})
 		case "report":
