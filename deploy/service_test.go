@@ -376,6 +376,13 @@ func TestSystemdExampleConfig(t *testing.T) {
 		}
 	}
 	checkFlagValues(t, bin, configPath, args)
+	// And as the proxy reads it: its own TOML reader must take the file whole (the commented
+	// keys above are checked by readConfig alone).
+	if out, err := exec.Command(bin, "config", "--config", configPath).CombinedOutput(); err != nil {
+		t.Errorf("pgpollwatch config --config %s: %v\n%s", configPath, err, out)
+	} else if !strings.Contains(string(out), "# file "+configPath) {
+		t.Errorf("pgpollwatch config took nothing from %s:\n%s", configPath, out)
+	}
 	for _, k := range []string{"upstream", "listen", "metrics-listen"} {
 		if v, ok := keys[k]; !ok || v.commented {
 			t.Errorf("%s does not set %s: the service needs it", configPath, k)
