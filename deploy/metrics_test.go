@@ -39,24 +39,19 @@ func unexported(exprs, variables []query, records map[string]string, exposed map
 			problems = append(problems, fmt.Sprintf("%s: %s is not a metric the proxy exports", where, chain))
 		}
 	}
-	for _, q := range exprs {
-		metrics, _, err := promqlSelectors(q.expr)
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("%s: %v", q.where, err))
-		}
-		for _, m := range metrics {
-			follow(q.where, m, nil)
-		}
-	}
-	for _, q := range variables {
-		metrics, _, err := variableSelectors(q.expr)
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("%s: %v", q.where, err))
-		}
-		for _, m := range metrics {
-			follow(q.where, m, nil)
+	read := func(queries []query, selectors func(string) ([]string, []string, error)) {
+		for _, q := range queries {
+			metrics, _, err := selectors(q.expr)
+			if err != nil {
+				problems = append(problems, fmt.Sprintf("%s: %v", q.where, err))
+			}
+			for _, m := range metrics {
+				follow(q.where, m, nil)
+			}
 		}
 	}
+	read(exprs, promqlSelectors)
+	read(variables, variableSelectors)
 	slices.Sort(problems)
 	return slices.Compact(problems)
 }

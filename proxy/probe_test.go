@@ -88,23 +88,10 @@ func TestProbeUpstream(t *testing.T) {
 // TestProbeSilentServer: a listener that accepts and never answers (a frozen server, a full
 // backlog behind a load balancer) is not ready, and the probe gives up at its deadline.
 func TestProbeSilentServer(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close() // held open, unanswered, until the test ends
-		}
-	}()
+	ln := muteListener(t)
 	const timeout = 300 * time.Millisecond
 	begin := time.Now()
-	err = probe(t, "host=127.0.0.1 port="+portOf(ln.Addr().String())+" sslmode=disable", timeout)
+	err := probe(t, "host=127.0.0.1 port="+portOf(ln.Addr().String())+" sslmode=disable", timeout)
 	took := time.Since(begin)
 	if err == nil || !strings.Contains(err.Error(), "no answer to the SSL request") {
 		t.Errorf("silent server: %v, want no answer to the SSL request", err)
@@ -162,4 +149,31 @@ func logLines(t *testing.T, pg *pgtest.Cluster, offset int64) []string {
 		t.Fatal(err)
 	}
 	return lines
+}
+
+// muteListener accepts connections and never answers them, holding them open until the test
+// ends: a frozen server, or a full backlog behind a load balancer.
+func muteListener(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	return ln
 }

@@ -340,10 +340,18 @@ func TestReuseServerConnectionsFlag(t *testing.T) {
 
 func scrapeMetrics(t *testing.T, addr string) string {
 	t.Helper()
-	res, err := http.Get("http://" + addr + "/metrics")
+	_, body := httpGet(t, "http://"+addr+"/metrics")
+	return body
+}
+
+// httpGet gets url from the proxy's metrics listener, which may come up just after the proxy's
+// own: a connection refused is tried again for 5 s.
+func httpGet(t *testing.T, url string) (status int, body string) {
+	t.Helper()
+	res, err := http.Get(url)
 	for deadline := time.Now().Add(5 * time.Second); err != nil && time.Now().Before(deadline); {
-		time.Sleep(20 * time.Millisecond) // the metrics listener may come up just after the proxy's
-		res, err = http.Get("http://" + addr + "/metrics")
+		time.Sleep(20 * time.Millisecond)
+		res, err = http.Get(url)
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -353,7 +361,7 @@ func scrapeMetrics(t *testing.T, addr string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(b)
+	return res.StatusCode, string(b)
 }
 
 // TestReadyz runs the binary with --metrics-listen in front of three upstreams: the test server
@@ -416,18 +424,4 @@ func TestReadyz(t *testing.T) {
 			t.Errorf("%s: /healthz %d, want 200", c.name, code)
 		}
 	}
-}
-
-func httpGet(t *testing.T, url string) (int, string) {
-	t.Helper()
-	res, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res.StatusCode, string(b)
 }
