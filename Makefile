@@ -14,6 +14,9 @@ test:
 	@# spin on persistent connections, a poll every few ms, far from the 20 ms that a loaded
 	@# machine could blur, and the capture's tcpdump has a 64 MiB buffer (a packet the kernel
 	@# dropped fails the test, never its truth). fixtures/capture takes about a minute.
+	@# deploy/ runs promtool test rules on the Prometheus rules (promtool installed above) from a
+	@# Go test, beside its checks that every alert is tested and that the dashboard and the rules
+	@# query only metrics a running proxy exports: go test ./... alone covers the kit too.
 	$(GO) test -race -count=1 -timeout 20m $$($(GO) list ./... | grep -v -e /fixtures/celery$$ -e /fixtures/pollers$$ -e /internal/chaos$$)
 	@# The real Celery test runs alone: its parent must get the CPU to spin (silences between
 	@# polls well under 20 ms), which the load tests of other packages running alongside would

@@ -1,12 +1,16 @@
-// Package metrics serves the analyzer's numbers to Prometheus. Values are read from a snapshot
-// at scrape time, so the hot path pays nothing for metrics. Labels are bounded: per-table for
-// watched lookups, per-fingerprint only for the top fingerprints, per TTL for the what-if
-// estimate, per quantile for the cache's served age; never a task_id.
+// Package metrics serves the analyzer's numbers to Prometheus, and the proxy's health checks
+// (/healthz, /readyz). Values are read from a snapshot at scrape time, so the hot path pays
+// nothing for metrics. Labels are bounded: per-table for watched lookups, per-fingerprint only
+// for the top fingerprints, per TTL for the what-if estimate, per quantile for the cache's
+// served age; never a task_id.
 package metrics
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/pgpollwatch/pgpollwatch/analyzer"
@@ -196,8 +200,39 @@ func ttlLabel(d time.Duration) string {
 	return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + "s"
 }
 
-// Handler serves /metrics for src and /healthz.
-func Handler(src Source) http.Handler {
+// Probe says whether the upstream answers (proxy.Server.ProbeUpstream); /readyz serves its
+// verdict. It bounds itself: /readyz waits for it.
+type Probe func(ctx context.Context) error
+
+// ReadyCache is how long /readyz reuses a verdict, so that probes (Kubernetes', a load
+// balancer's, a person's curl loop) cannot make the proxy dial the server more often.
+const ReadyCache = time.Second
+
+// readiness runs the probe for /readyz at most once per ReadyCache; requests that come while
+// it runs wait for its verdict instead of starting their own.
+type readiness struct {
+	probe Probe
+	mu    sync.Mutex
+	at    time.Time // when the last verdict was reached; zero: never
+	err   error
+}
+
+func (r *readiness) check() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.at.IsZero() && time.Since(r.at) < ReadyCache {
+		return r.err
+	}
+	// Not the request's context: a client that gives up must not leave its cancellation as
+	// the verdict the next requests are served.
+	r.err = r.probe(context.Background())
+	r.at = time.Now()
+	return r.err
+}
+
+// Handler serves /metrics for src, /healthz (the process answers) and, when ready is not nil,
+// /readyz: 200 while ready finds the upstream answering, 503 with its reason otherwise.
+func Handler(src Source, ready Probe) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(NewCollector(src), prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
@@ -206,5 +241,17 @@ func Handler(src Source) http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 	})
+	if ready != nil {
+		r := &readiness{probe: ready}
+		mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			if err := r.check(); err != nil {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_, _ = fmt.Fprintf(w, "not ready: the upstream does not answer: %v\n", err)
+				return
+			}
+			_, _ = w.Write([]byte("ready\n"))
+		})
+	}
 	return mux
 }

@@ -1,9 +1,14 @@
 package metrics
 
 import (
+	"context"
+	"errors"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,7 +28,7 @@ func TestMetricsFromRealAnalyzer(t *testing.T) {
 	a.Statements(info, []proxy.Event{{Protocol: proxy.Simple, Start: now, Text: []byte("UPDATE celery_taskmeta SET status = 'SUCCESS' WHERE task_id = 'secret-task-a'")}})
 	a.Statements(info, []proxy.Event{{Protocol: proxy.Simple, Start: now, Text: []byte("SELECT 1")}})
 
-	srv := httptest.NewServer(Handler(a))
+	srv := httptest.NewServer(Handler(a, nil))
 	defer srv.Close()
 	res, err := srv.Client().Get(srv.URL + "/metrics")
 	if err != nil {
@@ -73,7 +78,7 @@ func TestCacheMetrics(t *testing.T) {
 
 	scrape := func() string {
 		t.Helper()
-		srv := httptest.NewServer(Handler(a))
+		srv := httptest.NewServer(Handler(a, nil))
 		defer srv.Close()
 		res, err := srv.Client().Get(srv.URL + "/metrics")
 		if err != nil {
@@ -144,7 +149,7 @@ func TestCacheMetrics(t *testing.T) {
 func TestReuseMetrics(t *testing.T) {
 	a := analyzer.New(analyzer.Config{})
 	scrape := func() string {
-		srv := httptest.NewServer(Handler(a))
+		srv := httptest.NewServer(Handler(a, nil))
 		defer srv.Close()
 		res, err := srv.Client().Get(srv.URL + "/metrics")
 		if err != nil {
@@ -187,7 +192,7 @@ func TestSpinLoopMetrics(t *testing.T) {
 		},
 	}
 	s.Totals.StormsActive = 4
-	srv := httptest.NewServer(Handler(snapSource{s}))
+	srv := httptest.NewServer(Handler(snapSource{s}, nil))
 	defer srv.Close()
 	res, err := srv.Client().Get(srv.URL + "/metrics")
 	if err != nil {
@@ -209,5 +214,80 @@ func TestSpinLoopMetrics(t *testing.T) {
 		if strings.Contains(text, leak) {
 			t.Errorf("/metrics exposes %q", leak)
 		}
+	}
+}
+
+// TestReadyz: /readyz serves the probe's verdict, 503 with the reason when it fails, and asks
+// the probe at most once per ReadyCache however many requests come, also while it runs.
+func TestReadyz(t *testing.T) {
+	var calls atomic.Int32
+	var fail atomic.Bool
+	probe := func(ctx context.Context) error {
+		calls.Add(1)
+		time.Sleep(50 * time.Millisecond) // requests arriving meanwhile wait for this verdict
+		if fail.Load() {
+			return errors.New("dial tcp 127.0.0.1:1: connect: connection refused")
+		}
+		return nil
+	}
+	srv := httptest.NewServer(Handler(snapSource{&analyzer.Snapshot{}}, probe))
+	defer srv.Close()
+	get := func() (int, string) {
+		res, err := srv.Client().Get(srv.URL + "/readyz")
+		if err != nil {
+			t.Error(err)
+			return 0, ""
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(body)
+	}
+	burst := func() (codes map[int]int, body string) {
+		codes = map[int]int{}
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				code, b := get()
+				mu.Lock()
+				codes[code]++
+				body = b
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		return codes, body
+	}
+	if codes, body := burst(); codes[200] != 20 || body != "ready\n" {
+		t.Errorf("upstream answering: %v %q, want 20 × 200 ready", codes, body)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("20 requests at once probed %d times, want 1", n)
+	}
+	fail.Store(true)
+	if code, _ := get(); code != 200 {
+		t.Errorf("within ReadyCache of the last verdict: %d, want the cached 200", code)
+	}
+	time.Sleep(ReadyCache)
+	codes, body := burst()
+	if codes[503] != 20 || !strings.Contains(body, "connection refused") {
+		t.Errorf("upstream refusing: %v %q, want 20 × 503 with the reason", codes, body)
+	}
+	if n := calls.Load(); n != 2 {
+		t.Errorf("probed %d times in all, want 2", n)
+	}
+
+	// Without a probe there is no /readyz to mislead anyone.
+	plain := httptest.NewServer(Handler(snapSource{&analyzer.Snapshot{}}, nil))
+	defer plain.Close()
+	res, err := plain.Client().Get(plain.URL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusNotFound {
+		t.Errorf("/readyz without a probe: %d, want 404", res.StatusCode)
 	}
 }

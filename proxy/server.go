@@ -297,6 +297,14 @@ func (s *Server) ReuseStats() ReuseStats {
 	return s.pool.stats()
 }
 
+// ProbeUpstream says whether a PostgreSQL server answers at the upstream within the connect
+// timeout, as a session's connection would have to (Upstream.Probe).
+func (s *Server) ProbeUpstream(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout)
+	defer cancel()
+	return s.cfg.Upstream.Probe(ctx)
+}
+
 // ActiveConnections returns the number of client connections being served.
 func (s *Server) ActiveConnections() int { return int(s.active.Load()) }
 

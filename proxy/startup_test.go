@@ -221,20 +221,7 @@ func TestUnreachableUpstream(t *testing.T) {
 	}
 	// An upstream that accepts but never answers is bounded by the connect timeout (here the
 	// TLS negotiation that sslmode=require starts with never completes).
-	mute, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mute.Close()
-	go func() {
-		for {
-			c, err := mute.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
+	mute := muteListener(t)
 	p2 := startProxy(t, withUpstream("host=127.0.0.1 port="+portOf(mute.Addr().String())+" sslmode=require"),
 		func(c *proxy.Config) { c.ConnectTimeout = 300 * time.Millisecond })
 	start = time.Now()

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -86,21 +87,12 @@ func (t *target) dial(ctx context.Context) (net.Conn, error) {
 		_ = conn.SetDeadline(dl)
 		defer conn.SetDeadline(noDeadline)
 	}
-	req := []byte{0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f} // SSLRequest
-	if _, err := conn.Write(req); err != nil {
+	answer, err := askTLS(conn)
+	if err != nil {
 		conn.Close()
 		return nil, err
 	}
-	var answer [1]byte
-	if _, err := io.ReadFull(conn, answer[:]); err != nil {
-		conn.Close()
-		if isTimeout(err) {
-			// A frozen or overloaded server: say so, not "read tcp ...: i/o timeout".
-			return nil, errors.New("no answer to the SSL request within the connect timeout")
-		}
-		return nil, err
-	}
-	if answer[0] != pgwire.EncryptionAccepted {
+	if answer != pgwire.EncryptionAccepted {
 		conn.Close()
 		return nil, fmt.Errorf("%s: %w", t.address, errServerRefusedTLS)
 	}
@@ -110,4 +102,86 @@ func (t *target) dial(ctx context.Context) (net.Conn, error) {
 		return nil, fmt.Errorf("%s: TLS handshake: %w", t.address, err)
 	}
 	return tconn, nil
+}
+
+// sslRequest is the untyped SSLRequest packet: its length, 8, then the request code.
+var sslRequest = binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(nil, 8), sslRequestCode)
+
+// askTLS sends an SSLRequest on conn and returns the server's one-byte answer.
+func askTLS(conn net.Conn) (byte, error) {
+	if _, err := conn.Write(sslRequest); err != nil {
+		return 0, err
+	}
+	var answer [1]byte
+	if _, err := io.ReadFull(conn, answer[:]); err != nil {
+		if isTimeout(err) {
+			// A frozen or overloaded server: say so, not "read tcp ...: i/o timeout".
+			return 0, errors.New("no answer to the SSL request within the connect timeout")
+		}
+		return 0, err
+	}
+	return answer[0], nil
+}
+
+// Probe says whether a PostgreSQL server answers at the upstream before ctx ends (/readyz). It
+// asks as little as a server can be asked: an SSLRequest, whose one-byte answer only PostgreSQL
+// gives, and never a startup packet, so no backend logs in, no role or database is needed, and
+// the server logs nothing (with log_connections, only the connection received). Each address is
+// asked once, in the sessions' order, and the first answer is enough, as it is for a session.
+func (u *Upstream) Probe(ctx context.Context) error {
+	var errs []error
+	asked := make(map[[2]string]bool, len(u.targets))
+	for i := range u.targets {
+		t := &u.targets[i]
+		if asked[[2]string{t.network, t.address}] { // sslmode=prefer: TLS then plain, one address
+			continue
+		}
+		asked[[2]string{t.network, t.address}] = true
+		err := t.probe(ctx)
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (t *target) probe(ctx context.Context) error {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, t.network, t.address)
+	if err != nil {
+		return err // names the address already
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	answer, err := askTLS(conn)
+	if err != nil {
+		return fmt.Errorf("%s: %w", t.address, err)
+	}
+	switch answer {
+	case pgwire.EncryptionRefused:
+		// A connection that ends before its startup packet is one PostgreSQL does not log.
+		return nil
+	case pgwire.EncryptionAccepted:
+		// Closing now would make the server log "could not accept SSL connection: EOF detected"
+		// at every probe; a finished handshake closed with close_notify leaves it nothing to
+		// log. It checks the certificate as the sessions do when the target has their TLS
+		// settings (a server they would refuse is not ready for them either); with
+		// sslmode=disable it checks nothing, since nothing is sent over it.
+		conf := t.tls
+		if conf == nil {
+			conf = &tls.Config{InsecureSkipVerify: true}
+		}
+		tconn := tls.Client(conn, conf)
+		if err := tconn.HandshakeContext(ctx); err != nil {
+			return fmt.Errorf("%s: TLS handshake: %w", t.address, err)
+		}
+		return tconn.Close()
+	}
+	return fmt.Errorf("%s answered %q to an SSLRequest: not a PostgreSQL server", t.address, answer)
 }

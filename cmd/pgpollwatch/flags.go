@@ -148,7 +148,7 @@ func proxyFlags(o *proxyOptions) *flag.FlagSet {
 	fs.Float64Var(&o.stormQPS, "storm-qps", 10, "polls per second of one key at or above which it storms")
 	fs.Float64Var(&o.sweepQPS, "sweep-qps", 100, "watched polls per second, over two keys or more, at or above which one client (address,\nuser, database, application_name) storms as a poller: a loop over a large group polls each\nkey seldom, yet may never wait")
 	fs.DurationVar(&o.stormWindow, "storm-window", 5*time.Second, "how long the storm rate must hold to start a storm, and stay below to end it")
-	fs.StringVar(&o.metrics, "metrics-listen", "", "serve Prometheus /metrics and /healthz on this `address` (e.g. 127.0.0.1:9187)")
+	fs.StringVar(&o.metrics, "metrics-listen", "", "serve Prometheus /metrics, /healthz (the proxy runs) and /readyz (a PostgreSQL server answers\nat the upstream within --connect-timeout; 503 with the reason when not) on this `address`\n(e.g. 127.0.0.1:9187)")
 	fs.BoolVar(&o.analyze, "analyze", true, "analyse the traffic; --analyze=false forwards only, to measure what analysis costs (scripts/bench)")
 	fs.DurationVar(&o.logInterval, "log-interval", 10*time.Second, "headless: how often to log the headline numbers")
 	fs.BoolVar(&o.coalesce, "coalesce", false, "answer repeated watched reads (Celery's task polls, --watch lookups) from a short-TTL cache,\nso the database gets relief while the polling is fixed; never older than the last committed\nwrite through the proxy nor than --coalesce-ttl (see README). In the TUI, c switches it")

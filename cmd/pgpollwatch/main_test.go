@@ -340,10 +340,18 @@ func TestReuseServerConnectionsFlag(t *testing.T) {
 
 func scrapeMetrics(t *testing.T, addr string) string {
 	t.Helper()
-	res, err := http.Get("http://" + addr + "/metrics")
+	_, body := httpGet(t, "http://"+addr+"/metrics")
+	return body
+}
+
+// httpGet gets url from the proxy's metrics listener, which may come up just after the proxy's
+// own: a connection refused is tried again for 5 s.
+func httpGet(t *testing.T, url string) (status int, body string) {
+	t.Helper()
+	res, err := http.Get(url)
 	for deadline := time.Now().Add(5 * time.Second); err != nil && time.Now().Before(deadline); {
-		time.Sleep(20 * time.Millisecond) // the metrics listener may come up just after the proxy's
-		res, err = http.Get("http://" + addr + "/metrics")
+		time.Sleep(20 * time.Millisecond)
+		res, err = http.Get(url)
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -353,5 +361,67 @@ func scrapeMetrics(t *testing.T, addr string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(b)
+	return res.StatusCode, string(b)
+}
+
+// TestReadyz runs the binary with --metrics-listen in front of three upstreams: the test server
+// (ready), a closed port and a listener that accepts and never answers (both 503 with the
+// reason, the silent one after --connect-timeout). /healthz answers 200 throughout: the proxy
+// itself is fine.
+func TestReadyz(t *testing.T) {
+	pgtest.Shared(t)
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedAddr := closed.Addr().String()
+	closed.Close()
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	go func() {
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, unanswered, until the test ends
+		}
+	}()
+	upstream := func(addr string) string {
+		host, port, _ := net.SplitHostPort(addr)
+		return "host=" + host + " port=" + port + " sslmode=prefer"
+	}
+	const connectTimeout = 500 * time.Millisecond
+	for _, c := range []struct {
+		name, upstream string // "": the test server
+		code           int
+		reason         string
+		took           time.Duration
+	}{
+		{name: "server up", code: 200, reason: "ready"},
+		{name: "port closed", upstream: upstream(closedAddr), code: 503, reason: "connection refused"},
+		{name: "no answer", upstream: upstream(silent.Addr().String()), code: 503, reason: "no answer to the SSL request", took: connectTimeout},
+	} {
+		args := []string{"--metrics-listen", "127.0.0.1:0", "--connect-timeout", connectTimeout.String()}
+		if c.upstream != "" {
+			args = append(args, "--upstream", c.upstream)
+		}
+		_, _, stderr := startHeadless(t, args...)
+		maddr := waitForLine(t, stderr.String, metricsLine)
+		begin := time.Now()
+		code, body := httpGet(t, "http://"+maddr+"/readyz")
+		took := time.Since(begin)
+		if code != c.code || !strings.Contains(body, c.reason) {
+			t.Errorf("%s: /readyz %d %q, want %d with %q", c.name, code, body, c.code, c.reason)
+		}
+		if took < c.took || took > c.took+2*time.Second {
+			t.Errorf("%s: /readyz answered in %v, want %v and a little", c.name, took, c.took)
+		}
+		if code, _ := httpGet(t, "http://"+maddr+"/healthz"); code != 200 {
+			t.Errorf("%s: /healthz %d, want 200", c.name, code)
+		}
+	}
 }

@@ -128,13 +128,15 @@ func serveProxy(o proxyOptions, loaded *loadedOptions, log *slog.Logger, useTUI 
 	return nil
 }
 
-// serveMetrics serves /metrics and /healthz on addr (--metrics-listen) until stop is called.
+// serveMetrics serves /metrics, /healthz and /readyz on addr (--metrics-listen) until stop is
+// called. /readyz asks the upstream as sessions reach it: the same targets, TLS settings and
+// --connect-timeout.
 func serveMetrics(addr string, a *app, log *slog.Logger) (stop func(), err error) {
 	mln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("--metrics-listen: %w", err)
 	}
-	msrv := &http.Server{Handler: metrics.Handler(a.an), ReadHeaderTimeout: 5 * time.Second}
+	msrv := &http.Server{Handler: metrics.Handler(a.an, a.srv.ProbeUpstream), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = msrv.Serve(mln) }()
 	log.Info("serving metrics", "addr", "http://"+mln.Addr().String()+"/metrics")
 	return func() { msrv.Close() }, nil
