@@ -196,6 +196,21 @@ func (o *analyzeOptions) settle(files []string) (analyzer.Config, error) {
 	return o.analysis.config()
 }
 
+// failOn reports whether a finding of rep is at or above the --fail-on severity, and says which
+// on stderr; false when failOn is "".
+func failOn(rep *report.Report, failOn, cmd string, stderr io.Writer) bool {
+	if failOn == "" {
+		return false
+	}
+	for _, f := range rep.Findings {
+		if severities[f.Severity] >= severities[failOn] {
+			fmt.Fprintf(stderr, "%s: --fail-on %s: %s finding: %s\n", cmd, failOn, f.Severity, f.Summary)
+			return true
+		}
+	}
+	return false
+}
+
 // severities ranks --fail-on's values.
 var severities = map[string]int{"low": 1, "medium": 2, "high": 3}
 
@@ -278,14 +293,8 @@ func finishAnalysis(o analyzeOptions, an *analyzer.Analyzer, rep *report.Report,
 	} else {
 		fmt.Fprintln(stdout, rep.Headline)
 	}
-	if status == exitOK && o.failOn != "" {
-		for _, f := range rep.Findings {
-			if severities[f.Severity] >= severities[o.failOn] {
-				fmt.Fprintf(stderr, "pgpollwatch analyze: --fail-on %s: %s finding: %s\n", o.failOn, f.Severity, f.Summary)
-				status = exitFindings
-				break
-			}
-		}
+	if status == exitOK && failOn(rep, o.failOn, "pgpollwatch analyze", stderr) {
+		status = exitFindings
 	}
 	return status
 }

@@ -208,14 +208,8 @@ func watchCommand(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stderr, "pgpollwatch watch: report written to %s\n", o.report)
 	}
-	if o.failOn != "" {
-		for _, f := range rep.Findings {
-			if severities[f.Severity] >= severities[o.failOn] {
-				fmt.Fprintf(stderr, "pgpollwatch watch: --fail-on %s: %s finding: %s\n", o.failOn, f.Severity, f.Summary)
-				status = exitFindings
-				break
-			}
-		}
+	if failOn(rep, o.failOn, "pgpollwatch watch", stderr) {
+		status = exitFindings
 	}
 	return status
 }
