@@ -132,11 +132,16 @@ func serveProxy(o proxyOptions, loaded *loadedOptions, log *slog.Logger, useTUI 
 // called. /readyz asks the upstream as sessions reach it: the same targets, TLS settings and
 // --connect-timeout.
 func serveMetrics(addr string, a *app, log *slog.Logger) (stop func(), err error) {
+	return serveHandler(addr, metrics.Handler(a.an, a.srv.ProbeUpstream), log)
+}
+
+// serveHandler serves h on addr (--metrics-listen) until stop is called.
+func serveHandler(addr string, h http.Handler, log *slog.Logger) (stop func(), err error) {
 	mln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("--metrics-listen: %w", err)
 	}
-	msrv := &http.Server{Handler: metrics.Handler(a.an, a.srv.ProbeUpstream), ReadHeaderTimeout: 5 * time.Second}
+	msrv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = msrv.Serve(mln) }()
 	log.Info("serving metrics", "addr", "http://"+mln.Addr().String()+"/metrics")
 	return func() { msrv.Close() }, nil

@@ -18,6 +18,7 @@ import (
 	"github.com/pgpollwatch/pgpollwatch/analyzer"
 	"github.com/pgpollwatch/pgpollwatch/capture"
 	"github.com/pgpollwatch/pgpollwatch/internal/cli"
+	"github.com/pgpollwatch/pgpollwatch/metrics"
 	"github.com/pgpollwatch/pgpollwatch/report"
 	"github.com/pgpollwatch/pgpollwatch/tui"
 )
@@ -32,6 +33,7 @@ type watchOptions struct {
 	report      string
 	failOn      string
 	logInterval time.Duration
+	metrics     string
 	logLevel    string
 	logFormat   string
 	analysis    analysisFlags
@@ -46,6 +48,7 @@ func watchFlags(o *watchOptions) *flag.FlagSet {
 	fs.BoolVar(&o.noTUI, "no-tui", false, "no terminal UI: log the headline every --log-interval (also when stdout is no terminal)")
 	fs.StringVar(&o.report, "report", "", "write the report to `file` at the end (.json, .html or .md); e in the TUI writes it now")
 	fs.StringVar(&o.failOn, "fail-on", "", "exit with status 1 when a finding has this severity or a higher one: high, medium or low")
+	fs.StringVar(&o.metrics, "metrics-listen", "", "serve Prometheus /metrics and /healthz on this `address` (e.g. 127.0.0.1:9187), as the proxy does")
 	fs.DurationVar(&o.logInterval, "log-interval", 10*time.Second, "headless: how often to log the headline")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
@@ -140,6 +143,14 @@ func watchCommand(args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go an.Run(ctx)
+	if o.metrics != "" {
+		stopMetrics, err := serveHandler(o.metrics, metrics.Handler(an, nil), log) // no upstream to be ready for
+		if err != nil {
+			fmt.Fprintln(stderr, "pgpollwatch watch:", err)
+			return exitUsage
+		}
+		defer stopMetrics()
+	}
 	w := &watcher{live: live, follow: capture.NewFollower(an, o.ports...), iface: o.iface}
 	done := make(chan struct{})
 	go func() { defer close(done); w.read() }()

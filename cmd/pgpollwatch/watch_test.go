@@ -34,7 +34,7 @@ func TestWatchInterface(t *testing.T) {
 	}
 	reportFile := filepath.Join(t.TempDir(), "watch.json")
 	cmd := exec.Command(bin, "watch", "--interface", "lo", "--port", strconv.Itoa(pg.Port), "--no-tui",
-		"--log-interval", "1s", "--storm-window", "1s", "--report", reportFile)
+		"--log-interval", "1s", "--storm-window", "1s", "--report", reportFile, "--metrics-listen", "127.0.0.1:0")
 	out := &pgtest.Output{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -49,6 +49,11 @@ func TestWatchInterface(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(300 * time.Millisecond) // the last answers reach the capture
+	// /metrics serves the live capture's analysis as the proxy's does.
+	m := regexp.MustCompile(`(?m)^pgpollwatch_queries_total (\d+)$`).FindStringSubmatch(scrapeMetrics(t, waitForLine(t, out.String, metricsLine)))
+	if m == nil || m[1] == "0" {
+		t.Errorf("/metrics of watch: queries %v", m)
+	}
 	cmd.Process.Signal(syscall.SIGINT)
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("watch: %v\n%s", err, out.String())
