@@ -178,7 +178,10 @@ report = %q
 		for {
 			text := scrapeMetrics(t, metricsAddr)
 			if metric(text, `pgpollwatch_config_reloads_total{result="success"}`) == float64(i) {
-				// The same scrape: the reload's changes are in force as soon as it is counted.
+				// The reload is counted once its changes are in force; a scrape begun after one
+				// that saw the count sees them all (the count and the cache's state are read at
+				// different moments of one snapshot, so that same scrape may not).
+				text = scrapeMetrics(t, metricsAddr)
 				ttl, qps, on := metric(text, "pgpollwatch_cache_ttl_seconds"), metric(text, "pgpollwatch_storm_threshold_qps"), metric(text, "pgpollwatch_cache_enabled")
 				if want := float64(100+10*i) / 1000; ttl != want || on != map[bool]float64{true: 1, false: 0}[i%3 != 2] {
 					t.Errorf("reload %d: cache TTL %v s, enabled %v; want %v s, %v", i, ttl, on, want, i%3 != 2)
