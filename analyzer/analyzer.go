@@ -15,6 +15,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -123,7 +124,8 @@ type Analyzer struct {
 
 	timeline timeline
 
-	perWatch []watchCounters // indexed like cfg.Watches
+	ws   atomic.Pointer[watchSet] // the watched lookups in force (SetWatches adds to them)
+	wsMu sync.Mutex               // serialises SetWatches
 
 	fps     fpTable
 	keys    keyTable
@@ -153,10 +155,7 @@ func New(cfg Config) *Analyzer {
 		a.epoch = a.now()
 	}
 	a.window = max(1, int(cfg.StormWindow/time.Second))
-	a.perWatch = make([]watchCounters, len(cfg.Watches))
-	for i := range a.perWatch {
-		a.perWatch[i].tableWriteNs.Store(math.MinInt64)
-	}
+	a.ws.Store(&watchSet{list: cfg.Watches, counters: newWatchCounters(len(cfg.Watches))})
 	a.fps.init(cfg.MaxFingerprints)
 	a.keys.init(cfg.MaxKeys)
 	a.repeats.init(cfg.MaxRepeats)
@@ -181,6 +180,7 @@ type connState struct {
 	opening atomic.Bool
 	clock   *pauseClock       // its own allocation: keys hold on to it after the connection is gone
 	cache   [8]textCacheEntry // text hash -> fingerprint, so repeated texts are not re-lexed
+	wsGen   uint64            // the watchSet generation m matches against
 	norm    []byte
 	consts  []sqlscan.Const
 	key     []byte
@@ -191,6 +191,59 @@ type connState struct {
 	// worker reads or inserts a task's row by task_id, then updates it WHERE id = N).
 	lastKey   []byte
 	lastWatch int
+}
+
+// watchSet is the watched lookups in force. A reload may add watches (SetWatches), never
+// reorder or remove them: a watch's index stays valid for the keys, fingerprints and pollers
+// counted under it. gen tells connections and fingerprints that it changed.
+type watchSet struct {
+	list     []Watch
+	counters []*watchCounters
+	gen      uint64
+}
+
+func newWatchCounters(n int) []*watchCounters {
+	out := make([]*watchCounters, n)
+	for i := range out {
+		out[i] = &watchCounters{}
+		out[i].tableWriteNs.Store(math.MinInt64)
+	}
+	return out
+}
+
+// SetWatches makes the watched lookups want's: those not watched yet are added at once (new
+// statements and, at their next use, statements already seen are matched against them).
+// Watches no longer wanted are returned by name and stay: removing one needs a restart, as
+// the keys and counts under it refer to it.
+func (a *Analyzer) SetWatches(want []Watch) (added []Watch, kept []string) {
+	a.wsMu.Lock()
+	defer a.wsMu.Unlock()
+	old := a.ws.Load()
+	have := map[string]bool{}
+	for _, w := range old.list {
+		have[w.Name()] = true
+	}
+	wanted := map[string]bool{}
+	for _, w := range want {
+		wanted[w.Name()] = true
+		if !have[w.Name()] {
+			have[w.Name()] = true
+			added = append(added, w)
+		}
+	}
+	for _, w := range old.list {
+		if !wanted[w.Name()] {
+			kept = append(kept, w.Name())
+		}
+	}
+	if len(added) > 0 {
+		a.ws.Store(&watchSet{
+			list:     append(slices.Clone(old.list), added...),
+			counters: append(slices.Clone(old.counters), newWatchCounters(len(added))...),
+			gen:      old.gen + 1,
+		})
+	}
+	return added, kept
 }
 
 type watchCounters struct {
@@ -226,7 +279,7 @@ func (a *Analyzer) ConnOpened(c *event.ConnInfo) {
 	if opened.IsZero() { // a ConnInfo made by hand
 		opened = a.now()
 	}
-	st := &connState{client: cs, clock: newPauseClock(a.nanos(opened)), m: matcher{watches: a.cfg.Watches}, lastWatch: -1,
+	st := &connState{client: cs, clock: newPauseClock(a.nanos(opened)), m: matcher{watches: a.ws.Load().list}, lastWatch: -1,
 		key: make([]byte, 0, maxKeyLen+64), tkey: make([]byte, 0, maxKeyLen+64), norm: make([]byte, 0, 512)}
 	c.Local = st
 	if p := cs.pollerState.Load(); p != nil {
@@ -302,7 +355,7 @@ func (a *Analyzer) ingest(cs *connState, ev *event.Event) {
 	sec := endNs / int64(time.Second) // a.sec of the end
 	text := statementText(ev)
 	fp := a.fingerprint(cs, ev, text)
-	lk := fp.lookup
+	lk := fp.lookup()
 	watched := lk.watch >= 0 && !lk.write && !ev.Failed
 	var cachedN uint32
 	if ev.Cached {
@@ -326,7 +379,7 @@ func (a *Analyzer) ingest(cs *connState, ev *event.Event) {
 		watchedN = 1
 	case lk.watch >= 0 && lk.write && !ev.Failed:
 		a.writes.Add(1)
-		a.perWatch[lk.watch].writes.Add(1)
+		a.ws.Load().counters[lk.watch].writes.Add(1)
 		a.writeKeys(cs, ev, text, fp, endNs)
 	case fp.command == sqlscan.CommandSelect && !ev.Failed:
 		a.repeat(cs, ev, text, fp, sec, endNs)
@@ -382,6 +435,13 @@ func multi(text []byte) bool {
 // fingerprint finds the statement's fingerprint entry. Texts seen recently on this connection
 // (prepared statements, literal-free queries) skip the lexer.
 func (a *Analyzer) fingerprint(cs *connState, ev *event.Event, text []byte) *fpStats {
+	ws := a.ws.Load()
+	if cs.wsGen != ws.gen {
+		// The watches changed (a reload): match against them from now on, and let no text
+		// cached here skip the fresh look at its fingerprint's lookup below.
+		cs.m.watches, cs.wsGen = ws.list, ws.gen
+		clear(cs.cache[:])
+	}
 	h := maphash.Bytes(a.seed, text)
 	slot := &cs.cache[h%uint64(len(cs.cache))]
 	if slot.fp != nil && slot.hash == h && !slot.fp.evicted.Load() {
@@ -396,23 +456,40 @@ func (a *Analyzer) fingerprint(cs *connState, ev *event.Event, text []byte) *fpS
 		if a.cfg.ReportLiterals {
 			f.example = truncateText(string(text))
 		}
-		lk := cs.m.match(text)
-		f.lookup = fpLookup{watch: lk.watch, write: lk.write, param: lk.param, anyArray: lk.anyArray, keyConst: -1}
-		if len(lk.keys) == 1 { // remember which constant is the key: later statements skip the matcher
-			for i, c := range res.Consts {
-				if int(c.Start) == lk.keys[0].Start {
-					f.lookup.keyConst = i
-				}
-			}
-		}
+		f.lk.Store(cs.lookupOf(text, res.Consts))
+		f.lkGen.Store(ws.gen)
 		return f
 	})
+	if fp.lkGen.Load() != ws.gen {
+		// Found before the watches changed: look again, once, for whoever comes first.
+		fp.mu.Lock()
+		if fp.lkGen.Load() != ws.gen {
+			fp.lk.Store(cs.lookupOf(text, res.Consts))
+			fp.statusIdx = -1
+			fp.lkGen.Store(ws.gen)
+		}
+		fp.mu.Unlock()
+	}
 	// Only texts without constants map to one fingerprint for good; a literal query changes
 	// with every key, so caching it would only evict useful entries.
 	if len(res.Consts) == 0 {
 		*slot = textCacheEntry{hash: h, fp: fp}
 	}
 	return fp
+}
+
+// lookupOf matches a statement against the connection's watches.
+func (cs *connState) lookupOf(text []byte, consts []sqlscan.Const) *fpLookup {
+	lk := cs.m.match(text)
+	f := &fpLookup{watch: lk.watch, write: lk.write, param: lk.param, anyArray: lk.anyArray, keyConst: -1}
+	if len(lk.keys) == 1 { // remember which constant is the key: later statements skip the matcher
+		for i, c := range consts {
+			if int(c.Start) == lk.keys[0].Start {
+				f.keyConst = i
+			}
+		}
+	}
+	return f
 }
 
 // constTokenKind maps a normalizer constant back to the token kind literalKey decodes.
@@ -435,8 +512,9 @@ func truncateText(s string) string {
 // pollKeys counts a poll for each key the statement reads.
 func (a *Analyzer) pollKeys(cs *connState, ev *event.Event, text []byte, fp *fpStats, sec, start, at int64) {
 	a.watched.Add(1)
-	a.perWatch[fp.lookup.watch].lookups.Add(1)
-	w := &a.cfg.Watches[fp.lookup.watch]
+	lk, ws := fp.lookup(), a.ws.Load()
+	ws.counters[lk.watch].lookups.Add(1)
+	w := &ws.list[lk.watch]
 	// One lock of the poller for the whole statement, taken before the keys' shard locks.
 	p := cs.client.poller()
 	p.mu.Lock()
@@ -452,7 +530,7 @@ func (a *Analyzer) pollKeys(cs *connState, ev *event.Event, text []byte, fp *fpS
 	p.busy(cs.clock, from, at, int64(a.cfg.SpinInterval))
 	p.polls++
 	cs.clock.polls++
-	p.watch = fp.lookup.watch
+	p.watch = lk.watch
 	if c := p.ring.add(sec, 1); c > p.peak {
 		p.peak = c
 	}
@@ -464,10 +542,10 @@ func (a *Analyzer) pollKeys(cs *connState, ev *event.Event, text []byte, fp *fpS
 	n := 0
 	a.eachKey(cs, ev, text, fp, func(key []byte) {
 		n++
-		a.keys.poll(a, cs, p, fp.lookup.watch, key, ev, sec, start, at, status, hasStatus)
+		a.keys.poll(a, cs, p, lk.watch, key, ev, sec, start, at, status, hasStatus)
 		cs.lastKey = append(cs.lastKey[:0], key...)
 	})
-	cs.lastWatch = oneKey(n, fp.lookup.watch)
+	cs.lastWatch = oneKey(n, lk.watch)
 }
 
 // oneKey is what connState.lastWatch becomes after a statement on watch that had n keys.
@@ -482,21 +560,22 @@ func oneKey(n, watch int) int {
 // invalidations); a write whose keys cannot be told marks the whole table.
 func (a *Analyzer) writeKeys(cs *connState, ev *event.Event, text []byte, fp *fpStats, at int64) {
 	n := 0
-	result := storesResult(&a.cfg.Watches[fp.lookup.watch], cs, ev, text)
+	lk, ws := fp.lookup(), a.ws.Load()
+	result := storesResult(&ws.list[lk.watch], cs, ev, text)
 	a.eachKey(cs, ev, text, fp, func(key []byte) {
 		n++
-		a.keys.write(a, fp.lookup.watch, key, at, result)
+		a.keys.write(a, lk.watch, key, at, result)
 		cs.lastKey = append(cs.lastKey[:0], key...)
 	})
-	if n == 0 && result && cs.lastWatch == fp.lookup.watch {
+	if n == 0 && result && cs.lastWatch == lk.watch {
 		// Stored by id: the row is the one this session just read or inserted by key. The
 		// table stays marked as written too (below): the id is not proof.
-		a.keys.write(a, fp.lookup.watch, cs.lastKey, at, true)
+		a.keys.write(a, lk.watch, cs.lastKey, at, true)
 	} else {
-		cs.lastWatch = oneKey(n, fp.lookup.watch)
+		cs.lastWatch = oneKey(n, lk.watch)
 	}
 	if n == 0 {
-		tw := &a.perWatch[fp.lookup.watch].tableWriteNs
+		tw := &ws.counters[lk.watch].tableWriteNs
 		for old := tw.Load(); at > old && !tw.CompareAndSwap(old, at); old = tw.Load() {
 		}
 	}
@@ -533,7 +612,7 @@ func storesResult(w *Watch, cs *connState, ev *event.Event, text []byte) bool {
 // eachKey calls fn for each key of a watched statement: from the literal(s) in the text for
 // the simple protocol, from the bound parameter for the extended one.
 func (a *Analyzer) eachKey(cs *connState, ev *event.Event, text []byte, fp *fpStats, fn func([]byte)) {
-	lk := fp.lookup
+	lk := fp.lookup()
 	if ev.Protocol == event.Extended && lk.param > 0 {
 		ev.Bind.Params(func(i int, format int16, v []byte) bool {
 			if i != lk.param-1 {

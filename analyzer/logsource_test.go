@@ -223,3 +223,45 @@ func TestSetThresholds(t *testing.T) {
 		t.Error("5 polls/s do not storm at 3/s")
 	}
 }
+
+// SetWatches adds watched lookups while traffic flows (a reload): a statement seen before,
+// unwatched, is a watched poll from the change on, on connections opened before it too, for
+// literal and prepared texts alike; a watch no longer wanted stays and is said to.
+func TestSetWatches(t *testing.T) {
+	now := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	a := New(Config{Now: func() time.Time { return now }, Epoch: now, Watches: Presets})
+	info := &proxy.ConnInfo{ClientAddr: "10.0.0.7:5000", User: "app", Database: "app", OpenedAt: now}
+	a.ConnOpened(info)
+	literal := []byte("SELECT state FROM jobs WHERE id = 7")
+	prepared := []byte("SELECT state FROM jobs WHERE id = $1")
+	bind := []byte{0, 0, 0, 0, 0, 1, 0, 0, 0, 1, '8', 0, 0}
+	poll := func() {
+		now = now.Add(100 * time.Millisecond)
+		a.Statements(info, []proxy.Event{{Protocol: proxy.Simple, Text: literal, Start: now, Rows: 1, Digest: 3},
+			{Protocol: proxy.Extended, Text: prepared, Bind: proxy.BindMessage(bind), Start: now, Rows: 1, Digest: 3}})
+	}
+	for range 3 {
+		poll()
+	}
+	jobs, err := ParseWatch("jobs.id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := a.Snapshot(); s.Totals.WatchedLookups != 0 {
+		t.Fatalf("%d watched lookups before jobs.id is watched", s.Totals.WatchedLookups)
+	}
+	added, kept := a.SetWatches(append(append([]Watch(nil), Presets...), jobs))
+	if len(added) != 1 || added[0].Name() != "jobs.id" || len(kept) != 0 {
+		t.Fatalf("added %v, kept %v", added, kept)
+	}
+	for range 4 {
+		poll()
+	}
+	s := a.Snapshot()
+	if k7, k8 := keyOf(t, s, "7"), keyOf(t, s, "8"); k7.Polls != 4 || k8.Polls != 4 || s.Totals.WatchedLookups != 8 {
+		t.Errorf("after the watch: key 7 %d polls, key 8 %d, %d watched lookups; want 4, 4, 8", k7.Polls, k8.Polls, s.Totals.WatchedLookups)
+	}
+	if added, kept := a.SetWatches(Presets); len(added) != 0 || len(kept) != 1 || kept[0] != "jobs.id" {
+		t.Errorf("removing jobs.id: added %v, kept %v; want it kept, and said", added, kept)
+	}
+}

@@ -280,9 +280,10 @@ func (a *Analyzer) Snapshot() *Snapshot {
 	now := a.now()
 	sec := a.sec(now)
 	s := &Snapshot{StartedAt: a.epoch, TakenAt: now, Uptime: now.Sub(a.epoch), NoAnswers: a.cfg.NoAnswers}
-	for i, w := range a.cfg.Watches {
+	ws := a.ws.Load()
+	for i, w := range ws.list {
 		s.Watches = append(s.Watches, WatchStat{Table: w.Table, Column: w.Column, Origin: w.Origin,
-			Lookups: a.perWatch[i].lookups.Load(), Writes: a.perWatch[i].writes.Load()})
+			Lookups: ws.counters[i].lookups.Load(), Writes: ws.counters[i].writes.Load()})
 	}
 	s.Totals = Totals{
 		Queries:         a.queries.Load(),
@@ -360,7 +361,7 @@ func timelineRates(tl []Second) Rates {
 }
 
 func (a *Analyzer) keyStat(k *keyStats, sec int64) KeyStat {
-	w := &a.cfg.Watches[k.watch]
+	w := &a.ws.Load().list[k.watch]
 	ks := KeyStat{
 		Table: w.Table, Column: w.Column, Key: k.key,
 		Polls: k.polls, UnchangedPolls: k.unchanged, CachedPolls: k.cached, Rows: k.rows, Writes: k.writes,
@@ -494,7 +495,8 @@ func (a *Analyzer) snapPollers(s *Snapshot, sec int64, keysOf map[*pollerClock]i
 			Storming: p.storming, Spinning: p.spinning,
 		}
 		if p.watch >= 0 {
-			ps.Table, ps.Column = a.cfg.Watches[p.watch].Table, a.cfg.Watches[p.watch].Column
+			w := &a.ws.Load().list[p.watch]
+			ps.Table, ps.Column = w.Table, w.Column
 		}
 		p.mu.Unlock()
 		if s.Rates.QPS10 > 0 {
@@ -517,6 +519,7 @@ func (a *Analyzer) snapFingerprints(s *Snapshot, sec int64) {
 	a.fps.each(func(f *fpStats) {
 		s.Totals.FingerprintsSeen++
 		f.mu.Lock()
+		lk := f.lookup()
 		fs := FingerprintStat{
 			Fingerprint: fmt.Sprintf("%016x", f.fingerprint),
 			Query:       f.text,
@@ -526,8 +529,8 @@ func (a *Analyzer) snapFingerprints(s *Snapshot, sec int64) {
 			QPS1: f.ring.rate(sec, 1), QPS10: f.ring.rate(sec, 10),
 			TotalMs:   float64(f.totalNs) / 1e6,
 			P99Ms:     f.hist.quantileMs(0.99),
-			Watched:   f.lookup.watch >= 0 && !f.lookup.write,
-			Write:     f.lookup.watch >= 0 && f.lookup.write,
+			Watched:   lk.watch >= 0 && !lk.write,
+			Write:     lk.watch >= 0 && lk.write,
 			FirstSeen: a.epoch.Add(time.Duration(f.firstSec) * time.Second),
 			LastSeen:  a.epoch.Add(time.Duration(f.lastSec) * time.Second),
 			History:   f.ring.history(sec, historyLen),
@@ -541,8 +544,8 @@ func (a *Analyzer) snapFingerprints(s *Snapshot, sec int64) {
 		if a.cfg.NoAnswers {
 			fs.Rows = -1
 		}
-		if f.lookup.watch >= 0 {
-			fs.Table = a.cfg.Watches[f.lookup.watch].Table
+		if lk.watch >= 0 {
+			fs.Table = a.ws.Load().list[lk.watch].Table
 		}
 		f.mu.Unlock()
 		all = append(all, fs)

@@ -271,7 +271,7 @@ func spin(gaps *intervals) bool {
 // evalKey starts, updates or ends a key's storm.
 func (a *Analyzer) evalKey(k *keyStats, sec int64, threshold uint64) *Notice {
 	recent := k.ring.sum(sec, a.window)
-	w := &a.cfg.Watches[k.watch]
+	w := &a.ws.Load().list[k.watch]
 	switch k.step(recent, threshold, sec, a.window, k.polls) {
 	case stormStarts:
 		k.spinning = spin(&k.gaps)
@@ -360,7 +360,8 @@ func (a *Analyzer) pollerStorm(c *clientStats, p *pollerClock, polls int64, shar
 		Keys: p.tickKeys, Polls: polls, PeakQPS: float64(p.peak), Spin: p.spinning, MedianIntervalMs: p.medianGapMs(),
 		WaitsPct: p.waitsPct(), QueryShare: share, OverlapPct: p.overlapPct()}
 	if p.watch >= 0 {
-		st.Table, st.Column = a.cfg.Watches[p.watch].Table, a.cfg.Watches[p.watch].Column
+		w := &a.ws.Load().list[p.watch]
+		st.Table, st.Column = w.Table, w.Column
 	}
 	return st
 }

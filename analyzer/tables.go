@@ -51,6 +51,9 @@ type fpLookup struct {
 	keyConst int // which constant of the normalized statement is the key; -1: ask the matcher
 }
 
+// lookup is what the fingerprint does to a watched table, as of the latest watches.
+func (f *fpStats) lookup() *fpLookup { return f.lk.Load() }
+
 // fpStats aggregates every statement with one fingerprint.
 type fpStats struct {
 	timed       int64 // calls whose duration the source knew (Event.Untimed: a log without durations)
@@ -58,7 +61,8 @@ type fpStats struct {
 	text        string // normalized, as first seen
 	example     string // the text as first sent, literals included (Config.ReportLiterals only)
 	command     sqlscan.Command
-	lookup      fpLookup
+	lk          atomic.Pointer[fpLookup] // what it does to a watched table; replaced whole when the watches change
+	lkGen       atomic.Uint64            // the watchSet generation lk was found for
 	evicted     atomic.Bool
 
 	mu        sync.Mutex
@@ -286,10 +290,11 @@ func (t *keyTable) entry(s *keyShard, tk []byte, h uint64, watch int, key []byte
 // poll counts a poll of key by poller p, whose lock the caller holds.
 func (t *keyTable) poll(a *Analyzer, cs *connState, p *pollerClock, watch int, key []byte, ev *event.Event, sec, start, at int64, status []byte, hasStatus bool) {
 	s, tk, h := t.locate(&cs.tkey, watch, key)
-	w := &a.cfg.Watches[watch]
+	ws := a.ws.Load()
+	w := &ws.list[watch]
 	s.mu.Lock()
 	k := t.entry(s, tk, h, watch, key)
-	whatIfPoll(&s.whatIf, k, at, a.perWatch[watch].tableWriteNs.Load())
+	whatIfPoll(&s.whatIf, k, at, ws.counters[watch].tableWriteNs.Load())
 	if k.polls == 0 {
 		k.firstNs = at
 	} else if gap := at - k.lastNs; gap >= 0 {

@@ -87,7 +87,8 @@ func TestReloadUnderLoad(t *testing.T) {
 	db := pg.CreateDatabase(t)
 	pg.Exec(t, db, `CREATE TABLE celery_taskmeta (id int PRIMARY KEY, task_id text UNIQUE, status text);
 		INSERT INTO celery_taskmeta SELECT g, 'task-' || g, 'PENDING' FROM generate_series(1, 50) g;
-		GRANT ALL ON celery_taskmeta TO scram_user`)
+		CREATE TABLE jobs (id int PRIMARY KEY, state text); INSERT INTO jobs SELECT g, 'queued' FROM generate_series(1, 50) g;
+		GRANT ALL ON celery_taskmeta, jobs TO scram_user`)
 	dir := t.TempDir()
 	file, reportFile := filepath.Join(dir, "pgpollwatch.toml"), filepath.Join(dir, "report.json")
 	listen := "127.0.0.1:0"
@@ -103,7 +104,8 @@ storm-qps = %d
 storm-window = "%ds"
 log-level = %q
 report = %q
-%s`, pg.Port, listen, i%3 != 2, 100+10*i, 10+i, 2+i%3, level, reportFile, extra)
+%s
+%s`, pg.Port, listen, i%3 != 2, 100+10*i, 10+i, 2+i%3, level, reportFile, map[bool]string{true: `watch = ["jobs.id"]`}[i >= 10], extra)
 		if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -147,7 +149,11 @@ report = %q
 					}
 				}
 				var status string
-				err = conn.QueryRow(ctx, "SELECT status FROM celery_taskmeta WHERE task_id = $1", fmt.Sprintf("task-%d", 1+(c*7+i)%50)).Scan(&status)
+				if c == 3 { // a job queue, watched from reload 10 on
+					err = conn.QueryRow(ctx, "SELECT state FROM jobs WHERE id = $1", 1+(c*7+i)%50).Scan(&status)
+				} else {
+					err = conn.QueryRow(ctx, "SELECT status FROM celery_taskmeta WHERE task_id = $1", fmt.Sprintf("task-%d", 1+(c*7+i)%50)).Scan(&status)
+				}
 				if err != nil && ctx.Err() == nil {
 					failures.Add(1)
 					msg := err.Error()
@@ -194,6 +200,11 @@ report = %q
 				if qps != float64(10+i) {
 					t.Errorf("reload %d: storm threshold %v, want %d", i, qps, 10+i)
 				}
+				// The jobs table is watched from reload 10 on: its polls count from then.
+				jobs := regexp.MustCompile(`(?m)^pgpollwatch_watched_lookups_total\{column="id",table="jobs"\} (\S+)$`).FindStringSubmatch(text)
+				if (jobs != nil) != (i >= 10) {
+					t.Errorf("reload %d: jobs.id watched lookups on /metrics: %v; want them from reload 10 on", i, jobs)
+				}
 				break
 			}
 			if time.Now().After(deadline) {
@@ -231,6 +242,15 @@ report = %q
 	if rep.Thresholds == nil || rep.Thresholds.StormQPS != 30 || rep.Config == nil || rep.Config.Reloads != 21 || rep.Config.ReloadFailures != 1 ||
 		rep.Coalesce == nil || rep.Coalesce.TTLMs != 300 {
 		t.Errorf("report: thresholds %+v, config %+v, coalesce %+v; want storm-qps 30, 21 reloads and 1 failure, TTL 300 ms", rep.Thresholds, rep.Config, rep.Coalesce)
+	}
+	var jobsPolls int64
+	for _, w := range rep.Watches {
+		if w.Table == "jobs" {
+			jobsPolls = w.Lookups
+		}
+	}
+	if jobsPolls == 0 {
+		t.Errorf("report: no polls of jobs.id, watched since reload 10: %+v", rep.Watches)
 	}
 	t.Logf("%d polls by 8 clients through 22 reloads, no error", polls.Load())
 }

@@ -16,10 +16,11 @@ import (
 
 // liveSettings are the flags a reload applies while the proxy runs. Every other flag that
 // differs is logged as needing a restart: the listen address and TLS files (the listener and
-// its certificate are made once), the upstream, the limits sessions were started with, the
-// watched lookups (the analyzer and the cache index their tables at start), reuse switched on
-// or off, and the rest.
+// its certificate are made once), the upstream, the limits sessions were started with, reuse
+// switched on or off, and the rest. Watched lookups can be added, not removed: keys and counts
+// refer to the watch they were counted under.
 var liveSettings = []string{ // coalescing and reuse only when on at start: see app.live
+	"watch", // added watches only: removing one needs a restart
 	"storm-qps", "sweep-qps", "storm-window",
 	"coalesce", "coalesce-ttl",
 	"reuse-idle-timeout", "reuse-max-age", "reuse-max-idle",
@@ -53,8 +54,9 @@ func (a *app) reload() {
 	defer r.mu.Unlock()
 	r.stats.LastReload = time.Now()
 	next, err := loadProxyOptions(r.current.o.args, os.Environ())
+	var keptWatches []string
 	if err == nil {
-		err = a.applyLive(&next.o)
+		keptWatches, err = a.applyLive(&next.o)
 	}
 	if err != nil {
 		r.stats.ReloadFailures++
@@ -67,15 +69,22 @@ func (a *app) reload() {
 		if f.Value.String() == r.current.fs.Lookup(f.Name).Value.String() {
 			return
 		}
-		if a.live(f.Name) {
+		switch {
+		case f.Name == "watch" && len(keptWatches) > 0:
+			// Added watches apply; removed ones stay until a restart, and every reload says so.
 			applied = append(applied, f.Name)
-		} else {
+			restart = append(restart, "watch (to stop watching "+strings.Join(keptWatches, ", ")+")")
+		case a.live(f.Name):
+			applied = append(applied, f.Name)
+		default:
 			restart = append(restart, f.Name)
 		}
 	})
 	// What needs a restart keeps its running value: the next reload compares with that.
 	for _, name := range restart {
-		_ = next.fs.Set(name, r.current.fs.Lookup(name).Value.String())
+		if f := r.current.fs.Lookup(name); f != nil {
+			_ = next.fs.Set(name, f.Value.String())
+		}
 	}
 	next.o.args = r.current.o.args
 	r.current = next
@@ -107,16 +116,21 @@ func (a *app) live(name string) bool {
 
 // applyLive applies the settings of o that may change while the proxy runs; it checks them all
 // before it changes anything.
-func (a *app) applyLive(o *proxyOptions) error {
+func (a *app) applyLive(o *proxyOptions) (keptWatches []string, err error) {
 	th := analyzer.Thresholds{StormQPS: o.stormQPS, SweepQPS: o.sweepQPS, StormWindow: o.stormWindow}
 	sw, _ := a.log.Handler().(*logSwitch)
 	if sw != nil {
 		if _, err := newLogSwitch(os.Stderr, o.logLevel, o.logFormat); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if err := a.an.SetThresholds(th); err != nil {
-		return err
+		return nil, err
+	}
+	added, kept := a.an.SetWatches(append(append([]analyzer.Watch(nil), analyzer.Presets...), o.watches...))
+	if len(added) > 0 && a.cache != nil {
+		// The cache's eligible tables and their invalidation counters are fixed at its start.
+		a.log.Info("new watches are analysed from now on; the coalescing cache answers them after a restart", "added", (*watchList)(&added).String())
 	}
 	if sw != nil {
 		_ = sw.set(o.logLevel, o.logFormat)
@@ -130,5 +144,5 @@ func (a *app) applyLive(o *proxyOptions) error {
 		}
 	}
 	a.srv.SetReuseLimits(o.reuseIdleTimeout, o.reuseMaxAge, o.reuseMaxIdle)
-	return nil
+	return kept, nil
 }
