@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -169,6 +171,16 @@ report = %q
 		})
 	}
 
+	scrape := func() string {
+		t.Helper()
+		res, err := http.Get("http://" + metricsAddr + "/metrics")
+		if err != nil {
+			t.Fatalf("%v; the proxy's log:\n%s", err, stderr.String())
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return string(b)
+	}
 	metric := func(text, name string) float64 {
 		m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`).FindStringSubmatch(text)
 		if m == nil {
@@ -182,12 +194,12 @@ report = %q
 		cmd.Process.Signal(syscall.SIGHUP)
 		deadline := time.Now().Add(5 * time.Second)
 		for {
-			text := scrapeMetrics(t, metricsAddr)
+			text := scrape()
 			if metric(text, `pgpollwatch_config_reloads_total{result="success"}`) == float64(i) {
 				// The reload is counted once its changes are in force; a scrape begun after one
 				// that saw the count sees them all (the count and the cache's state are read at
 				// different moments of one snapshot, so that same scrape may not).
-				text = scrapeMetrics(t, metricsAddr)
+				text = scrape()
 				ttl, qps, on := metric(text, "pgpollwatch_cache_ttl_seconds"), metric(text, "pgpollwatch_storm_threshold_qps"), metric(text, "pgpollwatch_cache_enabled")
 				if want := float64(100+10*i) / 1000; ttl != want || on != map[bool]float64{true: 1, false: 0}[i%3 != 2] {
 					t.Errorf("reload %d: cache TTL %v s, enabled %v; want %v s, %v", i, ttl, on, want, i%3 != 2)
@@ -195,7 +207,7 @@ report = %q
 				// The thresholds reach the analyzer at its next tick, within a second.
 				for qps != float64(10+i) && time.Now().Before(deadline) {
 					time.Sleep(50 * time.Millisecond)
-					qps = metric(scrapeMetrics(t, metricsAddr), "pgpollwatch_storm_threshold_qps")
+					qps = metric(scrape(), "pgpollwatch_storm_threshold_qps")
 				}
 				if qps != float64(10+i) {
 					t.Errorf("reload %d: storm threshold %v, want %d", i, qps, 10+i)
@@ -218,7 +230,7 @@ report = %q
 	write(99, "storm-qs = 3\n")
 	cmd.Process.Signal(syscall.SIGHUP)
 	waitForLine(t, stderr.String, regexp.MustCompile(`(configuration reload refused).*storm-qs`))
-	text := scrapeMetrics(t, metricsAddr)
+	text := scrape()
 	if metric(text, `pgpollwatch_config_reloads_total{result="failure"}`) != 1 || metric(text, "pgpollwatch_config_last_reload_successful") != 0 ||
 		metric(text, "pgpollwatch_storm_threshold_qps") != 30 {
 		t.Errorf("after a bad file: failures, last reload successful, storm threshold:\n%s", text)

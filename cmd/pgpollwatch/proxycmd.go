@@ -90,6 +90,10 @@ func serveProxy(o proxyOptions, loaded *loadedOptions, log *slog.Logger, useTUI 
 		a.reloader = newReloader(loaded)
 		a.an.SetConfigStats(a.reloader.configStats)
 	}
+	// Signals are caught before the proxy says it serves metrics: a SIGHUP sent as soon as it
+	// does must reload it, not end it (a signal's default action), as it did once in CI.
+	sigs, stopSignals := a.watchSignals()
+	defer stopSignals()
 	ctx, stopAnalysis := context.WithCancel(context.Background())
 	defer stopAnalysis()
 	go a.an.Run(ctx)
@@ -100,9 +104,6 @@ func serveProxy(o proxyOptions, loaded *loadedOptions, log *slog.Logger, useTUI 
 		}
 		defer stopMetrics()
 	}
-	sigs, stopSignals := a.watchSignals()
-	defer stopSignals()
-
 	served := make(chan error, 1)
 	go func() { served <- a.srv.Serve(a.ln) }()
 	stopAlongside := a.startAlongside(ctx)
