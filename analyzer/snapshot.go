@@ -32,6 +32,11 @@ type Snapshot struct {
 	Repeats      []RepeatStat      `json:"repeats"`
 	Storms       []Storm           `json:"storms"`
 	Findings     []Finding         `json:"findings"`
+	// Queues are the job queues polled (Config.Queues), busiest first.
+	Queues []QueueStat `json:"queues"`
+	// Tags are the attribution tags of statements' comments (sqlcommenter, marginalia), busiest
+	// first: which code sent the statements.
+	Tags []TagStat `json:"tags"`
 
 	// Coalesce is the coalescing cache's state; nil when coalescing is not available (the
 	// proxy runs without --coalesce). See SetCoalesceStats.
@@ -195,6 +200,8 @@ type Storm struct {
 	Spin             bool      `json:"spin"`
 	MedianIntervalMs float64   `json:"median_interval_ms"`
 	WaitsPct         float64   `json:"waits_pct"` // KeyStat.WaitsPct (PollerStat.WaitsPct) when last evaluated
+	// Tags are the attribution tags its polls carried most, at most 3 (see TagCount).
+	Tags []TagCount `json:"tags,omitempty"`
 
 	// A poller's storm (Kind "poller"): the client identity, how many keys it polled in the
 	// storm window, its polls' share of all queries, and how often its polling connections
