@@ -300,6 +300,26 @@ func TestReadWithoutWaits(t *testing.T) {
 	}
 }
 
+// TestReadWithoutQueues: a report written before queues and tags were reported converts to one
+// with empty lists of them, not null ones, and renders without their sections.
+func TestReadWithoutQueues(t *testing.T) {
+	r, err := Decode([]byte(`{"schema_version":1,"keys":[],"storms":[{"kind":"key","key":"k"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := WriteJSON(&buf, r); err != nil {
+		t.Fatal(err)
+	}
+	js := buf.String()
+	if !strings.Contains(js, `"queues": []`) || !strings.Contains(js, `"tags": []`) || strings.Contains(js, `"tags": null`) {
+		t.Fatalf("old report written again:\n%s", js)
+	}
+	if page := render(t, r); page.section("queues") != nil || page.section("tags") != nil || strings.Contains(page.text, "Job queues") {
+		t.Fatal("an old report renders queue or tag sections")
+	}
+}
+
 func TestWriteFormats(t *testing.T) {
 	r := FromSnapshot(storySnapshot(t0, 20, incidentKeys()[:3], "h"), Source{})
 	cases := []struct {
