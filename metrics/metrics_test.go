@@ -149,16 +149,7 @@ func TestCacheMetrics(t *testing.T) {
 // runs with --reuse-server-connections), and absent when it does not.
 func TestReuseMetrics(t *testing.T) {
 	a := analyzer.New(analyzer.Config{})
-	scrape := func() string {
-		srv := httptest.NewServer(Handler(a, nil))
-		defer srv.Close()
-		res, err := srv.Client().Get(srv.URL + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(res.Body)
-		return string(body)
-	}
+	scrape := func() string { return scrapeSource(t, a) }
 	if text := scrape(); strings.Contains(text, "pgpollwatch_server_connections") {
 		t.Error("/metrics has reuse series while reuse is off")
 	}
@@ -180,6 +171,19 @@ type snapSource struct{ s *analyzer.Snapshot }
 
 func (f snapSource) Snapshot() *analyzer.Snapshot { return f.s }
 
+// scrapeSource is /metrics of a handler over src.
+func scrapeSource(t *testing.T, src Source) string {
+	t.Helper()
+	srv := httptest.NewServer(Handler(src, nil))
+	defer srv.Close()
+	res, err := srv.Client().Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	return string(body)
+}
+
 // TestSpinLoopMetrics: spin loops are counted by kind (a key's, a poller's over many keys),
 // storming pollers too, and no client identity or key becomes a label.
 func TestSpinLoopMetrics(t *testing.T) {
@@ -193,14 +197,7 @@ func TestSpinLoopMetrics(t *testing.T) {
 		},
 	}
 	s.Totals.StormsActive = 4
-	srv := httptest.NewServer(Handler(snapSource{s}, nil))
-	defer srv.Close()
-	res, err := srv.Client().Get(srv.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(res.Body)
-	text := string(body)
+	text := scrapeSource(t, snapSource{s})
 	for _, want := range []string{
 		`pgpollwatch_spin_loops_active{kind="key"} 1`,
 		`pgpollwatch_spin_loops_active{kind="poller"} 1`,
@@ -309,14 +306,7 @@ func TestQueueAndTagMetrics(t *testing.T) {
 	for i := range 25 {
 		s.Tags = append(s.Tags, analyzer.TagStat{Tag: fmt.Sprintf("job=Job%02d", i), Queries: int64(1000 + i), Polls: int64(100 + i)})
 	}
-	srv := httptest.NewServer(Handler(snapSource{s}, nil))
-	defer srv.Close()
-	res, err := srv.Client().Get(srv.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(res.Body)
-	text := string(body)
+	text := scrapeSource(t, snapSource{s})
 	for _, want := range []string{
 		"# TYPE pgpollwatch_queue_polls_total counter\n",
 		`pgpollwatch_queue_polls_total{queue="oban"} 14736` + "\n",
