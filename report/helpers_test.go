@@ -86,6 +86,10 @@ func secretSnapshot(t testing.TB) (*analyzer.Snapshot, Source) {
 				Bind: bind("k-ext-1"), Columns: cols, FirstRow: row("k-ext-1"), Tag: []byte("SELECT 1"), Rows: 1, Digest: 7}
 			evs = append(evs, ext)
 			evs = append(evs, simple(`SELECT * FROM users WHERE email = 'alice@secret.example' AND password_hash = 'pw-SECRET-hash' AND score > 31415.926535`, at))
+			// An idle River worker's fetch, tagged by sqlcommenter with a key that is no code's
+			// name and holds a secret: neither the queue's literal nor that value may show.
+			evs = append(evs, proxy.Event{Protocol: proxy.Simple, Text: []byte(`SELECT * FROM river_job WHERE queue = 'q-SECRET' LIMIT 1 FOR UPDATE SKIP LOCKED /*controller='jobs',user_token='tok-SECRET'*/`),
+				Start: at, Duration: time.Millisecond, Tag: []byte("SELECT 0")})
 			evs = append(evs, proxy.Event{Protocol: proxy.Extended, Text: []byte(`SELECT id FROM accounts WHERE api_key = $1`), Start: at,
 				Duration: time.Millisecond, Bind: bind("apikey-SECRET"), Tag: []byte("SELECT 1"), Rows: 1, Digest: 9})
 		}

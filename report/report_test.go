@@ -111,6 +111,11 @@ func TestStableFields(t *testing.T) {
 		{"coalesce.bytes", number}, {"coalesce.max_entries", number}, {"coalesce.max_bytes", number},
 		{"coalesce.age_p50_ms", number}, {"coalesce.age_max_ms", number}, {"coalesce.saved", number},
 		{"reuse.reused", number}, {"reuse.kept", number}, {"reuse.discarded", number}, {"reuse.idle", number},
+		{"queues[].queue", str}, {"queues[].library", str}, {"queues[].polls", number}, {"queues[].empty_polls", number},
+		{"queues[].empty_pct", number}, {"queues[].enqueued", number}, {"queues[].polls_per_sec", number},
+		{"queues[].interval_p50_ms", number}, {"queues[].clients[].address", str}, {"queues[].clients[].polls", number},
+		{"queues[].tags[].tag", str}, {"queues[].tags[].count", number},
+		{"tags[].tag", str}, {"tags[].queries", number}, {"tags[].polls", number}, {"tags[].qps_10s", number},
 	}
 	for _, p := range paths {
 		t.Run(p.path, func(t *testing.T) {
