@@ -63,6 +63,9 @@ type Config struct {
 	// random key per analyzer. A replayed log gives one made from its own content, so that the
 	// same log gives the same report, and still nobody without the log can check a guess.
 	DigestKey uint64
+	// Queues are the job queues whose polls are counted; nil means QueuePresets (an empty
+	// slice: none).
+	Queues []Queue
 	// KeepFindings keeps in snapshots the findings that held earlier and no longer do (with
 	// Finding.Until): a log's analysis reports the storm of an hour ago, not only the end.
 	KeepFindings bool
@@ -74,6 +77,9 @@ func (c *Config) defaults() {
 	}
 	if c.Watches == nil {
 		c.Watches = Presets
+	}
+	if c.Queues == nil {
+		c.Queues = QueuePresets
 	}
 	if c.MaxKeys <= 0 {
 		c.MaxKeys = 100_000
@@ -129,6 +135,8 @@ type Analyzer struct {
 
 	fps     fpTable
 	keys    keyTable
+	queues  []*queueStats // by index into cfg.Queues
+	tags    *tagTable
 	repeats repeatTable
 	clients clientTable
 
@@ -160,6 +168,8 @@ func New(cfg Config) *Analyzer {
 	a.keys.init(cfg.MaxKeys)
 	a.repeats.init(cfg.MaxRepeats)
 	a.clients.init(cfg.MaxClients)
+	a.queues = newQueueStats(len(cfg.Queues))
+	a.tags = newTagTable()
 	return a
 }
 
@@ -191,6 +201,12 @@ type connState struct {
 	// worker reads or inserts a task's row by task_id, then updates it WHERE id = N).
 	lastKey   []byte
 	lastWatch int
+	// The attribution tag of the statement being ingested, and the latest comment read, so
+	// that a connection sending the same comment again skips parsing and the tag table.
+	tag              uint16
+	tagBody, tagName []byte
+	tagBuf           []byte
+	tagID            uint16
 }
 
 // watchSet is the watched lookups in force. A reload may add watches (SetWatches), never
@@ -279,7 +295,7 @@ func (a *Analyzer) ConnOpened(c *event.ConnInfo) {
 	if opened.IsZero() { // a ConnInfo made by hand
 		opened = a.now()
 	}
-	st := &connState{client: cs, clock: newPauseClock(a.nanos(opened)), m: matcher{watches: a.ws.Load().list}, lastWatch: -1,
+	st := &connState{client: cs, clock: newPauseClock(a.nanos(opened)), m: matcher{watches: a.ws.Load().list, queues: a.cfg.Queues}, lastWatch: -1,
 		key: make([]byte, 0, maxKeyLen+64), tkey: make([]byte, 0, maxKeyLen+64), norm: make([]byte, 0, 512)}
 	c.Local = st
 	if p := cs.pollerState.Load(); p != nil {
@@ -357,6 +373,7 @@ func (a *Analyzer) ingest(cs *connState, ev *event.Event) {
 	fp := a.fingerprint(cs, ev, text)
 	lk := fp.lookup()
 	watched := lk.watch >= 0 && !lk.write && !ev.Failed
+	cs.tag = a.tagOf(cs, ev.Text)
 	var cachedN uint32
 	if ev.Cached {
 		cachedN = 1
@@ -381,8 +398,16 @@ func (a *Analyzer) ingest(cs *connState, ev *event.Event) {
 		a.writes.Add(1)
 		a.ws.Load().counters[lk.watch].writes.Add(1)
 		a.writeKeys(cs, ev, text, fp, endNs)
-	case fp.command == sqlscan.CommandSelect && !ev.Failed:
+	case fp.command == sqlscan.CommandSelect && !ev.Failed && lk.queue < 0:
 		a.repeat(cs, ev, text, fp, sec, endNs)
+	}
+	polledQueue := false
+	if lk.queue >= 0 && !ev.Failed {
+		a.queueEvent(cs, ev, lk.queue, lk.queueOp, cs.tag, sec, start, endNs)
+		polledQueue = lk.queueOp == queuePoll
+	}
+	if cs.tag != noTag {
+		a.tags.count(cs.tag, sec, watched || polledQueue)
 	}
 	if !watched {
 		a.pollerBusy(cs, start, endNs)
@@ -482,6 +507,7 @@ func (a *Analyzer) fingerprint(cs *connState, ev *event.Event, text []byte) *fpS
 func (cs *connState) lookupOf(text []byte, consts []sqlscan.Const) *fpLookup {
 	lk := cs.m.match(text)
 	f := &fpLookup{watch: lk.watch, write: lk.write, param: lk.param, anyArray: lk.anyArray, keyConst: -1}
+	f.queue, f.queueOp = cs.m.matchQueue(text)
 	if len(lk.keys) == 1 { // remember which constant is the key: later statements skip the matcher
 		for i, c := range consts {
 			if int(c.Start) == lk.keys[0].Start {
@@ -529,6 +555,7 @@ func (a *Analyzer) pollKeys(cs *connState, ev *event.Event, text []byte, fp *fpS
 	}
 	p.busy(cs.clock, from, at, int64(a.cfg.SpinInterval))
 	p.polls++
+	p.tags.add(cs.tag)
 	cs.clock.polls++
 	p.watch = lk.watch
 	if c := p.ring.add(sec, 1); c > p.peak {

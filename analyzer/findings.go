@@ -34,6 +34,7 @@ func (a *Analyzer) findings(s *Snapshot) []Finding {
 		}
 	}
 	out = afterResultFinding(s, out)
+	out = queueFindings(s, out)
 	out = churnFindings(s, out)
 	return repeatFindings(s, out)
 }
@@ -95,6 +96,9 @@ func (a *Analyzer) keyFindings(s *Snapshot, out []Finding) []Finding {
 		if !s.NoAnswers {
 			f.Evidence = append(f.Evidence,
 				fmt.Sprintf("%.0f%% of these polls returned exactly what the previous poll returned", 100*unchanged/max(polls, 1)))
+		}
+		if by := polledBy(sumTags(g.keys), int64(polls)); by != "" {
+			f.Evidence = append(f.Evidence, by)
 		}
 		for i, k := range g.keys {
 			if i == 5 {
@@ -210,6 +214,9 @@ func (a *Analyzer) pollerFinding(s *Snapshot, p PollerStat) Finding {
 			p.Keys, fmtGap(p.KeyGapMs)),
 		fmt.Sprintf("a wait of %v or more (no statement in flight, no connection being opened) in %.0f%% of its latest gaps between two polls of a key, across its connections",
 			a.cfg.SpinInterval, max(p.WaitsPct, 0)))
+	if by := polledBy(p.Tags, p.Polls); by != "" {
+		f.Evidence = append(f.Evidence, by)
+	}
 	if p.OverlapPct > 0 {
 		f.Evidence = append(f.Evidence, fmt.Sprintf("%.0f%% of its polling statements began while another of its connections was busy: "+
 			"more than one process shares this address, user, database and application_name; polite processes polling densely together can look like one loop", p.OverlapPct))

@@ -21,6 +21,7 @@ type lookup struct {
 // matcher finds watched lookups. It is reused: its slices keep their capacity.
 type matcher struct {
 	watches []Watch
+	queues  []Queue
 	sc      sqlscan.Scanner
 	toks    []sqlscan.Token
 	scratch []byte

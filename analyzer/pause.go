@@ -186,6 +186,7 @@ type pollerClock struct {
 	tickKeys int // keys whose latest poll in the storm window was this poller's: the ticker's
 	// tickStorming: of them, those storming on their own.
 	tickStorming int
+	tags         tagTop // the attribution tags it polled with most
 
 	stormState // written by the ticker
 	spinning   bool

@@ -1,5 +1,7 @@
 package analyzer
 
+import "fmt"
+
 // Queue describes a job queue kept in PostgreSQL tables: which statements poll it for work
 // and which enqueue. A statement polls a queue when it reads one of its Tables (a SELECT, a
 // subquery or CTE that reads it, an UPDATE or DELETE ... RETURNING, with or without FOR UPDATE
@@ -9,8 +11,8 @@ package analyzer
 type Queue struct {
 	Name    string // the preset's name ("oban", "solid_queue", ...) or "--watch-queue"
 	Library string // as its users know it: "Oban", "Solid Queue", ...
-	// Schema, when set, is the schema its tables and functions live in; a statement's
-	// unqualified names match too (search_path).
+	// Schema, when set, is the schema its tables and functions live in, and a statement must
+	// name it: these libraries qualify their names, and an unqualified "job" is anybody's.
 	Schema           string
 	Tables           []string
 	PollFunctions    []string
@@ -73,4 +75,15 @@ type TagStat struct {
 	QPS10   float64 `json:"qps_10s"`
 	// PollsPerSec10 counts watched lookups and queue polls over the last 10 s.
 	PollsPerSec10 float64 `json:"polls_per_sec_10s"`
+}
+
+// ParseQueue reads --watch-queue's TABLE or SCHEMA.TABLE, names as written in SQL: unquoted
+// ones fold to lower case, "Quoted" ones are kept. Its polls and enqueues are the statements
+// that read or insert into the table (see Queue).
+func ParseQueue(s string) (Queue, error) {
+	w, err := ParseWatch(s + ".x")
+	if err != nil || w.Column != "x" {
+		return Queue{}, fmt.Errorf("--watch-queue %q: want TABLE or SCHEMA.TABLE", s)
+	}
+	return Queue{Name: s, Library: "--watch-queue", Schema: w.Schema, Tables: []string{w.Table}}, nil
 }

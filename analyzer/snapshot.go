@@ -131,6 +131,8 @@ type KeyStat struct {
 	History            []uint32  `json:"history"` // polls per second, last 60 s
 	// WhatIfSaved500ms is how many of this key's polls a 500 ms cache would have answered.
 	WhatIfSaved500ms int64 `json:"what_if_saved_500ms"`
+	// Tags are the attribution tags its polls carried most, at most 3 (see TagCount).
+	Tags []TagCount `json:"tags,omitempty"`
 }
 
 // FingerprintStat describes one normalized statement.
@@ -237,8 +239,10 @@ type PollerStat struct {
 	// OverlapPct is the share of its latest statements that began while another of its
 	// polling connections was busy: above 0, more than one process shares the identity.
 	OverlapPct float64 `json:"overlap_pct"`
-	Storming   bool    `json:"storming"`
-	Spinning   bool    `json:"spinning"`
+	// Tags are the attribution tags its polls carried most, at most 3 (see TagCount).
+	Tags     []TagCount `json:"tags,omitempty"`
+	Storming bool       `json:"storming"`
+	Spinning bool       `json:"spinning"`
 }
 
 // Finding is a problem with its evidence and a concrete fix.
@@ -311,6 +315,8 @@ func (a *Analyzer) Snapshot() *Snapshot {
 	a.snapClients(s, sec)
 	a.snapPollers(s, sec, keysOf)
 	a.snapRepeats(s, sec)
+	a.snapQueues(s, sec)
+	s.Tags = a.tags.snapshot(sec)
 	a.snapWhatIf(s)
 	a.snapCoalesce(s)
 	a.snapReuse(s)
@@ -385,6 +391,7 @@ func (a *Analyzer) keyStat(k *keyStats, sec int64) KeyStat {
 		PollsAfterTerminal: k.pollsAfterTerminal,
 		History:            k.ring.history(sec, historyLen),
 		WhatIfSaved500ms:   k.whatIf.saved,
+		Tags:               k.tags.counts(a.tags),
 	}
 	if k.polls > 0 {
 		ks.FirstSeen = a.epoch.Add(time.Duration(k.firstNs))
@@ -499,7 +506,7 @@ func (a *Analyzer) snapPollers(s *Snapshot, sec int64, keysOf map[*pollerClock]i
 			Address: c.key.Host, ApplicationName: c.key.App, User: c.key.User, Database: c.key.Database,
 			Polls: p.polls, PollQPS10: p.ring.rate(sec, 10), PeakQPS: float64(p.peak), Keys: keysOf[p],
 			KeyGapMs: p.medianGapMs(), WaitsPct: p.waitsPct(), OverlapPct: p.overlapPct(),
-			Storming: p.storming, Spinning: p.spinning,
+			Storming: p.storming, Spinning: p.spinning, Tags: p.tags.counts(a.tags),
 		}
 		if p.watch >= 0 {
 			w := &a.ws.Load().list[p.watch]

@@ -277,7 +277,8 @@ func (a *Analyzer) evalKey(k *keyStats, sec int64, threshold uint64) *Notice {
 		k.spinning = spin(&k.gaps)
 		med, waits := k.gaps.quantile(0.5), k.gaps.waitsPct()
 		st := a.start(&k.stormState, Storm{Kind: "key", Table: w.Table, Column: w.Column, Key: k.key,
-			Polls: int64(recent), PeakQPS: float64(k.peak), Spin: k.spinning, MedianIntervalMs: med, WaitsPct: waits}, sec)
+			Polls: int64(recent), PeakQPS: float64(k.peak), Spin: k.spinning, MedianIntervalMs: med, WaitsPct: waits,
+			Tags: k.tags.counts(a.tags)}, sec)
 		return &Notice{Kind: "storm-start", Storm: &st, Message: fmt.Sprintf("storm started: %s.%s = %s polled %.0f/s (median gap %.1f ms, a wait in %.0f%% of gaps)%s",
 			w.Table, w.Column, k.key, float64(recent)/float64(a.window), med, waits, spinWord(k.spinning))}
 	case stormEnds:
@@ -293,6 +294,7 @@ func (a *Analyzer) evalKey(k *keyStats, sec int64, threshold uint64) *Notice {
 		if rec := a.storms.at(k.record); rec != nil {
 			rec.Polls, rec.PeakQPS, rec.Spin = k.polls-k.startCount, float64(k.peak), k.spinning
 			rec.MedianIntervalMs, rec.WaitsPct = k.gaps.quantile(0.5), k.gaps.waitsPct()
+			rec.Tags = k.tags.counts(a.tags)
 		}
 	}
 	return nil
@@ -358,7 +360,7 @@ const minSpinGaps = 32
 func (a *Analyzer) pollerStorm(c *clientStats, p *pollerClock, polls int64, share float64) Storm {
 	st := Storm{Kind: "poller", Address: c.key.Host, ApplicationName: c.key.App, User: c.key.User, Database: c.key.Database,
 		Keys: p.tickKeys, Polls: polls, PeakQPS: float64(p.peak), Spin: p.spinning, MedianIntervalMs: p.medianGapMs(),
-		WaitsPct: p.waitsPct(), QueryShare: share, OverlapPct: p.overlapPct()}
+		WaitsPct: p.waitsPct(), QueryShare: share, OverlapPct: p.overlapPct(), Tags: p.tags.counts(a.tags)}
 	if p.watch >= 0 {
 		w := &a.ws.Load().list[p.watch]
 		st.Table, st.Column = w.Table, w.Column

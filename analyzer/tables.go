@@ -49,6 +49,8 @@ type fpLookup struct {
 	param    int
 	anyArray bool
 	keyConst int // which constant of the normalized statement is the key; -1: ask the matcher
+	queue    int // the job queue it polls or enqueues to (Config.Queues); -1: none
+	queueOp  queueOp
 }
 
 // lookup is what the fingerprint does to a watched table, as of the latest watches.
@@ -234,6 +236,7 @@ type keyStats struct {
 	peak               uint32
 
 	whatIf whatIfKey
+	tags   tagTop // the attribution tags it was polled with most
 
 	stormState // written by the ticker
 	spinning   bool
@@ -307,6 +310,7 @@ func (t *keyTable) poll(a *Analyzer, cs *connState, p *pollerClock, watch int, k
 	k.lastConn, k.connMark = cs.clock.id, cs.clock.mark()
 	k.lastPoller, k.pollerMark = p, p.mark()
 	k.polls++
+	k.tags.add(cs.tag)
 	k.lastNs = max(k.lastNs, at)
 	switch {
 	case ev.AnswerLost:

@@ -12,6 +12,7 @@ import (
 // traffic (analyze, watch) share: what is watched, and the storm thresholds.
 type analysisFlags struct {
 	watches     watchList
+	queues      queueList
 	maxKeys     int
 	stormQPS    float64
 	sweepQPS    float64
@@ -20,6 +21,7 @@ type analysisFlags struct {
 
 func (a *analysisFlags) register(fs *flag.FlagSet) {
 	fs.Var(&a.watches, "watch", "also watch lookups by `TABLE.COLUMN` (or SCHEMA.TABLE.COLUMN); repeatable. Celery's and\ndjango-celery-results' result tables are always watched")
+	fs.Var(&a.queues, "watch-queue", queueHelp)
 	fs.IntVar(&a.maxKeys, "max-keys", 100_000, "watched keys tracked at once; the lightest are forgotten first, the heaviest stay exact")
 	fs.Float64Var(&a.stormQPS, "storm-qps", 10, "polls per second of one key at or above which it storms")
 	fs.Float64Var(&a.sweepQPS, "sweep-qps", 100, "watched polls per second, over two keys or more, at or above which one client storms as a\npoller")
@@ -40,6 +42,7 @@ func (a *analysisFlags) config() (analyzer.Config, error) {
 	}
 	return analyzer.Config{
 		Watches:     append(append([]analyzer.Watch(nil), analyzer.Presets...), a.watches...),
+		Queues:      a.queues.queues(),
 		MaxKeys:     a.maxKeys,
 		StormQPS:    a.stormQPS,
 		SweepQPS:    a.sweepQPS,

@@ -51,6 +51,7 @@ func newApp(o proxyOptions, log *slog.Logger) (*app, error) {
 	watches := append(append([]analyzer.Watch(nil), analyzer.Presets...), o.watches...)
 	a.an = analyzer.New(analyzer.Config{
 		Watches:        watches,
+		Queues:         o.watchQueues.queues(),
 		ReportLiterals: o.reportLiterals,
 		MaxKeys:        o.maxKeys,
 		StormQPS:       o.stormQPS,

@@ -36,6 +36,7 @@ type proxyOptions struct {
 	procs          int
 
 	watches        watchList
+	watchQueues    queueList
 	reportLiterals bool
 	maxKeys        int
 	stormQPS       float64
@@ -99,6 +100,38 @@ func isTerminal(f *os.File) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
+// queueHelp is --watch-queue's help, the same for every command.
+const queueHelp = "also count polls of a job queue kept in `[SCHEMA.]TABLE`; repeatable. The queues of Oban, solid_queue,\n" +
+	"good_job, que, delayed_job, pg-boss, graphile-worker, River, Procrastinate, Hangfire and Django-Q are\nalways recognised"
+
+// queueList is the repeatable --watch-queue flag.
+type queueList []analyzer.Queue
+
+func (q *queueList) String() string {
+	var names []string
+	for _, x := range *q {
+		names = append(names, x.Name)
+	}
+	return strings.Join(names, ",")
+}
+
+// Repeatable marks --watch-queue as taking several values, as --watch.
+func (q *queueList) Repeatable() {}
+
+func (q *queueList) Set(s string) error {
+	x, err := analyzer.ParseQueue(s)
+	if err != nil {
+		return err
+	}
+	*q = append(*q, x)
+	return nil
+}
+
+// queues are the presets and the queues the user named.
+func (q queueList) queues() []analyzer.Queue {
+	return append(append([]analyzer.Queue(nil), analyzer.QueuePresets...), q...)
+}
+
 // watchList is the repeatable --watch flag.
 type watchList []analyzer.Watch
 
@@ -143,6 +176,7 @@ func proxyFlags(o *proxyOptions) *flag.FlagSet {
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
 	fs.Var(&o.watches, "watch", "also watch lookups by `TABLE.COLUMN` (or SCHEMA.TABLE.COLUMN); repeatable. Celery's and\ndjango-celery-results' result tables are always watched")
+	fs.Var(&o.watchQueues, "watch-queue", queueHelp)
 	fs.BoolVar(&o.reportLiterals, "report-literals", false, "keep one example of each statement as sent, literals included, in reports (off: reports hold\nno literal but the watched keys; see SECURITY.md)")
 	fs.IntVar(&o.maxKeys, "max-keys", 100_000, "watched keys tracked at once; the lightest are forgotten first, the heaviest stay exact")
 	fs.Float64Var(&o.stormQPS, "storm-qps", 10, "polls per second of one key at or above which it storms")
