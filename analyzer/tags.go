@@ -184,7 +184,7 @@ func parseTag(dst, body []byte) []byte {
 		}
 		dst = append(dst, tagKeys[i]...)
 		dst = append(dst, '=')
-		dst = appendValue(dst, v)
+		dst = appendValue(dst, v, tagKeys[i] == "line" || tagKeys[i] == "source_location")
 		if len(dst)-start > maxTagLen {
 			dst = dst[:start+maxTagLen]
 			break
@@ -229,10 +229,15 @@ func keyValue(pair []byte) (k, v []byte, ok bool) {
 
 // appendValue appends a value decoded (sqlcommenter's %XX and \' escapes), cut to maxTagValue,
 // with runs that look like ids (six or more hex digits and dashes, one a digit) masked as '?'
-// and characters that would break a tag (',', '=', control bytes) replaced.
-func appendValue(dst, v []byte) []byte {
+// and characters that would break a tag (',', '=', control bytes) replaced. A code location
+// (tail) keeps its end, the file and line, rather than its start, a long path.
+func appendValue(dst, v []byte, tail bool) []byte {
 	start := len(dst)
-	for i := 0; i < len(v) && len(dst)-start < maxTagValue; i++ {
+	limit := maxTagValue
+	if tail {
+		limit = 1024
+	}
+	for i := 0; i < len(v) && len(dst)-start < limit; i++ {
 		c := v[i]
 		switch {
 		case c == '%' && i+2 < len(v) && isHex(v[i+1]) && isHex(v[i+2]):
@@ -246,6 +251,9 @@ func appendValue(dst, v []byte) []byte {
 			c = '_'
 		}
 		dst = append(dst, c)
+	}
+	if n := len(dst) - start; n > maxTagValue {
+		dst = append(dst[:start], dst[start+n-maxTagValue:]...)
 	}
 	return maskIDs(dst, start)
 }

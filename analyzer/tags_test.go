@@ -48,6 +48,11 @@ func TestParseTagBoundsValues(t *testing.T) {
 	if got := string(parseTag(nil, []byte("job='a,b=c\n'"))); got != "job=a_b_c_" {
 		t.Errorf("separators in a value: %q", got)
 	}
+	// A code location keeps its end: the file and line, not the start of a long path.
+	path := "/usr/share/rubygems-integration/all/gems/activesupport-6.1.7/lib/active_support/app/models/job.rb:12:in `poll'"
+	if got := string(parseTag(nil, []byte("line:"+path))); got != "line="+path[len(path)-maxTagValue:] {
+		t.Errorf("line: %q", got)
+	}
 }
 
 // Tags are counted per statement and per poll, capped with "other", and the keys' and

@@ -288,6 +288,7 @@ func mergeKeys(reports []*Report, al *aligner) []Key {
 			m.Storming = m.Storming || k.Storming
 			m.Spinning = m.Spinning || k.Spinning
 			m.WhatIfSaved500ms += k.WhatIfSaved500ms
+			m.Tags = topTags(mergeTagCounts(m.Tags, k.Tags))
 			w := float64(max(k.Polls, 1))
 			a.med.add(k.MedianIntervalMs, w)
 			a.p10.add(k.P10IntervalMs, w)
@@ -445,6 +446,7 @@ func mergePollers(reports []*Report, qps10 float64) []Poller {
 			m.OverlapPct = max(m.OverlapPct, p.OverlapPct)
 			m.Storming = m.Storming || p.Storming
 			m.Spinning = m.Spinning || p.Spinning
+			m.Tags = topTags(mergeTagCounts(m.Tags, p.Tags))
 		}
 	}
 	out := make([]Poller, 0, len(order))
@@ -812,4 +814,13 @@ func mergeCaptures(reports []*Report) *CaptureInput {
 		}
 	}
 	return out
+}
+
+// topTags keeps a merged key's or poller's three most counted tags, as the analyzer does; nil
+// when there are none, as a report without tags has.
+func topTags(ts []TagCount) []TagCount {
+	if len(ts) == 0 {
+		return nil
+	}
+	return ts[:min(len(ts), 3)]
 }

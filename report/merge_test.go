@@ -461,3 +461,38 @@ func TestMergeQueues(t *testing.T) {
 		t.Errorf("queues %#v, tags %#v", none.Queues, none.Tags)
 	}
 }
+
+// A key's and a poller's tags from several proxies add up, and the three most counted stay.
+func TestMergeKeyAndPollerTags(t *testing.T) {
+	a, b := mergeInputs()
+	a, b = cloneReport(t, a), cloneReport(t, b)
+	a.Keys[0].Tags = []TagCount{{Tag: "job=A", Count: 5}, {Tag: "job=B", Count: 4}, {Tag: "job=C", Count: 1}}
+	b.Keys = append(b.Keys, a.Keys[0])
+	b.Keys[len(b.Keys)-1].Tags = []TagCount{{Tag: "job=D", Count: 3}, {Tag: "job=B", Count: 2}}
+	m, err := Merge(a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range m.Keys {
+		if k.Key == a.Keys[0].Key && k.Table == a.Keys[0].Table {
+			want := []TagCount{{Tag: "job=B", Count: 6}, {Tag: "job=A", Count: 5}, {Tag: "job=D", Count: 3}}
+			if !reflect.DeepEqual(k.Tags, want) {
+				t.Fatalf("merged key tags %+v, want %+v", k.Tags, want)
+			}
+			return
+		}
+	}
+	t.Fatal("key missing from the merge")
+}
+
+func cloneReport(t *testing.T, r *Report) *Report {
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out Report
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	return &out
+}

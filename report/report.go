@@ -254,31 +254,32 @@ type Second struct {
 
 // Key is one watched key (a Celery task_id, a group id, ...).
 type Key struct {
-	Table              string    `json:"table"`
-	Column             string    `json:"column"`
-	Key                string    `json:"key"`
-	Polls              int64     `json:"polls"`
-	UnchangedPolls     int64     `json:"unchanged_polls"` // -1: answers not seen (a server log)
-	CachedPolls        int64     `json:"cached_polls"`
-	Rows               int64     `json:"rows"`
-	Writes             int64     `json:"writes"`
-	QPS1               float64   `json:"qps_1s"`
-	QPS10              float64   `json:"qps_10s"`
-	QPS60              float64   `json:"qps_60s"`
-	PeakQPS            float64   `json:"peak_qps"`
-	MedianIntervalMs   float64   `json:"median_interval_ms"` // -1: fewer than two polls
-	P10IntervalMs      float64   `json:"p10_interval_ms"`    // -1: fewer than two polls
-	WaitsPct           float64   `json:"waits_pct"`          // -1: fewer than two polls, or not in the report read
-	FirstSeen          time.Time `json:"first_seen"`
-	LastSeen           time.Time `json:"last_seen"`
-	LastStatus         string    `json:"last_status"`
-	TimeToResultMs     float64   `json:"time_to_result_ms"` // -1: no final status seen
-	PollsAfterTerminal int64     `json:"polls_after_terminal"`
-	Clients            int       `json:"clients"`
-	Storming           bool      `json:"storming"`
-	Spinning           bool      `json:"spinning"`
-	History            []uint32  `json:"history"` // polls per second, the last one aligned with the timeline's last
-	WhatIfSaved500ms   int64     `json:"what_if_saved_500ms"`
+	Table              string     `json:"table"`
+	Column             string     `json:"column"`
+	Key                string     `json:"key"`
+	Polls              int64      `json:"polls"`
+	UnchangedPolls     int64      `json:"unchanged_polls"` // -1: answers not seen (a server log)
+	CachedPolls        int64      `json:"cached_polls"`
+	Rows               int64      `json:"rows"`
+	Writes             int64      `json:"writes"`
+	QPS1               float64    `json:"qps_1s"`
+	QPS10              float64    `json:"qps_10s"`
+	QPS60              float64    `json:"qps_60s"`
+	PeakQPS            float64    `json:"peak_qps"`
+	MedianIntervalMs   float64    `json:"median_interval_ms"` // -1: fewer than two polls
+	P10IntervalMs      float64    `json:"p10_interval_ms"`    // -1: fewer than two polls
+	WaitsPct           float64    `json:"waits_pct"`          // -1: fewer than two polls, or not in the report read
+	FirstSeen          time.Time  `json:"first_seen"`
+	LastSeen           time.Time  `json:"last_seen"`
+	LastStatus         string     `json:"last_status"`
+	TimeToResultMs     float64    `json:"time_to_result_ms"` // -1: no final status seen
+	PollsAfterTerminal int64      `json:"polls_after_terminal"`
+	Clients            int        `json:"clients"`
+	Storming           bool       `json:"storming"`
+	Spinning           bool       `json:"spinning"`
+	History            []uint32   `json:"history"` // polls per second, the last one aligned with the timeline's last
+	WhatIfSaved500ms   int64      `json:"what_if_saved_500ms"`
+	Tags               []TagCount `json:"tags,omitempty"` // the attribution tags its polls carried most, at most 3
 }
 
 // Fingerprint is one normalized statement.
@@ -323,22 +324,23 @@ type Client struct {
 // Poller is one client identity as a poller: its watched polls over all keys, and whether it
 // waited between two polls of a key (docs/report.md, "Spin loops").
 type Poller struct {
-	Address         string  `json:"address"`
-	ApplicationName string  `json:"application_name"`
-	User            string  `json:"user"`
-	Database        string  `json:"database"`
-	Table           string  `json:"table"`
-	Column          string  `json:"column"`
-	Polls           int64   `json:"polls"`
-	PollQPS10       float64 `json:"poll_qps_10s"`
-	PeakQPS         float64 `json:"peak_qps"`
-	QueryShare      float64 `json:"query_share"`
-	Keys            int     `json:"keys"`
-	KeyGapMs        float64 `json:"key_gap_ms"` // -1: no gap yet
-	WaitsPct        float64 `json:"waits_pct"`  // -1: no gap yet
-	OverlapPct      float64 `json:"overlap_pct"`
-	Storming        bool    `json:"storming"`
-	Spinning        bool    `json:"spinning"`
+	Address         string     `json:"address"`
+	ApplicationName string     `json:"application_name"`
+	User            string     `json:"user"`
+	Database        string     `json:"database"`
+	Table           string     `json:"table"`
+	Column          string     `json:"column"`
+	Polls           int64      `json:"polls"`
+	PollQPS10       float64    `json:"poll_qps_10s"`
+	PeakQPS         float64    `json:"peak_qps"`
+	QueryShare      float64    `json:"query_share"`
+	Keys            int        `json:"keys"`
+	KeyGapMs        float64    `json:"key_gap_ms"` // -1: no gap yet
+	WaitsPct        float64    `json:"waits_pct"`  // -1: no gap yet
+	OverlapPct      float64    `json:"overlap_pct"`
+	Storming        bool       `json:"storming"`
+	Spinning        bool       `json:"spinning"`
+	Tags            []TagCount `json:"tags,omitempty"` // the attribution tags its polls carried most, at most 3
 }
 
 // Repeat is a read nobody configured that kept being repeated with the same values.
@@ -547,7 +549,7 @@ func FromSnapshot(s *analyzer.Snapshot, src Source) *Report {
 			FirstSeen: utc(k.FirstSeen), LastSeen: utc(k.LastSeen), LastStatus: k.LastStatus,
 			TimeToResultMs: finiteOr(k.TimeToResultMs, -1), PollsAfterTerminal: k.PollsAfterTerminal,
 			Clients: k.Clients, Storming: k.Storming, Spinning: k.Spinning, History: cloneHistory(k.History),
-			WhatIfSaved500ms: k.WhatIfSaved500ms,
+			WhatIfSaved500ms: k.WhatIfSaved500ms, Tags: tagCounts(k.Tags, false),
 		})
 	}
 	for _, f := range s.Fingerprints {
@@ -572,7 +574,7 @@ func FromSnapshot(s *analyzer.Snapshot, src Source) *Report {
 			Address: p.Address, ApplicationName: p.ApplicationName, User: p.User, Database: p.Database,
 			Table: p.Table, Column: p.Column, Polls: p.Polls, PollQPS10: finite(p.PollQPS10), PeakQPS: finite(p.PeakQPS),
 			QueryShare: finite(p.QueryShare), Keys: p.Keys, KeyGapMs: finiteOr(p.KeyGapMs, -1), WaitsPct: finiteOr(p.WaitsPct, -1),
-			OverlapPct: finite(p.OverlapPct), Storming: p.Storming, Spinning: p.Spinning,
+			OverlapPct: finite(p.OverlapPct), Storming: p.Storming, Spinning: p.Spinning, Tags: tagCounts(p.Tags, false),
 		})
 	}
 	for _, p := range s.Repeats {
