@@ -467,7 +467,7 @@ func (a *Analyzer) fingerprint(cs *connState, ev *event.Event, text []byte) *fpS
 		cs.m.watches, cs.wsGen = ws.list, ws.gen
 		clear(cs.cache[:])
 	}
-	h := maphash.Bytes(a.seed, text)
+	h := maphash.Bytes(a.seed, withoutComment(text))
 	slot := &cs.cache[h%uint64(len(cs.cache))]
 	if slot.fp != nil && slot.hash == h && !slot.fp.evicted.Load() {
 		cs.consts = cs.consts[:0]
@@ -496,8 +496,10 @@ func (a *Analyzer) fingerprint(cs *connState, ev *event.Event, text []byte) *fpS
 		fp.mu.Unlock()
 	}
 	// Only texts without constants map to one fingerprint for good; a literal query changes
-	// with every key, so caching it would only evict useful entries.
-	if len(res.Consts) == 0 {
+	// with every key, so caching it would only evict useful entries. A prepared statement's
+	// text is the same at every execution, and nothing after this reads its constants (its
+	// keys and values are its parameters): it is cached, literals or not.
+	if len(res.Consts) == 0 || ev.Protocol == event.Extended {
 		*slot = textCacheEntry{hash: h, fp: fp}
 	}
 	return fp

@@ -207,7 +207,10 @@ func TestMemoryBoundedWithHeavyKeysExact(t *testing.T) {
 
 // BenchmarkIngest is the analyzer's per-event cost on the storm's statement shapes.
 func BenchmarkIngest(b *testing.B) {
-	for _, mode := range []string{"extended", "simple"} {
+	// extended and simple: a Celery poll; tagged: the same with a sqlcommenter comment whose
+	// traceparent changes with every statement (the tag is parsed every time); queue: an
+	// idle worker's fetch of a job queue that finds nothing.
+	for _, mode := range []string{"extended", "simple", "tagged", "queue"} {
 		b.Run(mode, func(b *testing.B) {
 			a := New(Config{})
 			info := &proxy.ConnInfo{ClientAddr: "127.0.0.1:5000"}
@@ -216,9 +219,18 @@ func BenchmarkIngest(b *testing.B) {
 			var evs []proxy.Event
 			for i := 0; i < 10; i++ {
 				key := fmt.Sprintf("b5517ae9-59ef-46e7-808b-1da17dab972%d", i)
-				if mode == "simple" {
+				switch mode {
+				case "simple":
 					evs = append(evs, simpleEvent(celeryLookup+"'"+key+"'", now))
-				} else {
+				case "tagged":
+					text := fmt.Sprintf("%s$1 /*action='poll',controller='results',framework='django%%3A4.2',traceparent='00-%032x-c532cb4098ac3dd2-01'*/", celeryLookup, i)
+					ev := proxy.Event{Protocol: proxy.Extended, Text: []byte(text), Start: now, Duration: time.Millisecond}
+					ev.Bind = bindBody(b, nil, []byte(key))
+					evs = append(evs, ev)
+				case "queue":
+					evs = append(evs, proxy.Event{Protocol: proxy.Extended, Text: []byte(`WITH locked_jobs AS (SELECT * FROM river_job WHERE state = 'available' AND queue = $1 AND scheduled_at <= now() ORDER BY priority ASC, scheduled_at ASC, id ASC LIMIT $2 FOR UPDATE SKIP LOCKED) UPDATE river_job SET state = 'running', attempt = river_job.attempt + 1 FROM locked_jobs WHERE river_job.id = locked_jobs.id RETURNING river_job.*`),
+						Start: now, Duration: time.Millisecond, Tag: []byte("UPDATE 0")})
+				default:
 					ev := proxy.Event{Protocol: proxy.Extended, Text: []byte(celeryLookup + "$1"), Start: now, Duration: time.Millisecond}
 					ev.Bind = bindBody(b, nil, []byte(key))
 					evs = append(evs, ev)

@@ -3,11 +3,21 @@ package analyzer
 import "fmt"
 
 // Queue describes a job queue kept in PostgreSQL tables: which statements poll it for work
-// and which enqueue. A statement polls a queue when it reads one of its Tables (a SELECT, a
-// subquery or CTE that reads it, an UPDATE or DELETE ... RETURNING, with or without FOR UPDATE
-// SKIP LOCKED) or calls one of its PollFunctions; it enqueues when it inserts into a table or
-// calls one of its EnqueueFunctions. An UPDATE or DELETE that returns nothing (finishing a job)
-// is neither. The matching of names follows PostgreSQL's: unquoted names fold to lower case.
+// and which enqueue.
+//
+// A statement polls a queue when it calls one of its PollFunctions, or when it looks for work
+// in one of its Tables: it reads the table (a SELECT, a subquery or CTE that reads it, an
+// UPDATE or DELETE ... RETURNING); it claims rows (FOR UPDATE, FOR NO KEY UPDATE, SKIP
+// LOCKED, pg_try_advisory_lock), takes the first few (LIMIT) or lists what is there
+// (DISTINCT); and it does not pick its rows by id (id = $1, id IN (1, 2), id = ANY($1):
+// completing, reloading or heart-beating jobs it holds) nor count them (count(*): a
+// dashboard). A queue whose library reads with none of these (PlainPolls) needs no claim. An
+// UPDATE or DELETE of a queue table polls only if it returns rows, and a DELETE only if it
+// locks them (else it is a pruner).
+//
+// It enqueues when it inserts into one of its EnqueueTables (Tables when none) or calls one of
+// its EnqueueFunctions. The matching of names follows PostgreSQL's: unquoted names fold to
+// lower case.
 type Queue struct {
 	Name    string // the preset's name ("oban", "solid_queue", ...) or "--watch-queue"
 	Library string // as its users know it: "Oban", "Solid Queue", ...
@@ -17,6 +27,17 @@ type Queue struct {
 	Tables           []string
 	PollFunctions    []string
 	EnqueueFunctions []string
+	// EnqueueTables, when set, are the tables an insert into which is a new job; inserts into
+	// the other Tables are steps of a job already counted (Solid Queue inserts each job into
+	// solid_queue_jobs, then into solid_queue_ready_executions).
+	EnqueueTables []string
+	// HashedTablePrefix, when set, makes a table of the queue's schema named this prefix and
+	// 56 hex digits one of its Tables: pg-boss keeps a queue created with partition: true in
+	// its own table, j and a SHA-224 of the queue's name.
+	HashedTablePrefix string
+	// PlainPolls says the library looks for work with a plain read, no lock (Django-Q's ORM
+	// broker; and a --watch-queue table, whose library is unknown).
+	PlainPolls bool
 	// Fix is the library's own remedy for polling faster than jobs arrive, by name: its poll
 	// interval setting, LISTEN/NOTIFY where it has it, fewer workers per queue.
 	Fix string
@@ -85,5 +106,5 @@ func ParseQueue(s string) (Queue, error) {
 	if err != nil || w.Column != "x" {
 		return Queue{}, fmt.Errorf("--watch-queue %q: want TABLE or SCHEMA.TABLE", s)
 	}
-	return Queue{Name: s, Library: "--watch-queue", Schema: w.Schema, Tables: []string{w.Table}}, nil
+	return Queue{Name: s, Library: "--watch-queue", Schema: w.Schema, Tables: []string{w.Table}, PlainPolls: true}, nil
 }

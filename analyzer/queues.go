@@ -3,6 +3,7 @@ package analyzer
 import (
 	"bytes"
 	"cmp"
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"strconv"
@@ -28,12 +29,25 @@ func (m *matcher) matchQueue(src []byte) (q int, op queueOp) {
 	q = -1
 	read, target, returning, insert := -1, -1, false, -1
 	pollFn, enqueueFn := -1, -1
+	claims, byID, counts := false, false, false // claims: locks, takes the first N or lists
+	locks, deletes := false, false
 	for i := 0; i < len(m.toks); i++ {
 		switch {
 		case m.is(src, i, "returning"):
 			returning = true
+		case m.is(src, i, "for") && (m.is(src, i+1, "update") || m.is(src, i+1, "no") && m.is(src, i+2, "key")),
+			m.is(src, i, "skip") && m.is(src, i+1, "locked"),
+			(m.is(src, i, "pg_try_advisory_lock") || m.is(src, i, "pg_try_advisory_xact_lock")) && m.punct(src, i+1, '('):
+			claims, locks = true, true
+		case m.is(src, i, "limit"), m.is(src, i, "distinct"):
+			claims = true
+		case m.is(src, i, "count") && m.punct(src, i+1, '('):
+			counts = true
+		case (m.ident(src, i, "id") || m.ident(src, i, "job_id")) && !m.is(src, i-1, "not") && !(m.punct(src, i-1, '.') && m.is(src, i-3, "not")):
+			// NOT id = ANY($2): leaving out the jobs it holds is still a look for work.
+			byID = byID || m.keyedByID(src, i)
 		case m.is(src, i, "insert") && m.is(src, i+1, "into"):
-			if t := m.queueTable(src, i+2, true); t >= 0 && insert < 0 {
+			if t := m.queueTable(src, i+2, true); t >= 0 && insert < 0 && m.enqueueTable(src, i+2, t) {
 				insert = t
 			}
 		case m.is(src, i, "update"):
@@ -50,7 +64,7 @@ func (m *matcher) matchQueue(src []byte) (q int, op queueOp) {
 				j++
 			}
 			if t := m.queueTable(src, j, false); t >= 0 && target < 0 {
-				target = t
+				target, deletes = t, true
 			}
 			i = j // its FROM names the target, not a read
 		case m.is(src, i, "from") || m.is(src, i, "join"):
@@ -74,6 +88,14 @@ func (m *matcher) matchQueue(src []byte) (q int, op queueOp) {
 			}
 		}
 	}
+	looks := func(q int) bool { // looks for work in q's tables, as Queue says
+		return !byID && !counts && (claims || m.queues[q].PlainPolls)
+	}
+	if target >= 0 && (!returning || deletes && !locks) {
+		// An UPDATE or DELETE of the queue that returns nothing gives a worker nothing to do;
+		// a DELETE that takes no lock removes old jobs (a pruner), it does not take work.
+		return -1, queueNone
+	}
 	switch {
 	case enqueueFn >= 0:
 		return enqueueFn, queueEnqueue
@@ -81,12 +103,53 @@ func (m *matcher) matchQueue(src []byte) (q int, op queueOp) {
 		return insert, queueEnqueue
 	case pollFn >= 0:
 		return pollFn, queuePoll
-	case read >= 0:
+	case read >= 0 && looks(read):
 		return read, queuePoll
-	case target >= 0 && returning:
+	case target >= 0 && returning && looks(target):
 		return target, queuePoll
 	}
 	return -1, queueNone
+}
+
+// keyedByID reports whether the id column at token i (optionally qualified) is compared with
+// known values: = $1, = 5, IN ($1, $2), IN (1, 2), = ANY($1), = ANY(ARRAY[...]). A subquery
+// (id IN (SELECT ...), id = (SELECT ...)) or a join (j.id = next.id) is not.
+func (m *matcher) keyedByID(src []byte, i int) bool {
+	j := i + 1
+	value := func(k int) bool {
+		if k >= len(m.toks) {
+			return false
+		}
+		switch m.toks[k].Kind {
+		case sqlscan.Param, sqlscan.Number, sqlscan.String:
+			return true
+		}
+		return m.is(src, k, "array") || m.is(src, k, "unnest")
+	}
+	switch {
+	case m.op(src, j, "=") && m.is(src, j+1, "any") && m.punct(src, j+2, '('):
+		return value(j + 3)
+	case m.op(src, j, "="):
+		return value(j + 1)
+	case m.is(src, j, "in") && m.punct(src, j+1, '('):
+		return value(j + 2)
+	}
+	return false
+}
+
+// enqueueTable reports whether an insert into the table at token i, queue q's, is a new job.
+func (m *matcher) enqueueTable(src []byte, i, q int) bool {
+	tables := m.queues[q].EnqueueTables
+	if len(tables) == 0 {
+		return true
+	}
+	_, name, _ := m.qualifiedName(src, i)
+	for _, t := range tables {
+		if m.ident(src, name, t) {
+			return true
+		}
+	}
+	return false
 }
 
 // queueTable reads [schema.]name at token i and returns the queue whose table it is, or -1.
@@ -106,8 +169,26 @@ func (m *matcher) queueTable(src []byte, i int, insert bool) int {
 				return q
 			}
 		}
+		if qu.HashedTablePrefix != "" && hashedTable(m.text(src, name), qu.HashedTablePrefix) {
+			return q
+		}
 	}
 	return -1
+}
+
+// hashedTable reports whether an unquoted name is prefix and 56 lower-case hex digits: the
+// name of a table made per queue from a SHA-224 of the queue's name (pg-boss's partitions).
+func hashedTable(name []byte, prefix string) bool {
+	rest, ok := bytes.CutPrefix(name, []byte(prefix))
+	if !ok || len(rest) != 56 {
+		return false
+	}
+	for _, c := range rest {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 type queueFn struct {
@@ -205,7 +286,7 @@ func (a *Analyzer) queueEvent(cs *connState, ev *event.Event, q int, op queueOp,
 	qs.polls++
 	qs.ring.add(sec, 1)
 	qs.tags.add(tag)
-	empty := ev.Rows == 0 && !ev.AnswerLost
+	empty := !ev.AnswerLost && (ev.Rows == 0 || ev.Rows == 1 && allNull(ev.FirstRow))
 	switch {
 	case ev.AnswerLost:
 		qs.unknown++
@@ -233,6 +314,25 @@ func (a *Analyzer) queueEvent(cs *connState, ev *event.Event, q int, op queueOp,
 		qs.nInterval++
 	}
 	c.lastNs = max(c.lastNs, start)
+}
+
+// allNull reports whether a DataRow (or the start of one) holds columns and all are NULL: what
+// a fetch function returning a composite gives when there is no job (Procrastinate's
+// procrastinate_fetch_job, graphile-worker's get_job).
+func allNull(row []byte) bool {
+	if len(row) < 2 {
+		return false
+	}
+	n := int(binary.BigEndian.Uint16(row))
+	if n == 0 || len(row) < 2+4*n {
+		return false
+	}
+	for i := 0; i < n; i++ {
+		if int32(binary.BigEndian.Uint32(row[2+4*i:])) != -1 {
+			return false
+		}
+	}
+	return true
 }
 
 // enqueuedRows is how many jobs an enqueue added: the rows of an INSERT's tag ("INSERT 0 5"),

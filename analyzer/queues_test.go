@@ -11,7 +11,8 @@ import (
 
 var testQueues = []Queue{
 	{Name: "jobs", Library: "Jobs", Tables: []string{"jobs"}},
-	{Name: "boss", Library: "Boss", Schema: "boss", Tables: []string{"job"}, PollFunctions: []string{"fetch_job"}, EnqueueFunctions: []string{"add_job"}},
+	{Name: "boss", Library: "Boss", Schema: "boss", Tables: []string{"job"}, PollFunctions: []string{"fetch_job"}, EnqueueFunctions: []string{"add_job"}, HashedTablePrefix: "j"},
+	{Name: "plain", Tables: []string{"plain_jobs"}, PlainPolls: true},
 }
 
 // classifyQueue runs the matcher the way lookupOf does.
@@ -31,9 +32,21 @@ func TestMatchQueue(t *testing.T) {
 		{`SELECT id FROM jobs WHERE queue = $1 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED`, 0, queuePoll},
 		{`WITH next AS (SELECT id FROM jobs WHERE state = 'ready' LIMIT 5 FOR UPDATE SKIP LOCKED) UPDATE jobs SET state = 'running' FROM next WHERE jobs.id = next.id RETURNING jobs.*`, 0, queuePoll},
 		{`UPDATE "jobs" SET locked_at = now() WHERE id IN (SELECT id FROM "jobs" WHERE locked_at IS NULL LIMIT 1 FOR UPDATE) RETURNING *`, 0, queuePoll},
-		{`UPDATE ONLY jobs SET state = 'running' WHERE state = 'ready' RETURNING id`, 0, queuePoll},
+		{`UPDATE ONLY jobs SET state = 'running' WHERE id IN (SELECT id FROM jobs WHERE state = 'ready' LIMIT 10) RETURNING id`, 0, queuePoll},
 		{`DELETE FROM jobs WHERE id = (SELECT id FROM jobs LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING *`, 0, queuePoll},
-		{`SELECT j.* FROM queue_meta m JOIN jobs j ON j.queue = m.name`, 0, queuePoll},
+		{`SELECT j.* FROM queue_meta m JOIN jobs j ON j.queue = m.name LIMIT 1`, 0, queuePoll},
+		{`SELECT DISTINCT queue FROM jobs WHERE state = 'available'`, 0, queuePoll},
+		{`SELECT * FROM jobs WHERE queue = $1 AND NOT id = ANY($2) LIMIT 1`, 0, queuePoll}, // leaving out its own jobs
+		{`SELECT * FROM jobs j WHERE j.ready AND pg_try_advisory_lock(j.id)`, 0, queuePoll},
+		// Reads that take no work: no claim, by id, a count, a pruner, a rescuer.
+		{`SELECT * FROM jobs WHERE state = 'ready'`, -1, queueNone},
+		{`SELECT "jobs".* FROM "jobs" WHERE "jobs"."id" = $1 LIMIT $2`, -1, queueNone},
+		{`SELECT * FROM jobs WHERE id IN (1, 2) FOR UPDATE`, -1, queueNone},
+		{`UPDATE jobs SET state = 'done' WHERE id = ANY($1::bigint[]) RETURNING id`, -1, queueNone},
+		{`SELECT count(*) FROM jobs WHERE state = 'ready' LIMIT 1`, -1, queueNone},
+		{`DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE state = 'done' LIMIT 1000)`, -1, queueNone},
+		{`DELETE FROM jobs USING (SELECT id FROM jobs WHERE state = 'done' LIMIT 1000) s WHERE jobs.id = s.id RETURNING jobs.id`, -1, queueNone},
+		{`UPDATE jobs SET state = 'ready' WHERE state = 'running' AND started_at < now() - interval '1 hour' RETURNING id`, -1, queueNone},
 		{`INSERT INTO jobs (queue, args) VALUES ($1, $2)`, 0, queueEnqueue},
 		{`INSERT INTO jobs (queue, args) SELECT q, a FROM jobs_staging`, 0, queueEnqueue},
 		// Finishing or deleting one job reads nothing back: not a poll.
@@ -42,14 +55,20 @@ func TestMatchQueue(t *testing.T) {
 		// A schema-bound queue needs its schema: an unqualified "job" is anybody's table.
 		{`SELECT * FROM job WHERE id = 1`, -1, queueNone},
 		{`SELECT * FROM boss.job WHERE state = 'created' FOR UPDATE SKIP LOCKED`, 1, queuePoll},
-		{`SELECT * FROM "boss"."job"`, 1, queuePoll},
+		{`SELECT * FROM "boss"."job" LIMIT 1`, 1, queuePoll},
 		{`SELECT * FROM boss.fetch_job($1, $2)`, 1, queuePoll},
 		{`SELECT boss.add_job('q', '{}'::json)`, 1, queueEnqueue},
 		{`SELECT fetch_job($1)`, -1, queueNone},
 		// Names fold like PostgreSQL's: "Jobs" quoted is another table.
-		{`SELECT * FROM JOBS`, 0, queuePoll},
-		{`SELECT * FROM "Jobs"`, -1, queueNone},
+		{`SELECT * FROM JOBS LIMIT 1`, 0, queuePoll},
+		{`SELECT * FROM "Jobs" LIMIT 1`, -1, queueNone},
 		{`SELECT 1`, -1, queueNone},
+		// A queue whose library reads with no claim (and --watch-queue's).
+		{`SELECT * FROM plain_jobs WHERE state = 'ready'`, 2, queuePoll},
+		{`SELECT count(*) FROM plain_jobs`, -1, queueNone},
+		// pg-boss's per-queue tables.
+		{`SELECT id FROM boss.j0123456789abcdef0123456789abcdef0123456789abcdef01234567 LIMIT 1 FOR UPDATE SKIP LOCKED`, 1, queuePoll},
+		{`SELECT id FROM boss.j0123 LIMIT 1 FOR UPDATE SKIP LOCKED`, -1, queueNone},
 	}
 	for _, c := range cases {
 		q, op := classifyQueue(testQueues, c.stmt)
@@ -169,5 +188,28 @@ func TestParseQueue(t *testing.T) {
 		if _, err := ParseQueue(bad); err == nil {
 			t.Errorf("%q: no error", bad)
 		}
+	}
+}
+
+// A fetch function that returns its composite type gives one row of NULLs when there is no
+// job (Procrastinate's procrastinate_fetch_job): an empty poll, as is no row at all.
+func TestQueueEmptyPollOfNulls(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	a := New(Config{Now: func() time.Time { return now }, Epoch: now, Queues: testQueues})
+	c := &proxy.ConnInfo{ClientAddr: "10.0.0.1:1", User: "u", Database: "d"}
+	a.ConnOpened(c)
+	nulls := []byte{0, 3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	job := []byte{0, 3, 0, 0, 0, 1, '7', 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	for _, row := range [][]byte{nulls, job, nulls, nil} {
+		rows := int64(1)
+		if row == nil {
+			rows = 0
+		}
+		now = now.Add(time.Second)
+		a.Statements(c, []proxy.Event{{Protocol: proxy.Extended, Text: []byte(`SELECT * FROM boss.fetch_job($1)`), Start: now, Rows: rows, FirstRow: row,
+			Tag: []byte(fmt.Sprintf("SELECT %d", rows))}})
+	}
+	if q := a.Snapshot().Queues[0]; q.Polls != 4 || q.EmptyPolls != 3 {
+		t.Fatalf("%+v; want 4 polls, 3 empty", q)
 	}
 }

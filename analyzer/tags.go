@@ -111,20 +111,44 @@ func (t *tagTable) snapshot(sec int64) []TagStat {
 // the text only, which costs nothing for the statements without one: a "*/" that ends a
 // statement cannot be inside a string literal of a complete statement.
 func commentOf(text []byte) []byte {
-	t := bytes.TrimRight(text, " \t\r\n;")
-	if bytes.HasSuffix(t, []byte("*/")) {
-		if i := bytes.LastIndex(t[:len(t)-2], []byte("/*")); i >= 0 {
-			return t[i+2 : len(t)-2]
-		}
-		return nil
-	}
-	t = bytes.TrimLeft(text, " \t\r\n")
-	if bytes.HasPrefix(t, []byte("/*")) {
-		if i := bytes.Index(t[2:], []byte("*/")); i >= 0 {
-			return t[2 : 2+i]
-		}
+	if start, end := commentSpan(text); start >= 0 {
+		return text[start+2 : end-2]
 	}
 	return nil
+}
+
+// commentSpan is where commentOf's comment lies in text, "/*" to "*/" included; -1, -1: none.
+func commentSpan(text []byte) (start, end int) {
+	t := bytes.TrimRight(text, " \t\r\n;")
+	if bytes.HasSuffix(t, []byte("*/")) {
+		// Backwards from the end: the cost is the comment's length, not the statement's.
+		for i := len(t) - 4; i >= 0; i-- {
+			if t[i] == '/' && t[i+1] == '*' {
+				return i, len(t)
+			}
+		}
+		return -1, -1
+	}
+	lead := len(text) - len(bytes.TrimLeft(text, " \t\r\n"))
+	if bytes.HasPrefix(text[lead:], []byte("/*")) {
+		if i := bytes.Index(text[lead+2:], []byte("*/")); i >= 0 {
+			return lead, lead + 2 + i + 2
+		}
+	}
+	return -1, -1
+}
+
+// withoutComment is text without commentOf's comment, which changes nothing of the statement:
+// the text that the fingerprint cache keys on, so that a new traceparent is no new text.
+func withoutComment(text []byte) []byte {
+	start, end := commentSpan(text)
+	switch {
+	case start < 0:
+		return text
+	case start == 0 || len(bytes.TrimSpace(text[:start])) == 0:
+		return text[end:]
+	}
+	return text[:start]
 }
 
 // parseTag reads a comment body's key/value pairs (sqlcommenter key='value' or marginalia

@@ -1,14 +1,17 @@
 // Package metrics serves the analyzer's numbers to Prometheus, and the proxy's health checks
 // (/healthz, /readyz). Values are read from a snapshot at scrape time, so the hot path pays
 // nothing for metrics. Labels are bounded: per-table for watched lookups, per-fingerprint only
-// for the top fingerprints, per TTL for the what-if estimate, per quantile for the cache's
-// served age; never a task_id.
+// for the top fingerprints, per job queue (the presets' and --watch-queue's), per attribution
+// tag only for the top tags, per TTL for the what-if estimate, per quantile for the cache's
+// served age; never a task_id or a client.
 package metrics
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -20,6 +23,9 @@ import (
 
 // TopFingerprints is how many fingerprints get their own series.
 const TopFingerprints = 20
+
+// TopTags is how many attribution tags get their own series: those with the most polls.
+const TopTags = 20
 
 // Source gives the snapshot to export; analyzer.Analyzer implements it.
 type Source interface{ Snapshot() *analyzer.Snapshot }
@@ -61,6 +67,14 @@ var (
 	descWhatIfPolls = prometheus.NewDesc("pgpollwatch_whatif_polls_total", "Watched key polls the what-if estimate considered.", nil, nil)
 )
 
+// Job queues polled for work, and the attribution tags of statements' comments.
+var (
+	descQueuePolls    = prometheus.NewDesc("pgpollwatch_queue_polls_total", "Statements that polled a job queue for work, per queue.", []string{"queue"}, nil)
+	descQueueEmpty    = prometheus.NewDesc("pgpollwatch_queue_empty_polls_total", "Polls of a job queue that found no job, per queue; absent when the answers are not seen (a server log).", []string{"queue"}, nil)
+	descQueueEnqueued = prometheus.NewDesc("pgpollwatch_queue_enqueued_total", "Jobs enqueued into a job queue, per queue.", []string{"queue"}, nil)
+	descTagPolls      = prometheus.NewDesc("pgpollwatch_tag_polls_total", "Polls (watched lookups and job queue polls) whose statement carried an attribution tag in its comment (sqlcommenter, marginalia), per tag (top "+strconv.Itoa(TopTags)+" by polls only).", []string{"tag"}, nil)
+)
+
 // The configuration in force, which a reload (SIGHUP) may change.
 var (
 	descStormQPS    = prometheus.NewDesc("pgpollwatch_storm_threshold_qps", "Polls per second of one key at or above which it storms (--storm-qps).", nil, nil)
@@ -92,6 +106,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		descCacheHits, descCacheMisses, descCacheFills, descCacheInval, descCacheDiscarded, descCacheBypassed, descCacheSaved,
 		descCacheEntries, descCacheBytes, descCacheEnabled, descCacheTTL, descCacheAge, descWhatIfSaved, descWhatIfPolls,
 		descReused, descKept, descKeptDiscarded, descKeptIdle,
+		descQueuePolls, descQueueEmpty, descQueueEnqueued, descTagPolls,
 		descStormQPS, descSweepQPS, descStormWindow, descReloads, descReloadOK, descReloadTime} {
 		ch <- d
 	}
@@ -145,6 +160,16 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		counter(descFPCalls, float64(f.Calls), f.Fingerprint, f.Command, strconv.FormatBool(f.Watched))
 	}
+	for _, q := range s.Queues { // one per configured queue
+		counter(descQueuePolls, float64(q.Polls), q.Queue)
+		if q.EmptyPolls >= 0 {
+			counter(descQueueEmpty, float64(q.EmptyPolls), q.Queue)
+		}
+		counter(descQueueEnqueued, float64(q.Enqueued), q.Queue)
+	}
+	for _, t := range topTags(s.Tags) {
+		counter(descTagPolls, float64(t.Polls), t.Tag)
+	}
 	if cs := s.Coalesce; cs != nil {
 		counter(descCacheHits, float64(cs.Hits))
 		counter(descCacheMisses, float64(cs.Misses))
@@ -193,6 +218,18 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		counter(descWhatIfSaved, float64(w.Saved), ttlLabel(w.TTL))
 	}
+}
+
+// topTags are the TopTags tags with the most polls; a tag that carried none has no series.
+func topTags(tags []analyzer.TagStat) []analyzer.TagStat {
+	var out []analyzer.TagStat
+	for _, t := range tags {
+		if t.Polls > 0 {
+			out = append(out, t)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b analyzer.TagStat) int { return cmp.Compare(b.Polls, a.Polls) })
+	return out[:min(len(out), TopTags)]
 }
 
 // ttlLabel writes a TTL in seconds, as Prometheus writes durations: 0.1s, 0.5s, 1s, 5s.

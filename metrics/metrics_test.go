@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -148,16 +149,7 @@ func TestCacheMetrics(t *testing.T) {
 // runs with --reuse-server-connections), and absent when it does not.
 func TestReuseMetrics(t *testing.T) {
 	a := analyzer.New(analyzer.Config{})
-	scrape := func() string {
-		srv := httptest.NewServer(Handler(a, nil))
-		defer srv.Close()
-		res, err := srv.Client().Get(srv.URL + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(res.Body)
-		return string(body)
-	}
+	scrape := func() string { return scrapeSource(t, a) }
 	if text := scrape(); strings.Contains(text, "pgpollwatch_server_connections") {
 		t.Error("/metrics has reuse series while reuse is off")
 	}
@@ -179,6 +171,19 @@ type snapSource struct{ s *analyzer.Snapshot }
 
 func (f snapSource) Snapshot() *analyzer.Snapshot { return f.s }
 
+// scrapeSource is /metrics of a handler over src.
+func scrapeSource(t *testing.T, src Source) string {
+	t.Helper()
+	srv := httptest.NewServer(Handler(src, nil))
+	defer srv.Close()
+	res, err := srv.Client().Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	return string(body)
+}
+
 // TestSpinLoopMetrics: spin loops are counted by kind (a key's, a poller's over many keys),
 // storming pollers too, and no client identity or key becomes a label.
 func TestSpinLoopMetrics(t *testing.T) {
@@ -192,14 +197,7 @@ func TestSpinLoopMetrics(t *testing.T) {
 		},
 	}
 	s.Totals.StormsActive = 4
-	srv := httptest.NewServer(Handler(snapSource{s}, nil))
-	defer srv.Close()
-	res, err := srv.Client().Get(srv.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(res.Body)
-	text := string(body)
+	text := scrapeSource(t, snapSource{s})
 	for _, want := range []string{
 		`pgpollwatch_spin_loops_active{kind="key"} 1`,
 		`pgpollwatch_spin_loops_active{kind="poller"} 1`,
@@ -289,5 +287,54 @@ func TestReadyz(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != http.StatusNotFound {
 		t.Errorf("/readyz without a probe: %d, want 404", res.StatusCode)
+	}
+}
+
+// TestQueueAndTagMetrics: every job queue's polls, empty polls (only when the answers were
+// seen) and enqueued jobs, by queue; the polls of the TopTags tags with the most polls, by tag;
+// never a client.
+func TestQueueAndTagMetrics(t *testing.T) {
+	s := &analyzer.Snapshot{
+		Queues: []analyzer.QueueStat{
+			{Queue: "oban", Library: "Oban", Polls: 14_736, EmptyPolls: 14_590, EmptyPct: 99, Enqueued: 154,
+				Clients: []analyzer.QueueClient{{Address: "10.7.7.7", ApplicationName: "secret-worker", Polls: 14_736}}},
+			{Queue: "solid_queue", Polls: 307, EmptyPolls: -1, EmptyPct: -1, Enqueued: 17}, // from a server log: answers unknown
+		},
+	}
+	// 25 tags with polls (tag-00 has the fewest), one without: the 20 busiest by polls get a series.
+	s.Tags = append(s.Tags, analyzer.TagStat{Tag: "controller=orders,action=create", Queries: 99_999, QPS10: 500})
+	for i := range 25 {
+		s.Tags = append(s.Tags, analyzer.TagStat{Tag: fmt.Sprintf("job=Job%02d", i), Queries: int64(1000 + i), Polls: int64(100 + i)})
+	}
+	text := scrapeSource(t, snapSource{s})
+	for _, want := range []string{
+		"# TYPE pgpollwatch_queue_polls_total counter\n",
+		`pgpollwatch_queue_polls_total{queue="oban"} 14736` + "\n",
+		`pgpollwatch_queue_polls_total{queue="solid_queue"} 307` + "\n",
+		"# TYPE pgpollwatch_queue_empty_polls_total counter\n",
+		`pgpollwatch_queue_empty_polls_total{queue="oban"} 14590` + "\n",
+		"# TYPE pgpollwatch_queue_enqueued_total counter\n",
+		`pgpollwatch_queue_enqueued_total{queue="oban"} 154` + "\n",
+		`pgpollwatch_queue_enqueued_total{queue="solid_queue"} 17` + "\n",
+		"# TYPE pgpollwatch_tag_polls_total counter\n",
+		`pgpollwatch_tag_polls_total{tag="job=Job24"} 124` + "\n",
+		`pgpollwatch_tag_polls_total{tag="job=Job05"} 105` + "\n",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	for _, absent := range []string{
+		`pgpollwatch_queue_empty_polls_total{queue="solid_queue"}`, // unknown is no series, never 0
+		`tag="job=Job04"`, `tag="job=Job00"`, // past the top 20
+		`tag="controller=orders,action=create"`, // no polls
+		"secret-worker", "10.7.7.7",
+	} {
+		if strings.Contains(text, absent) {
+			t.Errorf("/metrics has %q", absent)
+		}
+	}
+	if n := strings.Count(text, "\npgpollwatch_tag_polls_total{"); n != TopTags {
+		t.Errorf("%d tag series, want %d", n, TopTags)
 	}
 }

@@ -217,6 +217,9 @@ func storySnapshot(start time.Time, seconds int, keys []keySpec, host string) *a
 		}
 	}
 	s.Watches = []analyzer.WatchStat{{Table: "celery_taskmeta", Column: "task_id", Origin: "celery", Lookups: polls, Writes: 6 * int64(seconds)}}
+	if seconds > 0 {
+		queueStory(s, int64(seconds), host)
+	}
 	if len(s.Storms) > 0 {
 		s.Findings = []analyzer.Finding{{ID: "poll:celery_taskmeta.task_id|spin", Kind: "spin-poll", Severity: "high",
 			Summary:  fmt.Sprintf("Spin loop: %d celery_taskmeta.task_id value(s) polled %d times/s in total, a poll every 16.7 ms (median)", len(s.Storms), watchedPerSec),
@@ -224,6 +227,29 @@ func storySnapshot(start time.Time, seconds int, keys []keySpec, host string) *a
 			Fix:      "Stop busy-waiting on results. Chain the work with a chord or a callback (group(...) | callback.s()) instead of looping on AsyncResult.ready()."}}
 	}
 	return s
+}
+
+// queueStory adds to a story an Oban queue polled 50 times a second by two workers, 98% of
+// the polls in vain, while a job comes once a second; the statements' comments name the code.
+func queueStory(s *analyzer.Snapshot, seconds int64, host string) {
+	s.Queues = []analyzer.QueueStat{{Queue: "oban", Library: "Oban", Tables: "oban_jobs",
+		Polls: 50 * seconds, EmptyPolls: 49 * seconds, EmptyPct: 98, Enqueued: seconds,
+		PollsPerSec10: 50, PollsPerSec: 50, EnqueuedPerSec: 1, IntervalP50Ms: 40,
+		Clients: []analyzer.QueueClient{
+			{Address: "10.0.4.1", ApplicationName: "oban@" + host, User: "app", Database: "prod", Polls: 30 * seconds,
+				EmptyPolls: 29 * seconds, PollsPerSec10: 30, IntervalP50Ms: 33},
+			{Address: "10.0.4.2", ApplicationName: "oban@" + host, User: "app", Database: "prod", Polls: 20 * seconds,
+				EmptyPolls: 20 * seconds, PollsPerSec10: 20, IntervalP50Ms: 50},
+		},
+		Tags: []analyzer.TagCount{{Tag: "job=PollJob", Count: 30 * seconds, PerSec10: 30}, {Tag: "controller=jobs,action=show", Count: 20 * seconds, PerSec10: 20}},
+	}}
+	s.Tags = []analyzer.TagStat{
+		{Tag: "job=PollJob", Queries: 31 * seconds, Polls: 30 * seconds, QPS10: 31, PollsPerSec10: 30},
+		{Tag: "controller=jobs,action=show", Queries: 25 * seconds, Polls: 20 * seconds, QPS10: 25, PollsPerSec10: 20},
+	}
+	for i := range s.Storms {
+		s.Storms[i].Tags = []analyzer.TagCount{{Tag: "task=wait_for_group", Count: s.Storms[i].Polls, PerSec10: s.Storms[i].PeakQPS}}
+	}
 }
 
 // incidentKeys are the ten subtasks of the story, ~60 polls/s each (597 in total).

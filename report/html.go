@@ -49,7 +49,11 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 		}
 		return fmtDur(s.EndedAt.Sub(s.StartedAt))
 	},
-	"lower": strings.ToLower,
+	"lower":       strings.ToLower,
+	"empty":       fmtEmpty,
+	"clientItems": queueClientItems,
+	"tagItems":    tagItems,
+	"tagList":     func(ts []TagCount) string { return joinItems(tagItems(ts)) },
 }).Parse(htmlTemplateText))
 
 type htmlView struct {
@@ -62,6 +66,7 @@ type htmlView struct {
 	Keys        rows[Key]
 	FPs         rows[Fingerprint]
 	Clients     rows[Client]
+	Tags        rows[Tag]
 	Duration    string
 	SingleProxy *Proxy
 	Storming    int
@@ -72,6 +77,8 @@ type htmlView struct {
 	WhatIfPolls    int64
 	WhatIfSentence string
 	WhatIfNote     string
+
+	QueuesNote, TagsNote string
 }
 
 // rows splits a long table into the rows shown and the rows folded away.
@@ -129,7 +136,7 @@ func peakSentence(p *Peak) string {
 
 func newHTMLView(r *Report) *htmlView {
 	v := &htmlView{R: r, Chart: buildChart(r), Keys: split(r.Keys), FPs: split(r.Fingerprints), Clients: split(r.Clients),
-		Duration: fmtDur(r.duration())}
+		Tags: split(r.Tags), Duration: fmtDur(r.duration()), QueuesNote: queuesNote, TagsNote: tagsNote}
 	head := r.Headline
 	if head == "" {
 		head = Headline(r)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -296,6 +298,36 @@ func keysOf(m map[string]string) []string {
 	return out
 }
 
+// rendered is a report as a person reads it: the HTML page, the Markdown and the text.
+type rendered struct {
+	doc      *html.Node
+	md, text string
+}
+
+func render(t *testing.T, r *Report) rendered {
+	t.Helper()
+	var hb, mb, tb bytes.Buffer
+	if err := WriteHTML(&hb, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteMarkdown(&mb, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteText(&tb, r); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := html.Parse(&hb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rendered{doc: doc, md: mb.String(), text: tb.String()}
+}
+
+// section is the page's section with that id; nil when it has none.
+func (p rendered) section(id string) *html.Node {
+	return find(p.doc, func(n *html.Node) bool { return n.DataAtom == atom.Section && attr(n, "id") == id })
+}
+
 // TestCoalescingSections: the cache's numbers and the what-if table, in HTML and Markdown,
 // exactly when the report has them.
 func TestCoalescingSections(t *testing.T) {
@@ -325,23 +357,10 @@ func TestCoalescingSections(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			var hb, mb bytes.Buffer
-			if err := WriteHTML(&hb, c.r); err != nil {
-				t.Fatal(err)
-			}
-			if err := WriteMarkdown(&mb, c.r); err != nil {
-				t.Fatal(err)
-			}
-			doc, err := html.Parse(&hb)
-			if err != nil {
-				t.Fatal(err)
-			}
-			section := func(id string) *html.Node {
-				return find(doc, func(n *html.Node) bool { return n.DataAtom == atom.Section && attr(n, "id") == id })
-			}
-			md := mb.String()
+			page := render(t, c.r)
+			md := page.md
 
-			cs := section("coalescing")
+			cs := page.section("coalescing")
 			if (cs != nil) != c.cache || strings.Contains(md, "## Coalescing") != c.cache {
 				t.Fatalf("coalescing section in HTML %v, in Markdown %v; want %v", cs != nil, strings.Contains(md, "## Coalescing"), c.cache)
 			}
@@ -354,7 +373,7 @@ func TestCoalescingSections(t *testing.T) {
 				}
 			}
 
-			ws := section("what-if")
+			ws := page.section("what-if")
 			if (ws != nil) != c.whatIf || strings.Contains(md, "## What coalescing would save") != c.whatIf {
 				t.Fatalf("what-if section in HTML %v, want %v", ws != nil, c.whatIf)
 			}
@@ -422,19 +441,8 @@ func TestReuseSection(t *testing.T) {
 		want bool
 	}{{"reuse on", withReuse, true}, {"reuse off", without, false}} {
 		t.Run(c.name, func(t *testing.T) {
-			var hb, mb bytes.Buffer
-			if err := WriteHTML(&hb, c.r); err != nil {
-				t.Fatal(err)
-			}
-			if err := WriteMarkdown(&mb, c.r); err != nil {
-				t.Fatal(err)
-			}
-			doc, err := html.Parse(&hb)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sec := find(doc, func(n *html.Node) bool { return n.DataAtom == atom.Section && attr(n, "id") == "reuse" })
-			md := mb.String()
+			page := render(t, c.r)
+			sec, md := page.section("reuse"), page.md
 			if (sec != nil) != c.want || strings.Contains(md, "## Server connection reuse") != c.want {
 				t.Fatalf("reuse section in HTML %v, in Markdown %v; want %v", sec != nil, strings.Contains(md, "## Server connection reuse"), c.want)
 			}
@@ -448,5 +456,122 @@ func TestReuseSection(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestQueuesAndTags: the job queues and attribution tags of a snapshot, in the HTML page, the
+// Markdown and the text summary, exactly when the report has them; a server log's unknown
+// empty polls are "not in a log", never 0%.
+func TestQueuesAndTags(t *testing.T) {
+	proxy := FromSnapshot(storySnapshot(t0, 60, incidentKeys()[:2], "app-1"), Source{Host: "app-1"})
+	fromLog := FromSnapshot(storySnapshot(t0, 60, incidentKeys()[:2], "app-1"), Source{Input: "server log: pg.log"})
+	fromLog.NoAnswers = true
+	fromLog.Queues[0].EmptyPolls, fromLog.Queues[0].EmptyPct = -1, -1
+	without := FromSnapshot(storySnapshot(t0, 60, incidentKeys()[:2], "app-1"), Source{})
+	without.Queues, without.Tags = []Queue{}, []Tag{}
+	for i := range without.Storms {
+		without.Storms[i].Tags = nil
+	}
+
+	// The queue's row, cell by cell, as the page shows it; Markdown has the same cells.
+	row := []string{"Obanoban", "oban_jobs", "3,000", "50", "50", "98%", "60", "1", "40 ms",
+		"oban@app-1 10.0.4.1: 1,800 polls, 30/soban@app-1 10.0.4.2: 1,200 polls, 20/s", "job=PollJob (1,800)controller=jobs,action=show (1,200)"}
+	mdRow := "| Oban | oban | `oban_jobs` | 3,000 | 50 | 50 | 98% | 60 | 1 | 40 ms | oban@app-1 10.0.4.1: 1,800 polls, 30/s; oban@app-1 10.0.4.2: 1,200 polls, 20/s | " +
+		mdText("job=PollJob (1,800); controller=jobs,action=show (1,200)") + " |"
+	textLine := "  Oban on oban_jobs: 3,000 polls, 50/s (avg 50/s), 98% empty, 60 enqueued (1/s), median interval 40 ms; " +
+		"clients: oban@app-1 10.0.4.1: 1,800 polls, 30/s; oban@app-1 10.0.4.2: 1,200 polls, 20/s; tags: job=PollJob (1,800); controller=jobs,action=show (1,200)\n"
+	tagRows := [][]string{{"job=PollJob", "1,860", "31", "1,800", "30"}, {"controller=jobs,action=show", "1,500", "25", "1,200", "20"}}
+	stormTags := "tags: task=wait_for_group (3,600)"
+
+	for _, c := range []struct {
+		name  string
+		r     *Report
+		empty string // the empty cell; "" when there is no queue
+		text  string // the same in the text
+	}{{"proxy", proxy, "98%", "98% empty"}, {"server log", fromLog, notInLog, "empty polls not in a log"}, {"without", without, "", ""}} {
+		t.Run(c.name, func(t *testing.T) {
+			page := render(t, c.r)
+			bodyRows := func(n *html.Node) [][]string {
+				var out [][]string
+				for tr := range n.Descendants() {
+					if tr.DataAtom == atom.Tr && tr.Parent.DataAtom == atom.Tbody {
+						var cells []string
+						for td := range tr.ChildNodes() {
+							cells = append(cells, textOf(td))
+						}
+						out = append(out, cells)
+					}
+				}
+				return out
+			}
+			md, text := page.md, page.text
+			qs, ts := page.section("queues"), page.section("tags")
+			if c.empty == "" {
+				if qs != nil || ts != nil || strings.Contains(md, "## Job queues") || strings.Contains(md, "## Attribution tags") ||
+					strings.Contains(text, "Job queues") || strings.Contains(text, "Attribution tags") || strings.Contains(textOf(page.doc)+md+text, "tags: ") {
+					t.Fatal("queues or tags rendered for a report without them")
+				}
+				return
+			}
+			if qs == nil || ts == nil {
+				t.Fatalf("queues section %v, tags section %v", qs != nil, ts != nil)
+			}
+			wantRow := slices.Clone(row)
+			wantRow[5] = c.empty
+			if got := bodyRows(qs); len(got) != 1 || !slices.Equal(got[0], wantRow) {
+				t.Errorf("queue row\n got %q\nwant %q", got, wantRow)
+			}
+			if want := strings.Replace(mdRow, "| 98% |", "| "+mdText(c.empty)+" |", 1); !strings.Contains(md, want) {
+				t.Errorf("Markdown lacks the queue row %q:\n%s", want, md)
+			}
+			if want := strings.Replace(textLine, "98% empty", c.text, 1); !strings.Contains(text, "Job queues (1)\n"+want) {
+				t.Errorf("text lacks %q:\n%s", want, text)
+			}
+			if got := bodyRows(ts); !reflect.DeepEqual(got, tagRows) {
+				t.Errorf("tag rows %q, want %q", got, tagRows)
+			}
+			for _, r := range tagRows {
+				if want := "| " + mdCode(r[0]) + " | " + strings.Join(r[1:], " | ") + " |"; !strings.Contains(md, want) {
+					t.Errorf("Markdown lacks the tag row %q", want)
+				}
+				if want := fmt.Sprintf("  %s: %s queries (%s/s), %s polls (%s/s)\n", r[0], r[1], r[2], r[3], r[4]); !strings.Contains(text, want) {
+					t.Errorf("text lacks the tag line %q", want)
+				}
+			}
+			// Each storm names the tags its polls carried, in every format.
+			storms := page.section("storms")
+			for _, st := range c.r.Storms {
+				want := "tags: " + joinItems(tagItems(st.Tags))
+				if !strings.Contains(textOf(storms), want) || !strings.Contains(md, mdText(want)) || !strings.Contains(text, want) {
+					t.Errorf("storm of %s%s lacks %q", st.Key, st.Address, want)
+				}
+			}
+			if !strings.Contains(textOf(storms), stormTags) {
+				t.Errorf("storms lack %q", stormTags)
+			}
+		})
+	}
+
+	// The JSON carries every field, the unknown as -1.
+	var jb bytes.Buffer
+	if err := WriteJSON(&jb, fromLog); err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(jb.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]any{
+		"queues[].queue": "oban", "queues[].library": "Oban", "queues[].tables": "oban_jobs", "queues[].polls": 3000.0,
+		"queues[].empty_polls": -1.0, "queues[].empty_pct": -1.0, "queues[].enqueued": 60.0, "queues[].polls_per_sec_10s": 50.0,
+		"queues[].polls_per_sec": 50.0, "queues[].enqueued_per_sec": 1.0, "queues[].interval_p50_ms": 40.0,
+		"queues[].clients[].address": "10.0.4.1", "queues[].clients[].empty_polls": 29.0 * 60, "queues[].clients[].polls_per_sec_10s": 30.0,
+		"queues[].clients[].interval_p50_ms": 33.0, "queues[].tags[].tag": "job=PollJob", "queues[].tags[].count": 1800.0, "queues[].tags[].per_sec_10s": 30.0,
+		"tags[].tag": "job=PollJob", "tags[].queries": 1860.0, "tags[].polls": 1800.0, "tags[].qps_10s": 31.0, "tags[].polls_per_sec_10s": 30.0,
+		"storms[].tags[].tag": "task=wait_for_group",
+	} {
+		if got := walk(t, doc, strings.Split(path, ".")); got[0] != want {
+			t.Errorf("%s = %v, want %v", path, got[0], want)
+		}
 	}
 }

@@ -145,6 +145,14 @@ func Decode(data []byte) (*Report, error) {
 	if err := json.Unmarshal(data, r); err != nil {
 		return nil, fmt.Errorf("malformed pgpollwatch report: %w", err)
 	}
+	// Reports from before queues and tags were reported have neither: written again, they
+	// have empty lists, never null.
+	if r.Queues == nil {
+		r.Queues = []Queue{}
+	}
+	if r.Tags == nil {
+		r.Tags = []Tag{}
+	}
 	return r, nil
 }
 

@@ -15,6 +15,7 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	m.header(r, v)
 	m.findings(r, v)
 	m.keys(r, v)
+	m.queues(r, v)
 	m.relief(r, v)
 	m.clients(r, v)
 	m.statements(r, v)
@@ -148,6 +149,25 @@ func (m *md) keys(r *Report, v *htmlView) {
 	}
 }
 
+// queues writes the job queues polled.
+func (m *md) queues(r *Report, v *htmlView) {
+	if len(r.Queues) == 0 {
+		return
+	}
+	m.line(fmt.Sprintf("## Job queues (%d)", len(r.Queues)))
+	m.blank()
+	var rows [][]string
+	for _, q := range r.Queues {
+		rows = append(rows, []string{mdText(orDash(q.Library)), mdText(q.Queue), mdCode(q.Tables), fmtInt(q.Polls), fmtRate(q.PollsPerSec10),
+			fmtRate(q.PollsPerSec), mdText(fmtEmpty(q.EmptyPct)), fmtInt(q.Enqueued), fmtRate(q.EnqueuedPerSec), fmtMs(q.IntervalP50Ms),
+			mdText(orDash(joinItems(queueClientItems(q.Clients)))), mdText(orDash(joinItems(tagItems(q.Tags))))})
+	}
+	m.table([]string{"library", "queue", "tables", "polls", "polls/s", "avg polls/s", "empty", "enqueued", "enqueued/s", "interval", "top clients", "top tags"},
+		"lllrrrrrrrll", rows)
+	m.line(mdText(queuesNote))
+	m.blank()
+}
+
 // relief writes the coalescing cache, what a cache would save, and server connection reuse.
 func (m *md) relief(r *Report, v *htmlView) {
 	if r.Coalesce != nil {
@@ -225,6 +245,18 @@ func (m *md) clients(r *Report, v *htmlView) {
 			"in which it waited 20 ms or more, overlap the share of its polling statements that began while another of its connections was busy (above 0%: several processes share the identity).")
 		m.blank()
 	}
+
+	if len(r.Tags) > 0 {
+		m.line(fmt.Sprintf("## Attribution tags (%d)", len(r.Tags)))
+		m.blank()
+		var rows [][]string
+		for _, t := range r.Tags {
+			rows = append(rows, []string{mdCode(t.Tag), fmtInt(t.Queries), fmtRate(t.QPS10), fmtInt(t.Polls), fmtRate(t.PollsPerSec10)})
+		}
+		m.table([]string{"tag", "queries", "q/s", "polls", "polls/s"}, "lrrrr", rows)
+		m.line(mdText(tagsNote))
+		m.blank()
+	}
 }
 
 // statements writes the statements and the repeated reads.
@@ -285,6 +317,9 @@ func (m *md) storms(r *Report, v *htmlView) {
 					mdText(orDash(s.User)), mdText(orDash(s.Database)), s.Keys, mdText(s.Table+"."+s.Column), fmtPct(s.QueryShare, 1))
 			default:
 				what = mdText(s.Kind) + ": " + mdCode(s.Query)
+			}
+			if len(s.Tags) > 0 {
+				what += "; tags: " + mdText(joinItems(tagItems(s.Tags)))
 			}
 			ended, lasted := fmtTime(s.EndedAt), fmtDur(s.EndedAt.Sub(s.StartedAt))
 			if s.EndedAt.IsZero() {

@@ -33,6 +33,11 @@ import (
 //     in practice the same read seen by two proxies stays two entries.
 //   - storms: concatenated, by start. findings: concatenated, deduplicated by id (the first
 //     keeps its text, gains the evidence lines it lacked and the highest severity).
+//   - queues, united by name: polls, enqueued and rates summed; empty polls summed over the
+//     reports that saw answers, empty_pct recomputed over those reports' polls (-1 when none
+//     did); interval_p50_ms weighted by polls, as keys' medians. Their clients united by
+//     identity and their tags by tag, the same way.
+//   - tags, united by tag: counts and rates summed.
 //   - watches united by (table, column), counts summed. proxies: concatenated.
 //   - coalesce: present if any report has it; counts, entries, bytes and their bounds summed,
 //     served ages the largest, enabled if any proxy had it on, ttl the largest, scope the
@@ -109,11 +114,16 @@ func Merge(reports ...*Report) (*Report, error) {
 	out.Clients = mergeClients(reports, out.Totals.WatchedLookups)
 	out.Pollers = mergePollers(reports, out.Rates.QPS10)
 	out.Repeats = mergeRepeats(reports)
+	out.Queues = mergeQueues(reports)
+	out.Tags = mergeTags(reports)
 	out.Storms = []Storm{}
 	out.Watches = []Watch{}
 	watchAt := map[[2]string]int{}
 	for _, r := range reports {
-		out.Storms = append(out.Storms, r.Storms...)
+		for _, st := range r.Storms {
+			st.Tags = slices.Clone(st.Tags)
+			out.Storms = append(out.Storms, st)
+		}
 		for _, w := range r.Watches {
 			id := [2]string{w.Table, w.Column}
 			if i, ok := watchAt[id]; ok {
@@ -278,6 +288,7 @@ func mergeKeys(reports []*Report, al *aligner) []Key {
 			m.Storming = m.Storming || k.Storming
 			m.Spinning = m.Spinning || k.Spinning
 			m.WhatIfSaved500ms += k.WhatIfSaved500ms
+			m.Tags = topTags(mergeTagCounts(m.Tags, k.Tags))
 			w := float64(max(k.Polls, 1))
 			a.med.add(k.MedianIntervalMs, w)
 			a.p10.add(k.P10IntervalMs, w)
@@ -435,6 +446,7 @@ func mergePollers(reports []*Report, qps10 float64) []Poller {
 			m.OverlapPct = max(m.OverlapPct, p.OverlapPct)
 			m.Storming = m.Storming || p.Storming
 			m.Spinning = m.Spinning || p.Spinning
+			m.Tags = topTags(mergeTagCounts(m.Tags, p.Tags))
 		}
 	}
 	out := make([]Poller, 0, len(order))
@@ -477,6 +489,136 @@ func mergeRepeats(reports []*Report) []Repeat {
 	}
 	slices.SortStableFunc(out, func(x, y Repeat) int {
 		return cmp.Or(cmp.Compare(y.QPS10, x.QPS10), cmp.Compare(y.Reads, x.Reads))
+	})
+	return out
+}
+
+// emptyPct is the share in percent of empty polls among the polls of the reports that saw
+// answers (knownPolls): a server log's polls, whose answers are unknown, must not dilute a
+// proxy's share. -1 when no report saw answers.
+func emptyPct(empty, knownPolls int64) float64 {
+	switch {
+	case empty < 0:
+		return -1
+	case knownPolls == 0:
+		return 0
+	}
+	return 100 * float64(empty) / float64(knownPolls)
+}
+
+func mergeQueues(reports []*Report) []Queue {
+	type acc struct {
+		q          Queue
+		knownPolls int64 // polls of the reports that saw answers
+		interval   weightedMean
+		clients    []QueueClient
+		tags       [][]TagCount
+	}
+	var order []string
+	accs := map[string]*acc{}
+	for _, r := range reports {
+		for _, q := range r.Queues {
+			a := accs[q.Queue]
+			if a == nil {
+				a = &acc{q: Queue{Queue: q.Queue, EmptyPolls: -1}}
+				accs[q.Queue] = a
+				order = append(order, q.Queue)
+			}
+			m := &a.q
+			m.Library = cmp.Or(m.Library, q.Library)
+			m.Tables = cmp.Or(m.Tables, q.Tables)
+			m.Polls += q.Polls
+			m.EmptyPolls = addKnown(m.EmptyPolls, q.EmptyPolls)
+			if q.EmptyPolls >= 0 {
+				a.knownPolls += q.Polls
+			}
+			m.Enqueued += q.Enqueued
+			m.PollsPerSec10 += q.PollsPerSec10
+			m.PollsPerSec += q.PollsPerSec
+			m.EnqueuedPerSec += q.EnqueuedPerSec
+			a.interval.add(q.IntervalP50Ms, float64(max(q.Polls, 1)))
+			a.clients = append(a.clients, q.Clients...)
+			a.tags = append(a.tags, q.Tags)
+		}
+	}
+	out := make([]Queue, 0, len(order))
+	for _, id := range order {
+		a := accs[id]
+		q := a.q
+		q.EmptyPct, q.IntervalP50Ms = emptyPct(q.EmptyPolls, a.knownPolls), a.interval.value()
+		q.Clients = mergeQueueClients(a.clients)
+		q.Tags = mergeTagCounts(a.tags...)
+		out = append(out, q)
+	}
+	slices.SortStableFunc(out, func(x, y Queue) int {
+		return cmp.Or(cmp.Compare(y.PollsPerSec10, x.PollsPerSec10), cmp.Compare(y.Polls, x.Polls), cmp.Compare(x.Queue, y.Queue))
+	})
+	return out
+}
+
+// mergeQueueClients unites one queue's clients from several reports by identity.
+func mergeQueueClients(all []QueueClient) []QueueClient {
+	type id struct{ addr, app, user, db string }
+	var order []id
+	accs := map[id]*QueueClient{}
+	intervals := map[id]*weightedMean{}
+	for _, c := range all {
+		k := id{c.Address, c.ApplicationName, c.User, c.Database}
+		m := accs[k]
+		if m == nil {
+			m = &QueueClient{Address: c.Address, ApplicationName: c.ApplicationName, User: c.User, Database: c.Database, EmptyPolls: -1}
+			accs[k], intervals[k] = m, &weightedMean{}
+			order = append(order, k)
+		}
+		m.Polls += c.Polls
+		m.EmptyPolls = addKnown(m.EmptyPolls, c.EmptyPolls)
+		m.PollsPerSec10 += c.PollsPerSec10
+		intervals[k].add(c.IntervalP50Ms, float64(max(c.Polls, 1)))
+	}
+	out := make([]QueueClient, 0, len(order))
+	for _, k := range order {
+		c := *accs[k]
+		c.IntervalP50Ms = intervals[k].value()
+		out = append(out, c)
+	}
+	slices.SortStableFunc(out, func(x, y QueueClient) int {
+		return cmp.Or(cmp.Compare(y.PollsPerSec10, x.PollsPerSec10), cmp.Compare(y.Polls, x.Polls))
+	})
+	return out
+}
+
+// mergeTagCounts unites lists of tag counts by tag, counts and rates summed, the most counted
+// first.
+func mergeTagCounts(lists ...[]TagCount) []TagCount {
+	out := []TagCount{}
+	at := map[string]int{}
+	for _, l := range lists {
+		for _, t := range l {
+			m := unite(&out, at, t.Tag, TagCount{Tag: t.Tag})
+			m.Count += t.Count
+			m.PerSec10 += t.PerSec10
+		}
+	}
+	slices.SortStableFunc(out, func(x, y TagCount) int {
+		return cmp.Or(cmp.Compare(y.Count, x.Count), cmp.Compare(y.PerSec10, x.PerSec10))
+	})
+	return out
+}
+
+func mergeTags(reports []*Report) []Tag {
+	out := []Tag{}
+	at := map[string]int{}
+	for _, r := range reports {
+		for _, t := range r.Tags {
+			m := unite(&out, at, t.Tag, Tag{Tag: t.Tag})
+			m.Queries += t.Queries
+			m.Polls += t.Polls
+			m.QPS10 += t.QPS10
+			m.PollsPerSec10 += t.PollsPerSec10
+		}
+	}
+	slices.SortStableFunc(out, func(x, y Tag) int {
+		return cmp.Or(cmp.Compare(y.QPS10, x.QPS10), cmp.Compare(y.Queries, x.Queries), cmp.Compare(x.Tag, y.Tag))
 	})
 	return out
 }
@@ -573,14 +715,9 @@ func mergeWhatIf(reports []*Report) []WhatIf {
 	at := map[float64]int{}
 	for _, r := range reports {
 		for _, w := range r.WhatIf {
-			i, ok := at[w.TTLMs]
-			if !ok {
-				at[w.TTLMs] = len(out)
-				out = append(out, WhatIf{TTLMs: w.TTLMs})
-				i = len(out) - 1
-			}
-			out[i].Polls += w.Polls
-			out[i].Saved += w.Saved
+			m := unite(&out, at, w.TTLMs, WhatIf{TTLMs: w.TTLMs})
+			m.Polls += w.Polls
+			m.Saved += w.Saved
 		}
 	}
 	for i := range out {
@@ -590,6 +727,18 @@ func mergeWhatIf(reports []*Report) []WhatIf {
 	}
 	slices.SortFunc(out, func(a, b WhatIf) int { return cmp.Compare(a.TTLMs, b.TTLMs) })
 	return out
+}
+
+// unite returns the entry of *out whose identity is id (at indexes them), appending first
+// when there is none yet. The pointer is valid until the next append.
+func unite[K comparable, T any](out *[]T, at map[K]int, id K, first T) *T {
+	i, ok := at[id]
+	if !ok {
+		i = len(*out)
+		at[id] = i
+		*out = append(*out, first)
+	}
+	return &(*out)[i]
 }
 
 // addKnown adds count v to sum, where -1 means not known (a server log sees no answers): the
@@ -665,4 +814,13 @@ func mergeCaptures(reports []*Report) *CaptureInput {
 		}
 	}
 	return out
+}
+
+// topTags keeps a merged key's or poller's three most counted tags, as the analyzer does; nil
+// when there are none, as a report without tags has.
+func topTags(ts []TagCount) []TagCount {
+	if len(ts) == 0 {
+		return nil
+	}
+	return ts[:min(len(ts), 3)]
 }

@@ -370,3 +370,129 @@ func TestMergePollers(t *testing.T) {
 		t.Errorf("a poller without gaps got waits %v, key gap %v", w.WaitsPct, w.KeyGapMs)
 	}
 }
+
+// TestMergeQueues: one queue seen by two proxies and a server log is one queue: counts and rates
+// summed, the empty share of the polls whose answers were seen (the log's polls leave it alone),
+// the interval weighted by polls; clients and tags united. A queue only the log saw keeps its
+// empty polls unknown.
+func TestMergeQueues(t *testing.T) {
+	client := func(addr string, polls, empty int64, perSec, interval float64) QueueClient {
+		return QueueClient{Address: addr, ApplicationName: "worker", User: "app", Database: "prod",
+			Polls: polls, EmptyPolls: empty, PollsPerSec10: perSec, IntervalP50Ms: interval}
+	}
+	proxyA := &Report{SchemaVersion: SchemaVersion,
+		Queues: []Queue{{Queue: "oban", Library: "Oban", Tables: "oban_jobs", Polls: 100, EmptyPolls: 90, EmptyPct: 90, Enqueued: 10,
+			PollsPerSec10: 10, PollsPerSec: 9, EnqueuedPerSec: 1, IntervalP50Ms: 100,
+			Clients: []QueueClient{client("10.0.0.1", 100, 90, 10, 100)},
+			Tags:    []TagCount{{Tag: "job=PollJob", Count: 100, PerSec10: 10}}}},
+		Tags:   []Tag{{Tag: "job=PollJob", Queries: 110, Polls: 100, QPS10: 11, PollsPerSec10: 10}},
+		Storms: []Storm{{Kind: "key", Key: "k", Tags: []TagCount{{Tag: "job=PollJob", Count: 50, PerSec10: 5}}}},
+	}
+	proxyB := &Report{SchemaVersion: SchemaVersion,
+		Queues: []Queue{{Queue: "oban", Library: "Oban", Tables: "oban_jobs", Polls: 300, EmptyPolls: 150, EmptyPct: 50, Enqueued: 30,
+			PollsPerSec10: 30, PollsPerSec: 25, EnqueuedPerSec: 3, IntervalP50Ms: 20,
+			Clients: []QueueClient{client("10.0.0.2", 200, 100, 20, 10), client("10.0.0.1", 100, 50, 10, 40)},
+			Tags:    []TagCount{{Tag: "job=PollJob", Count: 200, PerSec10: 20}, {Tag: "other", Count: 100, PerSec10: 10}}}},
+		Tags: []Tag{{Tag: "other", Queries: 500, Polls: 100, QPS10: 50, PollsPerSec10: 10}, {Tag: "job=PollJob", Queries: 220, Polls: 200, QPS10: 22, PollsPerSec10: 20}},
+	}
+	serverLog := &Report{SchemaVersion: SchemaVersion, NoAnswers: true,
+		Queues: []Queue{
+			{Queue: "oban", Polls: 600, EmptyPolls: -1, EmptyPct: -1, Enqueued: 60, PollsPerSec10: 0, PollsPerSec: 60, EnqueuedPerSec: 6,
+				IntervalP50Ms: 50, Clients: []QueueClient{client("10.0.0.1", 600, -1, 0, 50)}, Tags: []TagCount{}},
+			{Queue: "solid_queue", Library: "Solid Queue", Tables: "solid_queue_ready_executions", Polls: 40, EmptyPolls: -1, EmptyPct: -1,
+				IntervalP50Ms: -1, Clients: []QueueClient{client("10.0.0.3", 40, -1, 0, -1)}, Tags: []TagCount{}},
+		},
+	}
+	before, _ := json.Marshal([]*Report{proxyA, proxyB, serverLog})
+	m, err := Merge(proxyA, proxyB, serverLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Queues) != 2 || m.Queues[0].Queue != "oban" {
+		t.Fatalf("queues %+v", m.Queues)
+	}
+	q := m.Queues[0]
+	// Empty share: (90 + 150) / (100 + 300) polls whose answers were seen, not / 1000.
+	// Interval: (100×100 + 20×300 + 50×600) / 1000.
+	if q.Library != "Oban" || q.Tables != "oban_jobs" || q.Polls != 1000 || q.EmptyPolls != 240 || q.EmptyPct != 60 ||
+		q.Enqueued != 100 || q.PollsPerSec10 != 40 || q.PollsPerSec != 94 || q.EnqueuedPerSec != 10 || q.IntervalP50Ms != 46 {
+		t.Errorf("merged queue %+v", q)
+	}
+	// 10.0.0.1 through all three: polls 800, empty polls known from the proxies only (90 + 50),
+	// interval (100×100 + 40×100 + 50×600) / 800.
+	wantClients := []QueueClient{client("10.0.0.1", 800, 140, 20, 55), client("10.0.0.2", 200, 100, 20, 10)}
+	if !reflect.DeepEqual(q.Clients, wantClients) {
+		t.Errorf("queue clients\n got %+v\nwant %+v", q.Clients, wantClients)
+	}
+	if want := []TagCount{{Tag: "job=PollJob", Count: 300, PerSec10: 30}, {Tag: "other", Count: 100, PerSec10: 10}}; !reflect.DeepEqual(q.Tags, want) {
+		t.Errorf("queue tags %+v, want %+v", q.Tags, want)
+	}
+	if sq := m.Queues[1]; sq.Queue != "solid_queue" || sq.Polls != 40 || sq.EmptyPolls != -1 || sq.EmptyPct != -1 || sq.IntervalP50Ms != -1 ||
+		sq.Clients[0].EmptyPolls != -1 || sq.Tags == nil {
+		t.Errorf("a queue only the log saw: %+v", sq)
+	}
+	wantTags := []Tag{{Tag: "other", Queries: 500, Polls: 100, QPS10: 50, PollsPerSec10: 10}, {Tag: "job=PollJob", Queries: 330, Polls: 300, QPS10: 33, PollsPerSec10: 30}}
+	if !reflect.DeepEqual(m.Tags, wantTags) {
+		t.Errorf("tags\n got %+v\nwant %+v", m.Tags, wantTags)
+	}
+	if len(m.Storms) != 1 || !reflect.DeepEqual(m.Storms[0].Tags, proxyA.Storms[0].Tags) {
+		t.Fatalf("storms %+v", m.Storms)
+	}
+	m.Storms[0].Tags[0].Count = 0
+	m.Queues[0].Clients[0].Polls = 0
+	if after, _ := json.Marshal([]*Report{proxyA, proxyB, serverLog}); string(before) != string(after) {
+		t.Fatal("Merge modified its inputs, or shares their storms' tags or queue clients")
+	}
+
+	// One report merges to itself.
+	one, err := Merge(proxyB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(one.Queues, proxyB.Queues) || !reflect.DeepEqual(one.Tags, proxyB.Tags) {
+		t.Errorf("a merge of one report changed its queues or tags:\n%+v\n%+v", one.Queues, one.Tags)
+	}
+	// Reports without queues or tags (older writers) merge to empty lists, never null.
+	none, err := Merge(&Report{SchemaVersion: SchemaVersion})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if none.Queues == nil || none.Tags == nil {
+		t.Errorf("queues %#v, tags %#v", none.Queues, none.Tags)
+	}
+}
+
+// A key's and a poller's tags from several proxies add up, and the three most counted stay.
+func TestMergeKeyAndPollerTags(t *testing.T) {
+	a, b := mergeInputs()
+	a, b = cloneReport(t, a), cloneReport(t, b)
+	a.Keys[0].Tags = []TagCount{{Tag: "job=A", Count: 5}, {Tag: "job=B", Count: 4}, {Tag: "job=C", Count: 1}}
+	b.Keys = append(b.Keys, a.Keys[0])
+	b.Keys[len(b.Keys)-1].Tags = []TagCount{{Tag: "job=D", Count: 3}, {Tag: "job=B", Count: 2}}
+	m, err := Merge(a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range m.Keys {
+		if k.Key == a.Keys[0].Key && k.Table == a.Keys[0].Table {
+			want := []TagCount{{Tag: "job=B", Count: 6}, {Tag: "job=A", Count: 5}, {Tag: "job=D", Count: 3}}
+			if !reflect.DeepEqual(k.Tags, want) {
+				t.Fatalf("merged key tags %+v, want %+v", k.Tags, want)
+			}
+			return
+		}
+	}
+	t.Fatal("key missing from the merge")
+}
+
+func cloneReport(t *testing.T, r *Report) *Report {
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out Report
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	return &out
+}

@@ -45,6 +45,8 @@ type Report struct {
 	Storms       []Storm       `json:"storms"`
 	Findings     []Finding     `json:"findings"`
 	Watches      []Watch       `json:"watches"`
+	Queues       []Queue       `json:"queues"` // job queues polled, busiest first
+	Tags         []Tag         `json:"tags"`   // attribution tags of statements' comments, busiest first
 
 	// NoAnswers says no source of the report saw answers (a server log): unchanged counts and
 	// rows are -1 and last statuses empty. In a merge with a proxy's report, the keys the
@@ -252,31 +254,32 @@ type Second struct {
 
 // Key is one watched key (a Celery task_id, a group id, ...).
 type Key struct {
-	Table              string    `json:"table"`
-	Column             string    `json:"column"`
-	Key                string    `json:"key"`
-	Polls              int64     `json:"polls"`
-	UnchangedPolls     int64     `json:"unchanged_polls"` // -1: answers not seen (a server log)
-	CachedPolls        int64     `json:"cached_polls"`
-	Rows               int64     `json:"rows"`
-	Writes             int64     `json:"writes"`
-	QPS1               float64   `json:"qps_1s"`
-	QPS10              float64   `json:"qps_10s"`
-	QPS60              float64   `json:"qps_60s"`
-	PeakQPS            float64   `json:"peak_qps"`
-	MedianIntervalMs   float64   `json:"median_interval_ms"` // -1: fewer than two polls
-	P10IntervalMs      float64   `json:"p10_interval_ms"`    // -1: fewer than two polls
-	WaitsPct           float64   `json:"waits_pct"`          // -1: fewer than two polls, or not in the report read
-	FirstSeen          time.Time `json:"first_seen"`
-	LastSeen           time.Time `json:"last_seen"`
-	LastStatus         string    `json:"last_status"`
-	TimeToResultMs     float64   `json:"time_to_result_ms"` // -1: no final status seen
-	PollsAfterTerminal int64     `json:"polls_after_terminal"`
-	Clients            int       `json:"clients"`
-	Storming           bool      `json:"storming"`
-	Spinning           bool      `json:"spinning"`
-	History            []uint32  `json:"history"` // polls per second, the last one aligned with the timeline's last
-	WhatIfSaved500ms   int64     `json:"what_if_saved_500ms"`
+	Table              string     `json:"table"`
+	Column             string     `json:"column"`
+	Key                string     `json:"key"`
+	Polls              int64      `json:"polls"`
+	UnchangedPolls     int64      `json:"unchanged_polls"` // -1: answers not seen (a server log)
+	CachedPolls        int64      `json:"cached_polls"`
+	Rows               int64      `json:"rows"`
+	Writes             int64      `json:"writes"`
+	QPS1               float64    `json:"qps_1s"`
+	QPS10              float64    `json:"qps_10s"`
+	QPS60              float64    `json:"qps_60s"`
+	PeakQPS            float64    `json:"peak_qps"`
+	MedianIntervalMs   float64    `json:"median_interval_ms"` // -1: fewer than two polls
+	P10IntervalMs      float64    `json:"p10_interval_ms"`    // -1: fewer than two polls
+	WaitsPct           float64    `json:"waits_pct"`          // -1: fewer than two polls, or not in the report read
+	FirstSeen          time.Time  `json:"first_seen"`
+	LastSeen           time.Time  `json:"last_seen"`
+	LastStatus         string     `json:"last_status"`
+	TimeToResultMs     float64    `json:"time_to_result_ms"` // -1: no final status seen
+	PollsAfterTerminal int64      `json:"polls_after_terminal"`
+	Clients            int        `json:"clients"`
+	Storming           bool       `json:"storming"`
+	Spinning           bool       `json:"spinning"`
+	History            []uint32   `json:"history"` // polls per second, the last one aligned with the timeline's last
+	WhatIfSaved500ms   int64      `json:"what_if_saved_500ms"`
+	Tags               []TagCount `json:"tags,omitempty"` // the attribution tags its polls carried most, at most 3
 }
 
 // Fingerprint is one normalized statement.
@@ -321,22 +324,23 @@ type Client struct {
 // Poller is one client identity as a poller: its watched polls over all keys, and whether it
 // waited between two polls of a key (docs/report.md, "Spin loops").
 type Poller struct {
-	Address         string  `json:"address"`
-	ApplicationName string  `json:"application_name"`
-	User            string  `json:"user"`
-	Database        string  `json:"database"`
-	Table           string  `json:"table"`
-	Column          string  `json:"column"`
-	Polls           int64   `json:"polls"`
-	PollQPS10       float64 `json:"poll_qps_10s"`
-	PeakQPS         float64 `json:"peak_qps"`
-	QueryShare      float64 `json:"query_share"`
-	Keys            int     `json:"keys"`
-	KeyGapMs        float64 `json:"key_gap_ms"` // -1: no gap yet
-	WaitsPct        float64 `json:"waits_pct"`  // -1: no gap yet
-	OverlapPct      float64 `json:"overlap_pct"`
-	Storming        bool    `json:"storming"`
-	Spinning        bool    `json:"spinning"`
+	Address         string     `json:"address"`
+	ApplicationName string     `json:"application_name"`
+	User            string     `json:"user"`
+	Database        string     `json:"database"`
+	Table           string     `json:"table"`
+	Column          string     `json:"column"`
+	Polls           int64      `json:"polls"`
+	PollQPS10       float64    `json:"poll_qps_10s"`
+	PeakQPS         float64    `json:"peak_qps"`
+	QueryShare      float64    `json:"query_share"`
+	Keys            int        `json:"keys"`
+	KeyGapMs        float64    `json:"key_gap_ms"` // -1: no gap yet
+	WaitsPct        float64    `json:"waits_pct"`  // -1: no gap yet
+	OverlapPct      float64    `json:"overlap_pct"`
+	Storming        bool       `json:"storming"`
+	Spinning        bool       `json:"spinning"`
+	Tags            []TagCount `json:"tags,omitempty"` // the attribution tags its polls carried most, at most 3
 }
 
 // Repeat is a read nobody configured that kept being repeated with the same values.
@@ -377,6 +381,55 @@ type Storm struct {
 	Keys            int     `json:"keys,omitempty"`
 	QueryShare      float64 `json:"query_share,omitempty"`
 	OverlapPct      float64 `json:"overlap_pct,omitempty"`
+
+	Tags []TagCount `json:"tags,omitempty"` // the attribution tags its polls carried most, at most 3
+}
+
+// Queue is one job queue kept in PostgreSQL tables (Oban, Solid Queue, ...): how often it was
+// polled for work, how often a poll found none, and how often work was enqueued.
+type Queue struct {
+	Queue          string        `json:"queue"`
+	Library        string        `json:"library"`
+	Tables         string        `json:"tables"` // comma-separated
+	Polls          int64         `json:"polls"`
+	EmptyPolls     int64         `json:"empty_polls"` // -1: answers not seen (a server log)
+	EmptyPct       float64       `json:"empty_pct"`   // of the polls whose answers were seen; -1 when none were
+	Enqueued       int64         `json:"enqueued"`
+	PollsPerSec10  float64       `json:"polls_per_sec_10s"`
+	PollsPerSec    float64       `json:"polls_per_sec"`    // from its first poll to its last
+	EnqueuedPerSec float64       `json:"enqueued_per_sec"` // over the same span
+	IntervalP50Ms  float64       `json:"interval_p50_ms"`  // -1: no client polled it twice
+	Clients        []QueueClient `json:"clients"`          // busiest first
+	Tags           []TagCount    `json:"tags"`             // the attribution tags its polls carried
+}
+
+// QueueClient is one client's polls of a queue.
+type QueueClient struct {
+	Address         string  `json:"address"`
+	ApplicationName string  `json:"application_name"`
+	User            string  `json:"user"`
+	Database        string  `json:"database"`
+	Polls           int64   `json:"polls"`
+	EmptyPolls      int64   `json:"empty_polls"` // -1: answers not seen
+	PollsPerSec10   float64 `json:"polls_per_sec_10s"`
+	IntervalP50Ms   float64 `json:"interval_p50_ms"` // -1: fewer than two polls
+}
+
+// TagCount is how many statements (or polls) carried one attribution tag.
+type TagCount struct {
+	Tag      string  `json:"tag"`
+	Count    int64   `json:"count"`
+	PerSec10 float64 `json:"per_sec_10s"`
+}
+
+// Tag is the statements that carried one attribution tag (a sqlcommenter or marginalia
+// comment's key=value pairs: which code sent them), from every client.
+type Tag struct {
+	Tag           string  `json:"tag"`
+	Queries       int64   `json:"queries"`
+	Polls         int64   `json:"polls"` // watched lookups and queue polls
+	QPS10         float64 `json:"qps_10s"`
+	PollsPerSec10 float64 `json:"polls_per_sec_10s"`
 }
 
 // Finding is a problem with its evidence and a concrete fix.
@@ -479,6 +532,8 @@ func FromSnapshot(s *analyzer.Snapshot, src Source) *Report {
 		Storms:       make([]Storm, 0, len(s.Storms)),
 		Findings:     make([]Finding, 0, len(s.Findings)),
 		Watches:      make([]Watch, 0, len(s.Watches)),
+		Queues:       make([]Queue, 0, len(s.Queues)),
+		Tags:         make([]Tag, 0, len(s.Tags)),
 	}
 	for _, t := range s.Timeline {
 		r.Timeline = append(r.Timeline, Second{Time: utc(t.Time), Queries: t.Queries, Watched: t.Watched,
@@ -494,7 +549,7 @@ func FromSnapshot(s *analyzer.Snapshot, src Source) *Report {
 			FirstSeen: utc(k.FirstSeen), LastSeen: utc(k.LastSeen), LastStatus: k.LastStatus,
 			TimeToResultMs: finiteOr(k.TimeToResultMs, -1), PollsAfterTerminal: k.PollsAfterTerminal,
 			Clients: k.Clients, Storming: k.Storming, Spinning: k.Spinning, History: cloneHistory(k.History),
-			WhatIfSaved500ms: k.WhatIfSaved500ms,
+			WhatIfSaved500ms: k.WhatIfSaved500ms, Tags: tagCounts(k.Tags, false),
 		})
 	}
 	for _, f := range s.Fingerprints {
@@ -519,7 +574,7 @@ func FromSnapshot(s *analyzer.Snapshot, src Source) *Report {
 			Address: p.Address, ApplicationName: p.ApplicationName, User: p.User, Database: p.Database,
 			Table: p.Table, Column: p.Column, Polls: p.Polls, PollQPS10: finite(p.PollQPS10), PeakQPS: finite(p.PeakQPS),
 			QueryShare: finite(p.QueryShare), Keys: p.Keys, KeyGapMs: finiteOr(p.KeyGapMs, -1), WaitsPct: finiteOr(p.WaitsPct, -1),
-			OverlapPct: finite(p.OverlapPct), Storming: p.Storming, Spinning: p.Spinning,
+			OverlapPct: finite(p.OverlapPct), Storming: p.Storming, Spinning: p.Spinning, Tags: tagCounts(p.Tags, false),
 		})
 	}
 	for _, p := range s.Repeats {
@@ -531,7 +586,7 @@ func FromSnapshot(s *analyzer.Snapshot, src Source) *Report {
 			StartedAt: utc(st.StartedAt), EndedAt: utc(st.EndedAt), Active: st.Active, Polls: st.Polls,
 			PeakQPS: finite(st.PeakQPS), Spin: st.Spin, MedianIntervalMs: finite(st.MedianIntervalMs), WaitsPct: finiteOr(st.WaitsPct, -1),
 			Address: st.Address, ApplicationName: st.ApplicationName, User: st.User, Database: st.Database,
-			Keys: st.Keys, QueryShare: finite(st.QueryShare), OverlapPct: finite(st.OverlapPct)})
+			Keys: st.Keys, QueryShare: finite(st.QueryShare), OverlapPct: finite(st.OverlapPct), Tags: tagCounts(st.Tags, false)})
 	}
 	for _, f := range s.Findings {
 		r.Findings = append(r.Findings, Finding{ID: f.ID, Kind: f.Kind, Severity: f.Severity, Summary: f.Summary,
@@ -539,6 +594,20 @@ func FromSnapshot(s *analyzer.Snapshot, src Source) *Report {
 	}
 	for _, w := range s.Watches {
 		r.Watches = append(r.Watches, Watch(w))
+	}
+	for _, q := range s.Queues {
+		clients := make([]QueueClient, 0, len(q.Clients))
+		for _, c := range q.Clients {
+			clients = append(clients, QueueClient{Address: c.Address, ApplicationName: c.ApplicationName, User: c.User, Database: c.Database,
+				Polls: c.Polls, EmptyPolls: c.EmptyPolls, PollsPerSec10: finite(c.PollsPerSec10), IntervalP50Ms: finiteOr(c.IntervalP50Ms, -1)})
+		}
+		r.Queues = append(r.Queues, Queue{Queue: q.Queue, Library: q.Library, Tables: q.Tables,
+			Polls: q.Polls, EmptyPolls: q.EmptyPolls, EmptyPct: finiteOr(q.EmptyPct, -1), Enqueued: q.Enqueued,
+			PollsPerSec10: finite(q.PollsPerSec10), PollsPerSec: finite(q.PollsPerSec), EnqueuedPerSec: finite(q.EnqueuedPerSec),
+			IntervalP50Ms: finiteOr(q.IntervalP50Ms, -1), Clients: clients, Tags: tagCounts(q.Tags, true)})
+	}
+	for _, t := range s.Tags {
+		r.Tags = append(r.Tags, Tag{Tag: t.Tag, Queries: t.Queries, Polls: t.Polls, QPS10: finite(t.QPS10), PollsPerSec10: finite(t.PollsPerSec10)})
 	}
 	if c := s.Coalesce; c != nil {
 		r.Coalesce = &Coalesce{Enabled: c.Enabled, TTLMs: ms(c.TTL), Scope: c.Scope, Hits: c.Hits, Misses: c.Misses,
@@ -592,6 +661,19 @@ func finiteOr(f, or float64) float64 {
 }
 
 func cloneHistory(h []uint32) []uint32 { return append(make([]uint32, 0, len(h)), h...) }
+
+// tagCounts copies a snapshot's tag counts; none is nil unless always, when a list must be
+// written even empty.
+func tagCounts(ts []analyzer.TagCount, always bool) []TagCount {
+	if len(ts) == 0 && !always {
+		return nil
+	}
+	out := make([]TagCount, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, TagCount{Tag: t.Tag, Count: t.Count, PerSec10: finite(t.PerSec10)})
+	}
+	return out
+}
 
 // peakWindow is the width, in seconds, of the window Peak reports.
 const peakWindow = 10

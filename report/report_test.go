@@ -186,6 +186,7 @@ func TestReportCoversSnapshot(t *testing.T) {
 		{analyzer.RepeatStat{}, Repeat{}}, {analyzer.Storm{}, Storm{}}, {analyzer.Finding{}, Finding{}},
 		{analyzer.WatchStat{}, Watch{}}, {analyzer.CoalesceStats{}, Coalesce{}}, {analyzer.WhatIf{}, WhatIf{}},
 		{analyzer.ReuseStats{}, Reuse{}},
+		{analyzer.QueueStat{}, Queue{}}, {analyzer.QueueClient{}, QueueClient{}}, {analyzer.TagCount{}, TagCount{}}, {analyzer.TagStat{}, Tag{}},
 		// The snapshot's own fields, but for taken_at/uptime_ns (ended_at and started_at here).
 		{analyzer.Snapshot{}, Report{}},
 	}
@@ -225,7 +226,11 @@ func TestFromSnapshotOwnsItsData(t *testing.T) {
 	s.Keys[0].Key = "changed"
 	s.Findings[0].Evidence[0] = "changed"
 	s.Timeline[0].Queries = 1
-	if r.Keys[0].History[59] == 12345 || r.Keys[0].Key == "changed" || r.Findings[0].Evidence[0] == "changed" || r.Timeline[0].Queries == 1 {
+	s.Queues[0].Clients[0].Address = "changed"
+	s.Queues[0].Tags[0].Tag = "changed"
+	s.Storms[0].Tags[0].Tag = "changed"
+	if r.Keys[0].History[59] == 12345 || r.Keys[0].Key == "changed" || r.Findings[0].Evidence[0] == "changed" || r.Timeline[0].Queries == 1 ||
+		r.Queues[0].Clients[0].Address == "changed" || r.Queues[0].Tags[0].Tag == "changed" || r.Storms[0].Tags[0].Tag == "changed" {
 		t.Fatal("the report shares memory with the snapshot")
 	}
 	if r.SchemaVersion != 1 || r.Generator != "pgpollwatch dev" || len(r.Proxies) != 1 {
@@ -292,6 +297,26 @@ func TestReadWithoutWaits(t *testing.T) {
 	}
 	if m.Keys[0].WaitsPct != 40 {
 		t.Fatalf("merged waits_pct %v, want the one report's 40", m.Keys[0].WaitsPct)
+	}
+}
+
+// TestReadWithoutQueues: a report written before queues and tags were reported converts to one
+// with empty lists of them, not null ones, and renders without their sections.
+func TestReadWithoutQueues(t *testing.T) {
+	r, err := Decode([]byte(`{"schema_version":1,"keys":[],"storms":[{"kind":"key","key":"k"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := WriteJSON(&buf, r); err != nil {
+		t.Fatal(err)
+	}
+	js := buf.String()
+	if !strings.Contains(js, `"queues": []`) || !strings.Contains(js, `"tags": []`) || strings.Contains(js, `"tags": null`) {
+		t.Fatalf("old report written again:\n%s", js)
+	}
+	if page := render(t, r); page.section("queues") != nil || page.section("tags") != nil || strings.Contains(page.text, "Job queues") {
+		t.Fatal("an old report renders queue or tag sections")
 	}
 }
 

@@ -9,7 +9,8 @@ import (
 )
 
 // WriteText writes what a terminal user reads first: the headline (and the busiest window), the
-// storms and the findings with their evidence and fix, as plain text. It is what `pgpollwatch
+// storms, the job queues polled and the attribution tags (when there are any) and the findings
+// with their evidence and fix, as plain text. It is what `pgpollwatch
 // analyze` prints when no --report is asked for; the tables are in the full reports.
 func WriteText(w io.Writer, r *Report) error {
 	var b strings.Builder
@@ -46,6 +47,23 @@ func WriteText(w io.Writer, r *Report) error {
 		b.WriteString("  " + stormLine(s) + "\n")
 	}
 
+	if len(r.Queues) > 0 {
+		fmt.Fprintf(&b, "\nJob queues (%d)\n", len(r.Queues))
+		for _, q := range r.Queues {
+			b.WriteString("  " + queueLine(q) + "\n")
+		}
+	}
+	if len(r.Tags) > 0 {
+		fmt.Fprintf(&b, "\nAttribution tags (%d)\n", len(r.Tags))
+		for i, t := range r.Tags {
+			if i == textTags {
+				fmt.Fprintf(&b, "  … and %d more (see --report or --tui)\n", len(r.Tags)-i)
+				break
+			}
+			b.WriteString("  " + tagLine(t) + "\n")
+		}
+	}
+
 	fmt.Fprintf(&b, "\nFindings (%d)\n", len(r.Findings))
 	if len(r.Findings) == 0 {
 		b.WriteString("  none: nothing was polled at the storm rate, no connection churn, no repeated reads\n")
@@ -60,6 +78,9 @@ func WriteText(w io.Writer, r *Report) error {
 	_, err := io.WriteString(w, b.String())
 	return err
 }
+
+// textTags is how many attribution tags the text names.
+const textTags = 10
 
 // stormLine is one storm in a line: what stormed, when, how hard and whether it waited.
 func stormLine(s Storm) string {
@@ -82,6 +103,9 @@ func stormLine(s Storm) string {
 	}
 	if s.MedianIntervalMs >= 0 && s.Kind != "repeat" {
 		line += ", median gap " + fmtMs(s.MedianIntervalMs) + ", waited " + fmtWaits(s.WaitsPct)
+	}
+	if len(s.Tags) > 0 {
+		line += "; tags: " + joinItems(tagItems(s.Tags))
 	}
 	return line
 }

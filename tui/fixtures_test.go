@@ -249,3 +249,34 @@ func noCacheSnapshot() *analyzer.Snapshot {
 	s.WhatIf = whatIf()
 	return s
 }
+
+// queueSnapshot is the storm with job queues: an Oban queue polled 48 times a second by three
+// workers, 99% of the polls in vain while a job comes every two seconds, and a Solid Queue
+// polled politely; the statements' comments say which code sent them.
+func queueSnapshot() *analyzer.Snapshot {
+	s := stormSnapshot()
+	s.Queues = []analyzer.QueueStat{
+		{Queue: "oban", Library: "Oban", Tables: "oban_jobs", Polls: 14_736, EmptyPolls: 14_590, EmptyPct: 99.0, Enqueued: 154,
+			PollsPerSec10: 48, PollsPerSec: 47.9, EnqueuedPerSec: 0.5, IntervalP50Ms: 62,
+			Clients: []analyzer.QueueClient{
+				{Address: "10.0.5.11", ApplicationName: "oban-worker-1", User: "app", Database: "shop", Polls: 4_912, EmptyPolls: 4_863, PollsPerSec10: 16, IntervalP50Ms: 62},
+				{Address: "10.0.5.12", ApplicationName: "oban-worker-2", User: "app", Database: "shop", Polls: 4_912, EmptyPolls: 4_864, PollsPerSec10: 16, IntervalP50Ms: 61},
+				{Address: "10.0.5.13", ApplicationName: "oban-worker-3", User: "app", Database: "shop", Polls: 4_912, EmptyPolls: 4_863, PollsPerSec10: 16, IntervalP50Ms: 63},
+			},
+			Tags: []analyzer.TagCount{{Tag: "job=Oban.Stager", Count: 9_824, PerSec10: 32}, {Tag: "job=Oban.Producer", Count: 4_912, PerSec10: 16}}},
+		{Queue: "solid_queue", Library: "Solid Queue", Tables: "solid_queue_ready_executions", Polls: 307, EmptyPolls: 290, EmptyPct: 94.5, Enqueued: 17,
+			PollsPerSec10: 1, PollsPerSec: 1, EnqueuedPerSec: 0.06, IntervalP50Ms: 1_000,
+			Clients: []analyzer.QueueClient{
+				{Address: "10.0.3.22", ApplicationName: "solid-queue-worker", User: "app", Database: "shop", Polls: 307, EmptyPolls: 290, PollsPerSec10: 1, IntervalP50Ms: 1_000},
+			}},
+	}
+	s.Tags = []analyzer.TagStat{
+		{Tag: "controller=orders,action=status", Queries: 160_012, Polls: 160_012, QPS10: 590, PollsPerSec10: 590},
+		{Tag: "job=Oban.Stager", Queries: 9_824, Polls: 9_824, QPS10: 32, PollsPerSec10: 32},
+		{Tag: "job=Oban.Producer", Queries: 5_300, Polls: 4_912, QPS10: 17.5, PollsPerSec10: 16},
+		{Tag: "controller=orders,action=create", Queries: 1_204, QPS10: 3.9},
+		{Tag: "other", Queries: 310, Polls: 12, QPS10: 0.8, PollsPerSec10: 0.1},
+	}
+	s.Storms[0].Tags = []analyzer.TagCount{{Tag: "controller=orders,action=status", Count: 2_240, PerSec10: 60}}
+	return s
+}

@@ -27,7 +27,7 @@ func newKeyMap() keyMap {
 
 		NextView: key.NewBinding(key.WithKeys("tab", "right", "l"), key.WithHelp("tab", "next view")),
 		PrevView: key.NewBinding(key.WithKeys("shift+tab", "left", "h"), key.WithHelp("shift+tab", "previous view")),
-		JumpView: key.NewBinding(key.WithKeys("1", "2", "3", "4"), key.WithHelp("1-4", "jump to a view")),
+		JumpView: key.NewBinding(key.WithKeys("1", "2", "3", "4", "5"), key.WithHelp("1-5", "jump to a view")),
 		Open:     key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "open the row's detail")),
 		Back:     key.NewBinding(key.WithKeys("esc", "backspace"), key.WithHelp("esc", "back / clear filter")),
 

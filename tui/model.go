@@ -58,6 +58,7 @@ type detailState struct {
 	key    analyzer.KeyStat
 	fp     analyzer.FingerprintStat
 	client analyzer.ClientStat
+	queue  analyzer.QueueStat
 }
 
 type model struct {
@@ -403,8 +404,9 @@ func (m model) headerHeight() int {
 	return headerLines
 }
 
-// listHeight is the table rows shown (the body less the column titles).
-func (m model) listHeight() int { return max(1, m.bodyHeight()-1) }
+// listHeight is the table rows shown (the body less the column titles, and in the Clients view
+// less the lines kept for the tags under the table).
+func (m model) listHeight() int { return max(1, m.bodyHeight()-1-m.tagLines()) }
 
 func (m *model) move(delta int) {
 	if m.view == viewFindings {
@@ -532,6 +534,8 @@ func (m *model) resolveDetail() {
 			d.fp = m.snap.Fingerprints[i]
 		case viewClients:
 			d.client = m.snap.Clients[i]
+		case viewQueues:
+			d.queue = m.snap.Queues[i]
 		}
 		return
 	}

@@ -8,7 +8,7 @@ import (
 	"github.com/pgpollwatch/pgpollwatch/analyzer"
 )
 
-// view is one of the four tabs.
+// view is one of the five tabs.
 type view int
 
 const (
@@ -16,10 +16,11 @@ const (
 	viewQueries
 	viewClients
 	viewFindings
+	viewQueues
 	numViews
 )
 
-var viewNames = [numViews]string{"Tasks", "Queries", "Clients", "Findings"}
+var viewNames = [numViews]string{"Tasks", "Queries", "Clients", "Findings", "Queues"}
 
 // sortSpec is one way to order a view's rows.
 type sortSpec struct {
@@ -76,6 +77,17 @@ var sorts = [numViews][]sortSpec{
 		{name: "address", col: "addr", cmp: by(func(s *analyzer.Snapshot, i int) string { return s.Clients[i].Address })},
 		{name: "application", col: "app", cmp: by(func(s *analyzer.Snapshot, i int) string { return s.Clients[i].ApplicationName })},
 	},
+	viewQueues: {
+		{name: "polls/s", col: "pps", desc: true, cmp: func(s *analyzer.Snapshot, i, j int) int {
+			a, b := &s.Queues[i], &s.Queues[j]
+			return cmp.Or(cmp.Compare(a.PollsPerSec10, b.PollsPerSec10), cmp.Compare(a.PollsPerSec, b.PollsPerSec))
+		}},
+		{name: "polls", col: "polls", desc: true, cmp: by(func(s *analyzer.Snapshot, i int) int64 { return s.Queues[i].Polls })},
+		{name: "empty", col: "empty", desc: true, cmp: by(func(s *analyzer.Snapshot, i int) float64 { return s.Queues[i].EmptyPct })},
+		{name: "enqueued/s", col: "eps", desc: true, cmp: by(func(s *analyzer.Snapshot, i int) float64 { return s.Queues[i].EnqueuedPerSec })},
+		{name: "interval", col: "gap", cmp: by(func(s *analyzer.Snapshot, i int) float64 { return gapKey(s.Queues[i].IntervalP50Ms) })},
+		{name: "queue", col: "queue", cmp: by(func(s *analyzer.Snapshot, i int) string { return s.Queues[i].Queue })},
+	},
 	viewFindings: {
 		{name: "severity", desc: true, cmp: by(func(s *analyzer.Snapshot, i int) int { return severityWeight(s.Findings[i].Severity) })},
 		{name: "as found", cmp: func(_ *analyzer.Snapshot, i, j int) int { return cmp.Compare(i, j) }},
@@ -108,6 +120,8 @@ func rowCount(s *analyzer.Snapshot, v view) int {
 		return len(s.Clients)
 	case viewFindings:
 		return len(s.Findings)
+	case viewQueues:
+		return len(s.Queues)
 	}
 	return 0
 }
@@ -124,6 +138,8 @@ func rowID(s *analyzer.Snapshot, v view, i int) string {
 		return clientID(&s.Clients[i])
 	case viewFindings:
 		return s.Findings[i].ID
+	case viewQueues:
+		return s.Queues[i].Queue
 	}
 	return ""
 }
@@ -155,6 +171,17 @@ func rowMatches(s *analyzer.Snapshot, v view, i int, needle string) bool {
 	case viewFindings:
 		f := &s.Findings[i]
 		return has(append([]string{f.Kind, f.Severity, f.Summary, f.Fix}, f.Evidence...)...)
+	case viewQueues:
+		// Who polls it and which code, too: a filter on an application or a tag finds its queues.
+		q := &s.Queues[i]
+		fields := []string{q.Queue, q.Library, q.Tables}
+		for _, c := range q.Clients {
+			fields = append(fields, c.Address, c.ApplicationName)
+		}
+		for _, t := range q.Tags {
+			fields = append(fields, t.Tag)
+		}
+		return has(fields...)
 	}
 	return false
 }

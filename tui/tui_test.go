@@ -160,9 +160,9 @@ func TestClientsView(t *testing.T) {
 
 func TestFindingsView(t *testing.T) {
 	eachSize(t, func(t *testing.T, w, h int) {
-		m := press(t, newTestModel(t, storm(), Options{}, w, h), "shift+tab")
+		m := press(t, newTestModel(t, storm(), Options{}, w, h), "shift+tab", "shift+tab")
 		if m.view != viewFindings {
-			t.Fatalf("view %v after shift+tab", m.view)
+			t.Fatalf("view %v after shift+tab twice", m.view)
 		}
 		v := m.View()
 		for _, want := range []string{"HIGH", "Poll storm:", "fix: Stop busy-waiting on results."} {
@@ -359,8 +359,8 @@ func TestResize(t *testing.T) {
 
 	// No size breaks the screen, in any view or overlay.
 	for _, snap := range []func() *analyzer.Snapshot{stormSnapshot, func() *analyzer.Snapshot { return cacheSnapshot(true) },
-		func() *analyzer.Snapshot { return cacheSnapshot(false) }, noCacheSnapshot} {
-		for _, keys := range [][]string{nil, {"2"}, {"3"}, {"4"}, {"enter"}, {"2", "enter"}, {"3", "enter"}, {"?"}, {"/"}} {
+		func() *analyzer.Snapshot { return cacheSnapshot(false) }, noCacheSnapshot, queueSnapshot} {
+		for _, keys := range [][]string{nil, {"2"}, {"3"}, {"4"}, {"5"}, {"enter"}, {"2", "enter"}, {"3", "enter"}, {"5", "enter"}, {"?"}, {"/"}} {
 			for _, sz := range []struct{ w, h int }{{20, 5}, {40, 10}, {60, 16}, {80, 24}, {100, 30}, {132, 43}, {200, 60}} {
 				src := &fakeSource{snaps: []*analyzer.Snapshot{snap()}}
 				mm := press(t, newTestModel(t, src, Options{}, 120, 40), keys...)
@@ -535,7 +535,7 @@ func colourModel(t *testing.T, opts Options) model {
 	r := lipgloss.NewRenderer(io.Discard)
 	r.SetColorProfile(termenv.TrueColor)
 	r.SetHasDarkBackground(true)
-	opts.Source = storm()
+	opts.Source = &fakeSource{snaps: []*analyzer.Snapshot{queueSnapshot()}} // every view has rows, the Clients view its tags
 	m := newModel(opts, r)
 	m = send(t, m, tea.WindowSizeMsg{Width: 100, Height: 30})
 	return send(t, m, m.Init()())
@@ -549,7 +549,7 @@ func TestColour(t *testing.T) {
 	}
 	screens := func(m model) []string {
 		var out []string
-		for _, keys := range [][]string{nil, {"2"}, {"3"}, {"4"}, {"1", "enter"}, {"?"}, {"esc", "p", "/"}} {
+		for _, keys := range [][]string{nil, {"2"}, {"3"}, {"4"}, {"5"}, {"enter"}, {"1", "enter"}, {"?"}, {"esc", "p", "/"}} {
 			m = press(t, m, keys...)
 			out = append(out, m.View())
 		}
@@ -565,7 +565,7 @@ func TestColour(t *testing.T) {
 func TestNoColorEnv(t *testing.T) {
 	t.Setenv("NO_COLOR", "1")
 	m := colourModel(t, Options{})
-	for _, keys := range [][]string{nil, {"2"}, {"3"}, {"4"}, {"1", "enter"}, {"?"}, {"esc", "p", "/"}} {
+	for _, keys := range [][]string{nil, {"2"}, {"3"}, {"4"}, {"5"}, {"enter"}, {"1", "enter"}, {"?"}, {"esc", "p", "/"}} {
 		m = press(t, m, keys...)
 		if v := m.View(); strings.ContainsRune(v, '\x1b') {
 			t.Fatalf("NO_COLOR output has escape sequences after %v:\n%q", keys, v)

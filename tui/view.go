@@ -102,7 +102,10 @@ func (m model) tabsView() string {
 	default:
 		t := m.tabs[m.view]
 		spec := sorts[m.view][t.sort]
-		right = m.st.dim.Render("sort: ") + spec.name + " " + arrow(spec.desc != t.reverse)
+		right = spec.name + " " + arrow(spec.desc != t.reverse)
+		if visibleWidth(strings.TrimRight(b.String(), " "))+1+len("sort: ")+visibleWidth(right) <= m.width {
+			right = m.st.dim.Render("sort: ") + right // the word only where the tabs leave room
+		}
 	}
 	return joinLR(strings.TrimRight(b.String(), " "), right, m.width)
 }

@@ -21,6 +21,8 @@ func (m model) detailView(h int) []string {
 		return m.queryDetail(h)
 	case viewClients:
 		return m.clientDetail()
+	case viewQueues:
+		return m.queueDetail(h)
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ var legend = []string{
 	"Q/S: last second   Q/S10: last 10 s   INTERVAL: median gap between polls",
 	"SAME: polls that read what the previous poll read   CLI: clients",
 	"STORM: polled at the storm rate   SPIN: a storm with a poll every few ms",
+	"POLL/S: last 10 s   EMPTY: polls that found no job   ENQ/S: enqueued/s",
 }
 
 // helpView is the key overlay, drawn over the body: every binding, in two columns when wide
@@ -47,9 +48,9 @@ func (m model) helpView(h int) []string {
 		}
 	}
 	lines = append([]string{st.helpHead.Render("pgpollwatch keys")}, lines...)
-	if h-len(lines)-2 >= len(legend)+1 {
+	if room := h - len(lines) - 2; room >= 2 { // as many lines of the legend as fit
 		lines = append(lines, "")
-		for _, l := range legend {
+		for _, l := range legend[:min(len(legend), room-1)] {
 			lines = append(lines, st.dim.Render(trunc(l, inner)))
 		}
 	}

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/charmbracelet/lipgloss"
@@ -55,11 +56,7 @@ var tableColumns = [numViews][]column{
 		{id: "rows", title: "ROWS", width: 8, right: true, prio: 2},
 		{id: "fail", title: "FAIL", width: 5, right: true, prio: 1},
 	},
-	viewClients: {
-		{id: "sel", width: 1, prio: keep},
-		{id: "addr", title: "ADDRESS", width: 15, max: 24, want: 15, prio: keep},
-		{id: "app", title: "APPLICATION", width: 11, max: 40, want: 20, prio: keep},
-		{id: "who", title: "USER@DATABASE", width: 20, prio: 1},
+	viewClients: slices.Concat([]column{{id: "sel", width: 1, prio: keep}}, identityColumns, []column{
 		{id: "qps", title: "Q/S10", width: 6, right: true, prio: 90},
 		{id: "conns", title: "CONN/S", width: 6, right: true, prio: 85},
 		{id: "qpc", title: "Q/CONN", width: 6, right: true, prio: 3},
@@ -67,7 +64,44 @@ var tableColumns = [numViews][]column{
 		{id: "queries", title: "QUERIES", width: 8, right: true, prio: 4},
 		{id: "polls", title: "POLLS", width: 8, right: true, prio: 70},
 		{id: "share", title: "POLL%", width: 6, right: true, prio: 80},
+	}),
+	viewQueues: {
+		{id: "sel", width: 1, prio: keep},
+		{id: "queue", title: "QUEUE", width: 12, max: 20, want: 14, prio: keep},
+		{id: "library", title: "LIBRARY", width: 12, prio: 5},
+		{id: "tables", title: "TABLES", width: 16, max: 60, want: 30, prio: 1},
+		{id: "pps", title: "POLL/S", width: 7, right: true, prio: 90},
+		{id: "polls", title: "POLLS", width: 8, right: true, prio: 80},
+		{id: "empty", title: "EMPTY", width: 6, right: true, prio: 85},
+		{id: "eps", title: "ENQ/S", width: 6, right: true, prio: 75},
+		{id: "enq", title: "ENQUEUED", width: 8, right: true, prio: 3},
+		{id: "gap", title: "INTERVAL", width: 9, right: true, prio: 70},
+		{id: "cli", title: "CLI", width: 3, right: true, prio: 40},
 	},
+}
+
+// identityColumns are a client's identity (see identityText).
+var identityColumns = []column{
+	{id: "addr", title: "ADDRESS", width: 15, max: 24, want: 15, prio: keep},
+	{id: "app", title: "APPLICATION", width: 11, max: 40, want: 20, prio: keep},
+	{id: "who", title: "USER@DATABASE", width: 20, prio: 1},
+}
+
+// identityText is the text of an identity column for a client; ok is false for another
+// column.
+func identityText(addr, app, user, database, id string) (text string, ok bool) {
+	switch id {
+	case "addr":
+		return addr, true
+	case "app":
+		if app == "" {
+			return "-", true
+		}
+		return oneLine(app), true
+	case "who":
+		return user + "@" + database, true
+	}
+	return "", false
 }
 
 // layoutColumns picks the columns that fit in width and sizes the flex ones. Columns are
@@ -152,19 +186,17 @@ func (m model) tableView(h int) []string {
 		sweeps = m.pollerStrip(h / 3)
 		h -= len(sweeps)
 	}
-
-	titles := make([]string, len(cols))
-	for i, c := range cols {
-		title := c.title
-		if spec.col == c.id {
-			title += arrow(spec.desc != t.reverse)
-		}
-		titles[i] = fit(title, c.width, c.right)
+	tags := 0 // lines kept for the tags under the Clients table
+	if m.view == viewClients {
+		tags = m.tagLines()
+		h -= tags
 	}
-	out := append(sweeps, m.st.colHeader.Render(strings.Join(titles, " ")))
+
+	out := append(sweeps, m.titleLine(cols, spec.col, spec.desc != t.reverse))
 
 	if len(m.rows) == 0 {
-		return append(out, "", m.st.dim.Render("  "+m.emptyText()))
+		out = append(out, "", m.st.dim.Render("  "+m.emptyText()))
+		return append(out, m.tagStrip(max(tags, h+tags-len(out)))...)
 	}
 	end := min(len(m.rows), t.offset+h-1)
 	h += len(sweeps) // the findings strip below counts the lines drawn, sweeps included
@@ -192,10 +224,26 @@ func (m model) tableView(h int) []string {
 		}
 		out = append(out, line)
 	}
-	if m.view == viewTasks {
+	switch m.view {
+	case viewTasks:
 		out = append(out, m.findingsStrip(h-len(out))...)
+	case viewClients: // the tags take the room the clients leave, and at least what was kept
+		out = append(out, m.tagStrip(max(tags, h+tags-len(out)))...)
 	}
 	return out
+}
+
+// titleLine is the column titles of a table, the sorted column's with its arrow.
+func (m model) titleLine(cols []column, sortCol string, desc bool) string {
+	titles := make([]string, len(cols))
+	for i, c := range cols {
+		title := c.title
+		if sortCol != "" && sortCol == c.id {
+			title += arrow(desc)
+		}
+		titles[i] = fit(title, c.width, c.right)
+	}
+	return m.st.colHeader.Render(strings.Join(titles, " "))
 }
 
 // pollerStrip tops the Tasks table with the pollers storming over many keys: a loop over a
@@ -282,6 +330,8 @@ func (m model) emptyText() string {
 		return "no queries yet"
 	case viewClients:
 		return "no clients yet"
+	case viewQueues:
+		return "no job queue polled yet (queues come from the library presets and --watch-queue)"
 	}
 	return ""
 }
@@ -304,6 +354,8 @@ func (m model) rowCells(i int, cols []column, selected bool) []cell {
 			out[j] = m.queryCell(&m.snap.Fingerprints[i], c.id)
 		case viewClients:
 			out[j] = m.clientCell(&m.snap.Clients[i], c.id)
+		case viewQueues:
+			out[j] = m.queueCell(&m.snap.Queues[i], c.id)
 		}
 	}
 	return out
@@ -405,16 +457,10 @@ func churning(c *analyzer.ClientStat) bool { return c.ConnsPerSec10 >= 1 && c.Qu
 
 func (m model) clientCell(c *analyzer.ClientStat, id string) cell {
 	st := &m.st
+	if text, ok := identityText(c.Address, c.ApplicationName, c.User, c.Database, id); ok {
+		return cell{text: text}
+	}
 	switch id {
-	case "addr":
-		return cell{text: c.Address}
-	case "app":
-		if c.ApplicationName == "" {
-			return cell{text: "-"}
-		}
-		return cell{text: oneLine(c.ApplicationName)}
-	case "who":
-		return cell{text: c.User + "@" + c.Database}
 	case "qps":
 		return cell{text: fmtRate(c.QPS10)}
 	case "conns":

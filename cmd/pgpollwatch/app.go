@@ -58,6 +58,7 @@ func newApp(o proxyOptions, log *slog.Logger) (*app, error) {
 		SweepQPS:       o.sweepQPS,
 		StormWindow:    o.stormWindow,
 		OnNotice:       func(n analyzer.Notice) { logNotice(log, n) },
+		KeepFindings:   o.keepFindings,
 	})
 	var observer proxy.Observer = a.an
 	if !o.analyze {

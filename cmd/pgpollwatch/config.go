@@ -49,7 +49,9 @@ func loadProxyOptions(args []string, environ []string) (*loadedOptions, error) {
 			}
 		}
 	}
-	layers := &cli.Layers{Prefix: envPrefix, Environ: environ, File: file}
+	// PGPOLLWATCH_CHECK is no setting: check sets it for the command it runs, which may start a
+	// proxy of its own.
+	layers := &cli.Layers{Prefix: envPrefix, Environ: environ, File: file, Ignore: []string{envPrefix + "CHECK"}}
 	var err error
 	if l.sources, err = layers.Apply(l.fs); err != nil {
 		return nil, err

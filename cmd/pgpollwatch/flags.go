@@ -65,6 +65,8 @@ type proxyOptions struct {
 	// the proxy starts shutting down), and stop by itself after a while.
 	alongside func(ctx context.Context, proxyAddr string)
 	stopAfter time.Duration
+	// Set by check, not by flags: snapshots keep the findings that held earlier in the run.
+	keepFindings bool
 }
 
 // check refuses values no flag parser can: limits that must be positive.
@@ -210,6 +212,9 @@ Usage:
                                (pcap, pcapng), no proxy (see analyze -h)
   pgpollwatch watch --interface IFACE
                                the same diagnosis live from a network interface (see watch -h)
+  pgpollwatch check [flags] -- COMMAND ARGS...
+                               a CI gate: run a command (a test suite) through the proxy and
+                               fail when it spins, storms or churns (see check -h)
   pgpollwatch demo             see it find a Celery spin loop, with a throwaway PostgreSQL
   pgpollwatch storm [flags]    generate Celery-like polling traffic (see storm -h)
   pgpollwatch config [flags]   print the effective configuration (flags, PGPOLLWATCH_* variables,

@@ -30,6 +30,8 @@ func run(args []string) int {
 			return runAnalyze(args[1:])
 		case "watch":
 			return runWatch(args[1:])
+		case "check":
+			return runCheck(args[1:])
 		case "config":
 			return runConfig(args[1:], os.Stdout, os.Stderr)
 		case "demo":

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 
+	"github.com/pgpollwatch/pgpollwatch/analyzer"
 	"github.com/pgpollwatch/pgpollwatch/report"
 )
 
@@ -27,11 +28,15 @@ func (a *app) report(why string) {
 func (a *app) writeReport() (string, error) {
 	a.reportMu.Lock()
 	defer a.reportMu.Unlock()
+	return a.o.report, report.Write(a.o.report, a.reportOf(a.an.Snapshot()))
+}
+
+// reportOf is the report of snapshot s of this proxy.
+func (a *app) reportOf(s *analyzer.Snapshot) *report.Report {
 	host, _ := os.Hostname()
-	r := report.FromSnapshot(a.an.Snapshot(), report.Source{
+	return report.FromSnapshot(s, report.Source{
 		Listen: a.ln.Addr().String(), Upstream: a.up.String(), Host: host, Version: version(),
 	})
-	return a.o.report, report.Write(a.o.report, r)
 }
 
 // exportForTUI is the TUI's e key.

@@ -10,3 +10,6 @@ func notifyReportSignal(chan<- os.Signal) {}
 
 // notifyReloadSignal does nothing: there is no SIGHUP here; restart to change the configuration.
 func notifyReloadSignal(chan<- os.Signal) {}
+
+// terminalInterrupts reports false: every interrupt is passed on to the command check runs.
+func terminalInterrupts() bool { return false }
