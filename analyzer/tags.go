@@ -118,37 +118,46 @@ func commentOf(text []byte) []byte {
 }
 
 // commentSpan is where commentOf's comment lies in text, "/*" to "*/" included; -1, -1: none.
+// It runs on every statement: plain loops, no cut sets.
 func commentSpan(text []byte) (start, end int) {
-	t := bytes.TrimRight(text, " \t\r\n;")
-	if bytes.HasSuffix(t, []byte("*/")) {
+	e := len(text)
+	for e > 0 && (isSpace(text[e-1]) || text[e-1] == ';') {
+		e--
+	}
+	if e >= 4 && text[e-1] == '/' && text[e-2] == '*' {
 		// Backwards from the end: the cost is the comment's length, not the statement's.
-		for i := len(t) - 4; i >= 0; i-- {
-			if t[i] == '/' && t[i+1] == '*' {
-				return i, len(t)
+		for i := e - 4; i >= 0; i-- {
+			if text[i] == '/' && text[i+1] == '*' {
+				return i, e
 			}
 		}
 		return -1, -1
 	}
-	lead := len(text) - len(bytes.TrimLeft(text, " \t\r\n"))
-	if bytes.HasPrefix(text[lead:], []byte("/*")) {
-		if i := bytes.Index(text[lead+2:], []byte("*/")); i >= 0 {
-			return lead, lead + 2 + i + 2
+	s := 0
+	for s < len(text) && isSpace(text[s]) {
+		s++
+	}
+	if s+1 < len(text) && text[s] == '/' && text[s+1] == '*' {
+		if i := bytes.Index(text[s+2:], []byte("*/")); i >= 0 {
+			return s, s + 2 + i + 2
 		}
 	}
 	return -1, -1
 }
 
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
+
 // withoutComment is text without commentOf's comment, which changes nothing of the statement:
 // the text that the fingerprint cache keys on, so that a new traceparent is no new text.
 func withoutComment(text []byte) []byte {
 	start, end := commentSpan(text)
-	switch {
-	case start < 0:
+	if start < 0 {
 		return text
-	case start == 0 || len(bytes.TrimSpace(text[:start])) == 0:
-		return text[end:]
 	}
-	return text[:start]
+	if end == len(text) || len(bytes.TrimRight(text[end:], " \t\r\n;")) == 0 {
+		return text[:start] // a comment that ends the statement
+	}
+	return text[end:]
 }
 
 // parseTag reads a comment body's key/value pairs (sqlcommenter key='value' or marginalia
