@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/pgpollwatch/pgpollwatch/internal/pgtest"
 )
 
@@ -66,6 +68,7 @@ func TestKitQueriesExportedMetrics(t *testing.T) {
 	db := pg.CreateDatabase(t)
 	p := startProxy(t, "--coalesce", "--reuse-server-connections", "--storm-window", "1s")
 	p.storm(t, db, "--pattern", "spin", "--tasks", "3", "--subtask-duration", "1s..2s", "--duration", "3s")()
+	pollQueue(t, p.dsn(db))
 	samples, err := p.scrape()
 	if err != nil {
 		t.Fatal(err)
@@ -106,5 +109,27 @@ func TestKitQueriesExportedMetrics(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("misspelt metrics: got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// pollQueue makes a River worker's moves through the proxy, so that the job queue metrics are
+// exported: an enqueue and two fetches, one of which finds the job.
+func pollQueue(t *testing.T, dsn string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, sql := range []string{
+		`CREATE TABLE river_job (id bigserial PRIMARY KEY, state text NOT NULL, queue text NOT NULL)`,
+		`INSERT INTO river_job (state, queue) VALUES ('available', 'default')`,
+		`SELECT id FROM river_job WHERE state = 'available' AND queue = 'default' LIMIT 1 FOR UPDATE SKIP LOCKED`,
+		`SELECT id FROM river_job WHERE state = 'scheduled' AND queue = 'default' LIMIT 1 FOR UPDATE SKIP LOCKED`,
+	} {
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
 	}
 }

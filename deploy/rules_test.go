@@ -22,6 +22,7 @@ var boundedLabels = map[string]bool{
 	"table": true, "column": true, // per watched table
 	"kind": true, "quantile": true, "ttl": true, // a handful each
 	"fingerprint": true, "command": true, "watched": true, // the top 20 fingerprints
+	"queue": true, // one per job queue configured: the 11 presets and --watch-queue's
 }
 
 // promtool returns promtool's path, or fails the test with how to install it.
