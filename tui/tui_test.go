@@ -315,6 +315,20 @@ func TestKeyDetail(t *testing.T) {
 	})
 }
 
+// A key's detail names the code that polls it, from its polls' attribution tags.
+func TestKeyDetailTags(t *testing.T) {
+	s := stormSnapshot()
+	s.Keys[0].Tags = []analyzer.TagCount{{Tag: "application=App,job=PollJob", Count: 1200}, {Tag: "controller=jobs,action=show", Count: 14}}
+	m := press(t, newTestModel(t, &fakeSource{snaps: []*analyzer.Snapshot{s}}, Options{}, 120, 40), "enter")
+	v := m.View()
+	if !strings.Contains(v, "polled by application=App,job=PollJob (1200), controller=jobs,action=show (14)") {
+		t.Errorf("key detail does not say who polls it:\n%s", v)
+	}
+	if lines := strings.Split(v, "\n"); len(lines) > 40 {
+		t.Errorf("key detail with tags is %d lines high, the screen 40", len(lines))
+	}
+}
+
 func TestQueryAndClientDetail(t *testing.T) {
 	eachSize(t, func(t *testing.T, w, h int) {
 		m := press(t, newTestModel(t, storm(), Options{}, w, h), "2", "enter")

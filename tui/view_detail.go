@@ -89,11 +89,20 @@ func (m model) keyDetail(h int) []string {
 		{"last seen", fmtAgo(k.LastSeen, now), nil},
 	}
 	grid := m.grid(items, m.width)
-	chartH := max(3, min(15, h-5-len(grid)))
+	var by []string
+	if len(k.Tags) > 0 { // which code polls it: the tags of its polls' comments
+		var parts []string
+		for _, t := range k.Tags {
+			parts = append(parts, fmt.Sprintf("%s (%s)", t.Tag, fmtCount(t.Count)))
+		}
+		by = []string{"", trunc(st.dim.Render("polled by ")+strings.Join(parts, ", "), m.width)}
+	}
+	chartH := max(3, min(15, h-5-len(grid)-len(by)))
 	out := []string{title, m.staleNote()}
 	out = append(out, m.chart("polls per second, last 60 s", k.History, chartH)...)
 	out = append(out, "")
-	return append(out, grid...)
+	out = append(out, grid...)
+	return append(out, by...)
 }
 
 func (m model) queryDetail(h int) []string {
