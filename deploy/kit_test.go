@@ -36,9 +36,13 @@ type rule struct {
 
 // A promtool unit test file, as much of it as the tests read and the recorder writes.
 type ruleTestFile struct {
-	RuleFiles          []string   `yaml:"rule_files"`
-	EvaluationInterval string     `yaml:"evaluation_interval"`
-	Tests              []ruleTest `yaml:"tests"`
+	RuleFiles          []string `yaml:"rule_files"`
+	EvaluationInterval string   `yaml:"evaluation_interval"`
+	// GroupEvalOrder is the order promtool evaluates the rule groups in at each evaluation
+	// time; it is undefined for groups left out. An alert on a recording rule sees the value
+	// recorded at the same time only if its group comes after the recording rules' (ruleGroupOrder).
+	GroupEvalOrder []string   `yaml:"group_eval_order"`
+	Tests          []ruleTest `yaml:"tests"`
 }
 
 type ruleTest struct {
@@ -198,4 +202,17 @@ func kitQueries(t *testing.T) (exprs, variables []query) {
 		variables = append(variables, query{dashboardPath + ": variable $" + v.Name, q.Query})
 	}
 	return exprs, variables
+}
+
+// ruleGroupOrder is the rule file's groups in its order: the recording rules, then the alerts
+// that read them. Every promtool test file must give it as group_eval_order (TestPromtool).
+func ruleGroupOrder(t *testing.T) []string {
+	t.Helper()
+	var f ruleFile
+	readYAML(t, rulesPath, &f)
+	var names []string
+	for _, g := range f.Groups {
+		names = append(names, g.Name)
+	}
+	return names
 }

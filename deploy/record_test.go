@@ -267,6 +267,7 @@ func recordStorm(t *testing.T) {
 	out := ruleTestFile{
 		RuleFiles:          []string{"../pgpollwatch.rules.yml"},
 		EvaluationInterval: recordEvalEvery.String(),
+		GroupEvalOrder:     ruleGroupOrder(t),
 		Tests: []ruleTest{{
 			Name:          "a spinning storm recorded through the proxy fires the storm alerts, and only them",
 			Interval:      recordEvery.String(),

@@ -51,6 +51,15 @@ func TestPromtool(t *testing.T) {
 	}
 	run("check", "rules", rulesPath)
 	tests, _ := filepath.Glob(ruleTestsGlob)
+	// Without group_eval_order promtool evaluates the groups in an undefined order: an alert on
+	// a recording rule then sees the value of the evaluation before when its group comes first,
+	// and a test of its for: fails now and then (PgpollwatchSpinLoop's did, 15 s late).
+	order := ruleGroupOrder(t)
+	for path, f := range readRuleTests(t) {
+		if !slices.Equal(f.GroupEvalOrder, order) {
+			t.Errorf("%s: group_eval_order %q, want the rule file's groups in order %q", path, f.GroupEvalOrder, order)
+		}
+	}
 	run(append([]string{"test", "rules"}, tests...)...)
 
 	// The dashboard's expressions as the recording rules of a scratch file: promtool parses them.
