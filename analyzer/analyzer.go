@@ -207,6 +207,7 @@ type connState struct {
 	tagBody, tagName []byte
 	tagBuf           []byte
 	tagID            uint16
+	tagStat          *tagStats // tagID's counters
 }
 
 // watchSet is the watched lookups in force. A reload may add watches (SetWatches), never
@@ -370,10 +371,17 @@ func (a *Analyzer) ingest(cs *connState, ev *event.Event) {
 	}
 	sec := endNs / int64(time.Second) // a.sec of the end
 	text := statementText(ev)
-	fp := a.fingerprint(cs, ev, text)
+	// The comment of the whole query string tags each of its statements; its text without the
+	// comment keys the fingerprint cache (one statement of several: its own text without one).
+	body, bare := splitComment(ev.Text)
+	if len(text) != len(ev.Text) {
+		_, bare = splitComment(text)
+	}
+	fp := a.fingerprint(cs, ev, text, bare)
 	lk := fp.lookup()
 	watched := lk.watch >= 0 && !lk.write && !ev.Failed
-	cs.tag = a.tagOf(cs, ev.Text)
+	var tag *tagStats
+	cs.tag, tag = a.tagOf(cs, body)
 	var cachedN uint32
 	if ev.Cached {
 		cachedN = 1
@@ -406,8 +414,8 @@ func (a *Analyzer) ingest(cs *connState, ev *event.Event) {
 		a.queueEvent(cs, ev, lk.queue, lk.queueOp, cs.tag, sec, start, endNs)
 		polledQueue = lk.queueOp == queuePoll
 	}
-	if cs.tag != noTag {
-		a.tags.count(cs.tag, sec, watched || polledQueue)
+	if tag != nil {
+		tag.count(sec, watched || polledQueue)
 	}
 	if !watched {
 		a.pollerBusy(cs, start, endNs)
@@ -458,8 +466,9 @@ func multi(text []byte) bool {
 }
 
 // fingerprint finds the statement's fingerprint entry. Texts seen recently on this connection
-// (prepared statements, literal-free queries) skip the lexer.
-func (a *Analyzer) fingerprint(cs *connState, ev *event.Event, text []byte) *fpStats {
+// (prepared statements, literal-free queries) skip the lexer; bare, the text without its
+// attribution comment (splitComment), is what they are known by.
+func (a *Analyzer) fingerprint(cs *connState, ev *event.Event, text, bare []byte) *fpStats {
 	ws := a.ws.Load()
 	if cs.wsGen != ws.gen {
 		// The watches changed (a reload): match against them from now on, and let no text
@@ -467,7 +476,7 @@ func (a *Analyzer) fingerprint(cs *connState, ev *event.Event, text []byte) *fpS
 		cs.m.watches, cs.wsGen = ws.list, ws.gen
 		clear(cs.cache[:])
 	}
-	h := maphash.Bytes(a.seed, withoutComment(text))
+	h := maphash.Bytes(a.seed, bare)
 	slot := &cs.cache[h%uint64(len(cs.cache))]
 	if slot.fp != nil && slot.hash == h && !slot.fp.evicted.Load() {
 		cs.consts = cs.consts[:0]

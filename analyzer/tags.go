@@ -48,21 +48,22 @@ func newTagTable() *tagTable {
 	return &tagTable{ids: map[string]uint16{}, stats: []*tagStats{{}, {name: "other"}}}
 }
 
-// id interns tag, which must be non-empty: an existing id, a new one, or otherTag past the cap.
-func (t *tagTable) id(tag []byte) uint16 {
+// id interns tag, which must be non-empty: an existing id, a new one, or otherTag past the cap,
+// with the tag's counters.
+func (t *tagTable) id(tag []byte) (uint16, *tagStats) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if id, ok := t.ids[string(tag)]; ok {
-		return id
+		return id, t.stats[id]
 	}
 	if len(t.stats) >= maxTags+2 {
-		return otherTag
+		return otherTag, t.stats[otherTag]
 	}
 	id := uint16(len(t.stats))
 	name := string(tag)
 	t.ids[name] = id
 	t.stats = append(t.stats, &tagStats{name: name})
-	return id
+	return id, t.stats[id]
 }
 
 func (t *tagTable) get(id uint16) *tagStats {
@@ -73,9 +74,8 @@ func (t *tagTable) get(id uint16) *tagStats {
 
 func (t *tagTable) name(id uint16) string { return t.get(id).name }
 
-// count adds a statement of tag id (a poll when poll) in second sec.
-func (t *tagTable) count(id uint16, sec int64, poll bool) {
-	s := t.get(id)
+// count adds a statement of the tag (a poll when poll) in second sec.
+func (s *tagStats) count(sec int64, poll bool) {
 	s.mu.Lock()
 	s.queries++
 	s.ring.add(sec, 1)
@@ -106,18 +106,30 @@ func (t *tagTable) snapshot(sec int64) []TagStat {
 	return out
 }
 
-// commentOf returns the body of the statement's attribution comment: a /* ... */ that ends it
-// (after white space and a ';') or starts it; nil when there is none. It looks at the ends of
-// the text only, which costs nothing for the statements without one: a "*/" that ends a
-// statement cannot be inside a string literal of a complete statement.
-func commentOf(text []byte) []byte {
-	if start, end := commentSpan(text); start >= 0 {
-		return text[start+2 : end-2]
+// splitComment finds the statement's attribution comment, a /* ... */ that ends it (after white
+// space and a ';') or starts it, and returns its body (nil: none) and the text without it,
+// which changes nothing of the statement: what the fingerprint cache keys on, so that a new
+// traceparent is no new text. It looks at the ends of the text only, which costs nothing for
+// the statements without one: a "*/" that ends a statement cannot be inside a string literal
+// of a complete statement. It runs once a statement.
+func splitComment(text []byte) (body, bare []byte) {
+	start, end := commentSpan(text)
+	switch {
+	case start < 0:
+		return nil, text
+	case end == len(text) || len(bytes.TrimRight(text[end:], " \t\r\n;")) == 0:
+		return text[start+2 : end-2], text[:start] // a comment that ends the statement
 	}
-	return nil
+	return text[start+2 : end-2], text[end:]
 }
 
-// commentSpan is where commentOf's comment lies in text, "/*" to "*/" included; -1, -1: none.
+// commentOf is splitComment's body alone.
+func commentOf(text []byte) []byte {
+	body, _ := splitComment(text)
+	return body
+}
+
+// commentSpan is where splitComment's comment lies in text, "/*" to "*/" included; -1, -1: none.
 // It runs on every statement: plain loops, no cut sets.
 func commentSpan(text []byte) (start, end int) {
 	e := len(text)
@@ -146,19 +158,6 @@ func commentSpan(text []byte) (start, end int) {
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
-
-// withoutComment is text without commentOf's comment, which changes nothing of the statement:
-// the text that the fingerprint cache keys on, so that a new traceparent is no new text.
-func withoutComment(text []byte) []byte {
-	start, end := commentSpan(text)
-	if start < 0 {
-		return text
-	}
-	if end == len(text) || len(bytes.TrimRight(text[end:], " \t\r\n;")) == 0 {
-		return text[:start] // a comment that ends the statement
-	}
-	return text[end:]
-}
 
 // parseTag reads a comment body's key/value pairs (sqlcommenter key='value' or marginalia
 // key:value, comma-separated) and appends the tag, "k=v,k=v" in tagKeys order, to dst. It
@@ -342,30 +341,27 @@ func (t *tagTop) counts(tags *tagTable) []TagCount {
 	return out
 }
 
-// tagOf is the attribution tag of a statement's text (noTag: none). A connection that sends
-// the same comment again, or another comment that gives the same tag (a new traceparent),
-// gets the tag's id without the table's lock.
-func (a *Analyzer) tagOf(cs *connState, text []byte) uint16 {
-	body := commentOf(text)
+// tagOf is the attribution tag of a statement's comment body (noTag: none; body nil: no
+// comment), with its counters. A connection that sends the same comment again, or another
+// comment that gives the same tag (a new traceparent), gets them without the table's lock.
+func (a *Analyzer) tagOf(cs *connState, body []byte) (uint16, *tagStats) {
 	if body == nil {
-		return noTag
+		return noTag, nil
 	}
 	if cs.tagID != noTag && bytes.Equal(body, cs.tagBody) {
-		return cs.tagID
+		return cs.tagID, cs.tagStat
 	}
 	cs.tagBuf = parseTag(cs.tagBuf[:0], body)
-	id := uint16(noTag)
 	switch {
 	case len(cs.tagBuf) == 0:
+		cs.tagID, cs.tagStat = noTag, nil
 	case cs.tagID != noTag && bytes.Equal(cs.tagBuf, cs.tagName):
-		id = cs.tagID
 	default:
-		id = a.tags.id(cs.tagBuf)
+		cs.tagID, cs.tagStat = a.tags.id(cs.tagBuf)
 		cs.tagName = append(cs.tagName[:0], cs.tagBuf...)
 	}
 	cs.tagBody = append(cs.tagBody[:0], body...)
-	cs.tagID = id
-	return id
+	return cs.tagID, cs.tagStat
 }
 
 // sumTags adds up the top tags of several keys: the tags of a finding over a group of keys.
