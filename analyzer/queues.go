@@ -91,11 +91,9 @@ func (m *matcher) matchQueue(src []byte) (q int, op queueOp) {
 	looks := func(q int) bool { // looks for work in q's tables, as Queue says
 		return !byID && !counts && (claims || m.queues[q].PlainPolls)
 	}
-	if target >= 0 && (!returning || deletes && !locks) {
-		// An UPDATE or DELETE of the queue that returns nothing gives a worker nothing to do;
-		// a DELETE that takes no lock removes old jobs (a pruner), it does not take work.
-		return -1, queueNone
-	}
+	// An UPDATE or DELETE of the queue that returns nothing gives a worker nothing to do; a
+	// DELETE that takes no lock removes old jobs (a pruner), it does not take work.
+	givesWork := returning && (!deletes || locks)
 	switch {
 	case enqueueFn >= 0:
 		return enqueueFn, queueEnqueue
@@ -103,9 +101,11 @@ func (m *matcher) matchQueue(src []byte) (q int, op queueOp) {
 		return insert, queueEnqueue
 	case pollFn >= 0:
 		return pollFn, queuePoll
+	case target >= 0 && !givesWork:
+		return -1, queueNone // whatever it reads
 	case read >= 0 && looks(read):
 		return read, queuePoll
-	case target >= 0 && returning && looks(target):
+	case target >= 0 && looks(target):
 		return target, queuePoll
 	}
 	return -1, queueNone

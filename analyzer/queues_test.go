@@ -49,6 +49,8 @@ func TestMatchQueue(t *testing.T) {
 		{`UPDATE jobs SET state = 'ready' WHERE state = 'running' AND started_at < now() - interval '1 hour' RETURNING id`, -1, queueNone},
 		{`INSERT INTO jobs (queue, args) VALUES ($1, $2)`, 0, queueEnqueue},
 		{`INSERT INTO jobs (queue, args) SELECT q, a FROM jobs_staging`, 0, queueEnqueue},
+		// An enqueue is one whatever else the statement does to the queue.
+		{`WITH ins AS (INSERT INTO jobs (queue) VALUES ($1)) UPDATE jobs SET state = 'ready' WHERE state = 'waiting'`, 0, queueEnqueue},
 		// Finishing or deleting one job reads nothing back: not a poll.
 		{`UPDATE jobs SET state = 'done' WHERE id = $1`, -1, queueNone},
 		{`DELETE FROM jobs WHERE id = $1`, -1, queueNone},
